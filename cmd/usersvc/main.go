@@ -1,0 +1,194 @@
+// Command usersvc serves Amundsen's metadata user API: it answers "who is
+// this user?" from the graph and, for people the graph does not know yet,
+// from the identity provider's directory.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/usersvc/usersvc/handlers"
+	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/proxy"
+	"github.com/usersvc/usersvc/proxy/embedded"
+	"github.com/usersvc/usersvc/schema"
+)
+
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitConfig  = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without process globals, so tests can drive it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "serve":
+	case "env":
+		printEnv(stdout)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, "usage: usersvc [serve|env]\n\nserve  run the API (default)\nenv    list the environment variables it reads")
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "usersvc: unknown command %q (try: usersvc help)\n", cmd)
+		return exitConfig
+	}
+
+	// gin's debug banner and route dump are noise in a service's logs.
+	gin.SetMode(gin.ReleaseMode)
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", err)
+		return exitConfig
+	}
+	log := newLogger(cfg, stdout)
+	if err := serve(ctx, cfg, log); err != nil {
+		var cerr *configError
+		if errors.As(err, &cerr) {
+			fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", cerr)
+			return exitConfig
+		}
+		log.Error("usersvc stopped", "error", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func printEnv(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tDEFAULT\tMEANING")
+	for _, v := range envVars {
+		def := v.Default
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, def, v.Help)
+	}
+	_ = tw.Flush()
+}
+
+// serve wires the service from cfg and runs it until ctx ends, then drains
+// in-flight requests for up to cfg.ShutdownTimeout.
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.AuthDisabled {
+		log.Warn("AUTH_DISABLED=true: every route is open without a bearer token; never run like this in production")
+	}
+
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing store", "error", err)
+		}
+	}()
+
+	handler := handlers.New(handlers.Deps{
+		Logger:  log,
+		Users:   oidcuser.NewResolver(store),
+		Store:   store,
+		Decoder: schema.NewUserDecoder(),
+		Health:  []handlers.Check{{Name: "store:" + store.Kind(), Probe: store.Health}},
+	})
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	srv := newHTTPServer(handler, log)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("usersvc listening", "addr", ln.Addr().String(), "store", store.Kind())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	log.Info("shutdown complete")
+	return nil
+}
+
+// newHTTPServer sets every server timeout so slow or idle clients cannot hold
+// connections forever.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (proxy.Store, error) {
+	s, err := embedded.Open(cfg.EmbeddedDBPath, 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	if cfg.EmbeddedCatalogFile != "" {
+		if err := loadCatalogFile(ctx, s, cfg.EmbeddedCatalogFile); err != nil {
+			_ = s.Close()
+			return nil, &configError{Var: "EMBEDDED_CATALOG_FILE", Problem: err.Error()}
+		}
+		log.Info("catalog loaded into embedded store", "file", cfg.EmbeddedCatalogFile)
+	}
+	return s, nil
+}
+
+func loadCatalogFile(ctx context.Context, s proxy.CatalogLoader, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var c schema.Catalog
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return s.LoadCatalog(ctx, c)
+}

@@ -1,0 +1,104 @@
+// Package handlers is the HTTP face of usersvc: Amundsen's metadata user API
+// on a gin engine, health routes, and the middleware around them. It depends
+// on small interfaces, never on concrete stores or directories.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+// UserResolver answers "who is this user?" for a graph key: from the store,
+// or from the directory when the store does not know them.
+type UserResolver interface {
+	ResolveUser(ctx context.Context, key string) (schema.User, error)
+}
+
+// UserStore is what the handlers read and write directly.
+type UserStore interface {
+	GetUsers(ctx context.Context) ([]schema.User, error)
+	CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error)
+	GetUserResources(ctx context.Context, userKey string, rel schema.Relation) (schema.UserResources, error)
+	GetFrequentlyUsedTables(ctx context.Context, userKey string) ([]schema.PopularTable, error)
+	AddResourceRelation(ctx context.Context, userKey string, rel schema.Relation, t schema.ResourceType, resourceKey string) error
+	DeleteResourceRelation(ctx context.Context, userKey string, rel schema.Relation, t schema.ResourceType, resourceKey string) error
+}
+
+// Check is one named dependency probe for /healthcheck and /readyz.
+type Check struct {
+	Name  string
+	Probe func(ctx context.Context) error
+}
+
+// Deps are the collaborators of the HTTP layer.
+type Deps struct {
+	Logger  *slog.Logger
+	Users   UserResolver
+	Store   UserStore
+	Decoder *schema.UserDecoder
+	// Health checks run for /healthcheck and /readyz (the store).
+	Health []Check
+	// Ready checks run for /readyz only (e.g. OIDC keys loaded). They must not
+	// include the directory: Okta trouble must not take pods out of service.
+	Ready []Check
+}
+
+type server struct {
+	log     *slog.Logger
+	users   UserResolver
+	store   UserStore
+	decoder *schema.UserDecoder
+	health  []Check
+	ready   []Check
+}
+
+// New builds the gin engine with every route of DESIGN §2.
+func New(d Deps) http.Handler {
+	s := &server{
+		log:     d.Logger,
+		users:   d.Users,
+		store:   d.Store,
+		decoder: d.Decoder,
+		health:  d.Health,
+		ready:   append(append([]Check{}, d.Health...), d.Ready...),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.decoder == nil {
+		s.decoder = schema.NewUserDecoder()
+	}
+
+	r := gin.New()
+	// Resource keys hold "//" and arrive unencoded: no cleaning, no slash
+	// merging, no redirects. Routing works on the decoded path; user paths
+	// are re-parsed from the escaped form so %2F inside an id stays in it.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.RemoveExtraSlash = false
+	r.UseRawPath = false
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+
+	r.Use(withRequestID(), logRequests(s.log), recoverPanics(s.log), securityHeaders())
+
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		r.Handle(m, "/healthcheck", s.healthcheck)
+		r.Handle(m, "/livez", s.livez)
+		r.Handle(m, "/readyz", s.readyz)
+	}
+	r.GET("/user", s.listUsers)
+	r.PUT("/user", s.putUser)
+	r.GET("/user/*path", s.userPath)
+	r.PUT("/user/*path", s.userPath)
+	r.DELETE("/user/*path", s.userPath)
+
+	r.NoRoute(func(c *gin.Context) { abortJSON(c, http.StatusNotFound, "not found") })
+	r.NoMethod(func(c *gin.Context) { abortJSON(c, http.StatusMethodNotAllowed, "method not allowed") })
+	return r
+}

@@ -1,0 +1,209 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+// listUsers is GET /user: every active user.
+func (s *server) listUsers(c *gin.Context) {
+	users, err := s.store.GetUsers(c.Request.Context())
+	if err != nil {
+		respondError(c, s.log, err)
+		return
+	}
+	if users == nil {
+		users = []schema.User{}
+	}
+	c.JSON(http.StatusOK, gin.H{"users": users})
+}
+
+// putUser is PUT /user: create (201) or update (200) from a UserSchema body.
+// Unlike Amundsen, which double-encoded it as a string, the body of the
+// answer is the stored user as a JSON object.
+func (s *server) putUser(c *gin.Context) {
+	fields, err := readJSONObject(c)
+	if err != nil {
+		respondError(c, s.log, err)
+		return
+	}
+	if fields == nil {
+		abortJSON(c, http.StatusBadRequest, MsgNoUserInformation)
+		return
+	}
+	u, err := s.decoder.DecodeUser(fields)
+	if err != nil {
+		respondError(c, s.log, err)
+		return
+	}
+	stored, created, err := s.store.CreateUpdateUser(c.Request.Context(), u)
+	if err != nil {
+		respondError(c, s.log, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	c.JSON(status, stored)
+}
+
+// getUser is GET /user/<id>: the graph, else the directory.
+func (s *server) getUser(c *gin.Context, id string) {
+	u, err := s.users.ResolveUser(c.Request.Context(), schema.UserKey(id))
+	if schema.IsNotFound(err) {
+		abortJSON(c, http.StatusNotFound, "user_id "+id+" not found")
+		return
+	}
+	if err != nil {
+		respondError(c, s.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+// userRequest is a parsed /user/<id>/... path.
+type userRequest struct {
+	id       string
+	rel      schema.Relation // empty: the user itself
+	resource string          // raw type segment; empty when listing
+	key      string
+	hasKey   bool
+}
+
+// parseUserPath splits the escaped path after "/user/" into the id, the
+// relation and the resource. It works on the escaped form so that an
+// encoded slash inside an id does not split it; the resource key is the
+// whole remainder, "//" and all.
+func parseUserPath(escaped string) (userRequest, bool) {
+	idPart, rest, hasRest := strings.Cut(escaped, "/")
+	id, err := url.PathUnescape(idPart)
+	if err != nil {
+		return userRequest{}, false
+	}
+	req := userRequest{id: id}
+	if !hasRest || rest == "" {
+		return req, true
+	}
+	relPart, rest, hasRest := strings.Cut(rest, "/")
+	switch schema.Relation(relPart) {
+	case schema.Follow, schema.Own, schema.Read:
+		req.rel = schema.Relation(relPart)
+	default:
+		return userRequest{}, false
+	}
+	if !hasRest || rest == "" {
+		return req, true
+	}
+	if req.rel == schema.Read {
+		return userRequest{}, false
+	}
+	typePart, keyPart, _ := strings.Cut(rest, "/")
+	if req.resource, err = url.PathUnescape(typePart); err != nil {
+		return userRequest{}, false
+	}
+	if req.key, err = url.PathUnescape(keyPart); err != nil {
+		return userRequest{}, false
+	}
+	req.hasKey = true
+	return req, true
+}
+
+// routeTemplate names the shape of a parsed request for logs and metrics.
+func (r userRequest) routeTemplate() string {
+	switch {
+	case r.rel == "":
+		return "/user/:id"
+	case r.hasKey:
+		return "/user/:id/" + string(r.rel) + "/:type/*key"
+	default:
+		return "/user/:id/" + string(r.rel) + "/"
+	}
+}
+
+// userPath dispatches every /user/<id>... route.
+func (s *server) userPath(c *gin.Context) {
+	escaped := strings.TrimPrefix(c.Request.URL.EscapedPath(), "/user/")
+	req, ok := parseUserPath(escaped)
+	if !ok {
+		abortJSON(c, http.StatusNotFound, "not found")
+		return
+	}
+	c.Set(ctxRoute, req.routeTemplate())
+
+	allowed := []string{http.MethodGet}
+	if req.hasKey {
+		allowed = []string{http.MethodPut, http.MethodDelete}
+	}
+	if !slices.Contains(allowed, c.Request.Method) {
+		c.Header("Allow", strings.Join(allowed, ", "))
+		abortJSON(c, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if err := schema.CheckID("user_id", req.id); err != nil {
+		respondError(c, s.log, err)
+		return
+	}
+	key := schema.UserKey(req.id)
+
+	switch {
+	case req.rel == "":
+		s.getUser(c, req.id)
+	case req.rel == schema.Read:
+		s.getReads(c, key)
+	case !req.hasKey:
+		s.getResources(c, key, req.rel)
+	default:
+		s.writeRelation(c, key, req)
+	}
+}
+
+func (s *server) getResources(c *gin.Context, key string, rel schema.Relation) {
+	res, err := s.store.GetUserResources(c.Request.Context(), key, rel)
+	if err != nil {
+		respondError(c, s.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+func (s *server) getReads(c *gin.Context, key string) {
+	tables, err := s.store.GetFrequentlyUsedTables(c.Request.Context(), key)
+	if err != nil {
+		respondError(c, s.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"table": tables})
+}
+
+// writeRelation is PUT and DELETE /user/<id>/{follow,own}/<type>/<key>.
+func (s *server) writeRelation(c *gin.Context, userKey string, req userRequest) {
+	t, err := schema.ParseResourceType(req.resource)
+	if err != nil {
+		respondError(c, s.log, err)
+		return
+	}
+	if err := schema.CheckID("resource key", req.key); err != nil {
+		respondError(c, s.log, err)
+		return
+	}
+	ctx := c.Request.Context()
+	verb := "added"
+	if c.Request.Method == http.MethodDelete {
+		verb = "deleted"
+		err = s.store.DeleteResourceRelation(ctx, userKey, req.rel, t, req.key)
+	} else {
+		err = s.store.AddResourceRelation(ctx, userKey, req.rel, t, req.key)
+	}
+	if err != nil {
+		respondError(c, s.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, message{Message: "The user " + req.id + " " + string(req.rel) + " relation to " + string(t) + " " + req.key + " is " + verb + " successfully"})
+}

@@ -1,0 +1,470 @@
+// Package embedded is the store for running usersvc without Neo4j: a single
+// bbolt file, pure Go, durable (fsync on every commit) and transactional. It
+// keeps Amundsen's graph semantics: both edge directions are written, a
+// missing resource aborts the write, and minimal user nodes are created for
+// relations to unknown ids.
+package embedded
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+var (
+	bucketUsers      = []byte("users")
+	bucketTables     = []byte("tables")
+	bucketDashboards = []byte("dashboards")
+	bucketFeatures   = []byte("features")
+	// bucketEdges holds user→resource edges keyed rel|user|type|resource,
+	// bucketReverse the resource→user direction keyed type|resource|rel|user.
+	// The separator is NUL, which ids and keys may not contain.
+	bucketEdges   = []byte("edges")
+	bucketReverse = []byte("reverse_edges")
+)
+
+const sep = "\x00"
+
+// Store is the embedded graph store.
+type Store struct {
+	db  *bolt.DB
+	now func() time.Time
+}
+
+// Open opens (creating if needed) the store file at path. A second process
+// opening the same file waits up to lockWait, then fails.
+func Open(path string, lockWait time.Duration) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create directory for embedded store: %w", err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("embedded store %s is locked by another process", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open embedded store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketUsers, bucketTables, bucketDashboards, bucketFeatures, bucketEdges, bucketReverse} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("initialise embedded store %s: %w", path, err)
+	}
+	return &Store{db: db, now: time.Now}, nil
+}
+
+// Kind names the implementation.
+func (s *Store) Kind() string { return "embedded" }
+
+// Close releases the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Health runs a read transaction; it fails once the store is closed.
+func (s *Store) Health(ctx context.Context) error {
+	return s.view(ctx, func(tx *bolt.Tx) error { return nil })
+}
+
+// userRecord is the stored form of a user node.
+type userRecord struct {
+	User schema.User `json:"user"`
+	// Stub marks the minimal node a relation write creates for an unknown
+	// id; like a Neo4j node without is_active, it is not listed as active.
+	Stub           bool   `json:"stub,omitempty"`
+	PublishedTag   string `json:"published_tag"`
+	CreatedEpochMs int64  `json:"publisher_created_epoch_ms"`
+	UpdatedEpochMs int64  `json:"publisher_last_updated_epoch_ms"`
+}
+
+// GetUser returns the user stored under key.
+func (s *Store) GetUser(ctx context.Context, key string) (schema.User, error) {
+	var rec userRecord
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(bucketUsers), key, &rec)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+		}
+		return nil
+	})
+	if err != nil {
+		return schema.User{}, err
+	}
+	return s.withManager(ctx, rec.User), nil
+}
+
+// withManager fills manager_fullname from the manager's node when the user
+// names a manager the store knows, as Amundsen reads it over MANAGE_BY.
+func (s *Store) withManager(ctx context.Context, u schema.User) schema.User {
+	if u.ManagerFullname != "" || u.ManagerEmail == "" {
+		return u
+	}
+	var mgr userRecord
+	_ = s.view(ctx, func(tx *bolt.Tx) error {
+		_, err := getJSON(tx.Bucket(bucketUsers), schema.UserKey(u.ManagerEmail), &mgr)
+		return err
+	})
+	u.ManagerFullname = mgr.User.FullName
+	return u
+}
+
+// GetUsers returns every active, non-stub user ordered by key.
+func (s *Store) GetUsers(ctx context.Context) ([]schema.User, error) {
+	users := []schema.User{}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
+			var rec userRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode stored user: %w", err)
+			}
+			if rec.User.IsActive && !rec.Stub {
+				users = append(users, rec.User)
+			}
+			return nil
+		})
+	})
+	return users, err
+}
+
+// CreateUpdateUser upserts u, keeping non-empty stored values that u leaves
+// empty.
+func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error) {
+	key := u.Key()
+	if key == "" {
+		return schema.User{}, false, schema.Errorf(schema.KindInvalid, schema.MsgNoUserID)
+	}
+	var (
+		stored  schema.User
+		created bool
+	)
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		var rec userRecord
+		found, err := getJSON(b, key, &rec)
+		if err != nil {
+			return err
+		}
+		nowMs := s.now().UnixMilli()
+		if found {
+			rec.User = schema.MergeNonEmpty(rec.User, u)
+		} else {
+			rec.User = u
+			rec.CreatedEpochMs = nowMs
+			created = true
+		}
+		rec.Stub = false
+		rec.PublishedTag = "api_create_update_user"
+		rec.UpdatedEpochMs = nowMs
+		stored = rec.User
+		return putJSON(b, key, rec)
+	})
+	if err != nil {
+		return schema.User{}, false, err
+	}
+	return s.withManager(ctx, stored), created, nil
+}
+
+// GetUserResources returns what the user follows or owns.
+func (s *Store) GetUserResources(ctx context.Context, userKey string, rel schema.Relation) (schema.UserResources, error) {
+	res := schema.UserResources{Table: []schema.PopularTable{}, Dashboard: []schema.DashboardSummary{}}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return forEachEdge(tx, rel, userKey, func(t schema.ResourceType, key string, _ edgeValue) error {
+			switch t {
+			case schema.Table:
+				var tbl schema.TableRecord
+				if found, err := getJSON(tx.Bucket(bucketTables), key, &tbl); err != nil || !found {
+					return err
+				}
+				res.Table = append(res.Table, tbl.Summary())
+			case schema.Dashboard:
+				var d schema.DashboardRecord
+				if found, err := getJSON(tx.Bucket(bucketDashboards), key, &d); err != nil || !found {
+					return err
+				}
+				res.Dashboard = append(res.Dashboard, d.Summary())
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return schema.UserResources{}, err
+	}
+	schema.SortTables(res.Table)
+	schema.SortDashboards(res.Dashboard)
+	return res, nil
+}
+
+// GetFrequentlyUsedTables returns the user's most read tables.
+func (s *Store) GetFrequentlyUsedTables(ctx context.Context, userKey string) ([]schema.PopularTable, error) {
+	type read struct {
+		table schema.TableRecord
+		count int64
+	}
+	var reads []read
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return forEachEdge(tx, schema.Read, userKey, func(t schema.ResourceType, key string, v edgeValue) error {
+			var tbl schema.TableRecord
+			if found, err := getJSON(tx.Bucket(bucketTables), key, &tbl); err != nil || !found {
+				return err
+			}
+			reads = append(reads, read{tbl, v.ReadCount})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(reads, func(a, b read) int {
+		return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.table.Key, b.table.Key))
+	})
+	tables := make([]schema.PopularTable, 0, min(len(reads), schema.MaxReadTables))
+	for _, r := range reads[:min(len(reads), schema.MaxReadTables)] {
+		tables = append(tables, r.table.Summary())
+	}
+	return tables, nil
+}
+
+// AddResourceRelation links user and resource in both directions.
+func (s *Store) AddResourceRelation(ctx context.Context, userKey string, rel schema.Relation, t schema.ResourceType, resourceKey string) error {
+	if err := checkWritable(rel); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		if err := requireResource(tx, t, resourceKey); err != nil {
+			return err
+		}
+		if err := s.ensureUser(tx, userKey); err != nil {
+			return err
+		}
+		return putEdge(tx, rel, userKey, t, resourceKey, edgeValue{})
+	})
+}
+
+// DeleteResourceRelation removes both directions of the edge, if present.
+func (s *Store) DeleteResourceRelation(ctx context.Context, userKey string, rel schema.Relation, t schema.ResourceType, resourceKey string) error {
+	if err := checkWritable(rel); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		fwd, rev := edgeKeys(rel, userKey, t, resourceKey)
+		if err := tx.Bucket(bucketEdges).Delete(fwd); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketReverse).Delete(rev)
+	})
+}
+
+// UsersOfResource lists the keys of users with rel to the resource, read
+// through the resource→user direction (OWNER, FOLLOWED_BY, READ_BY).
+func (s *Store) UsersOfResource(ctx context.Context, t schema.ResourceType, resourceKey string, rel schema.Relation) ([]string, error) {
+	var users []string
+	prefix := []byte(string(t) + sep + resourceKey + sep + string(rel) + sep)
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketReverse).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			users = append(users, string(k[len(prefix):]))
+		}
+		return nil
+	})
+	return users, err
+}
+
+// LoadCatalog upserts resource nodes and read edges, in one transaction.
+func (s *Store) LoadCatalog(ctx context.Context, c schema.Catalog) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		for _, t := range c.Tables {
+			if err := putResource(tx, bucketTables, t.Key, t); err != nil {
+				return err
+			}
+		}
+		for _, d := range c.Dashboards {
+			if err := putResource(tx, bucketDashboards, d.Key, d); err != nil {
+				return err
+			}
+		}
+		for _, f := range c.Features {
+			if err := putResource(tx, bucketFeatures, f.Key, f); err != nil {
+				return err
+			}
+		}
+		for _, r := range c.Reads {
+			key := schema.UserKey(r.User)
+			if err := schema.CheckID("read user", key); err != nil {
+				return err
+			}
+			if err := requireResource(tx, schema.Table, r.Table); err != nil {
+				return err
+			}
+			if err := s.ensureUser(tx, key); err != nil {
+				return err
+			}
+			if err := putEdge(tx, schema.Read, key, schema.Table, r.Table, edgeValue{ReadCount: r.ReadCount}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func putResource(tx *bolt.Tx, bucket []byte, key string, v any) error {
+	if err := schema.CheckID("resource key", key); err != nil {
+		return err
+	}
+	return putJSON(tx.Bucket(bucket), key, v)
+}
+
+// ensureUser creates the minimal node Amundsen writes for a relation to an
+// unknown id: key and email only.
+func (s *Store) ensureUser(tx *bolt.Tx, key string) error {
+	b := tx.Bucket(bucketUsers)
+	if b.Get([]byte(key)) != nil {
+		return nil
+	}
+	nowMs := s.now().UnixMilli()
+	return putJSON(b, key, userRecord{
+		User:           schema.User{UserID: key, Email: key, IsActive: true},
+		Stub:           true,
+		PublishedTag:   "api_add_resource_relation",
+		CreatedEpochMs: nowMs,
+		UpdatedEpochMs: nowMs,
+	})
+}
+
+func checkWritable(rel schema.Relation) error {
+	if rel != schema.Follow && rel != schema.Own {
+		return schema.Errorf(schema.KindInvalid, "relation %q cannot be written", rel)
+	}
+	return nil
+}
+
+func resourceBucket(t schema.ResourceType) ([]byte, error) {
+	switch t {
+	case schema.Table:
+		return bucketTables, nil
+	case schema.Dashboard:
+		return bucketDashboards, nil
+	case schema.Feature:
+		return bucketFeatures, nil
+	}
+	return nil, schema.Errorf(schema.KindInvalid, "resource type %q is not supported", t)
+}
+
+func requireResource(tx *bolt.Tx, t schema.ResourceType, key string) error {
+	name, err := resourceBucket(t)
+	if err != nil {
+		return err
+	}
+	if tx.Bucket(name).Get([]byte(key)) == nil {
+		return schema.Errorf(schema.KindNotFound, "%s %s not found", t, key)
+	}
+	return nil
+}
+
+// edgeValue is stored on both directions of an edge.
+type edgeValue struct {
+	ReadCount int64 `json:"read_count,omitempty"`
+}
+
+func edgeKeys(rel schema.Relation, userKey string, t schema.ResourceType, resourceKey string) (fwd, rev []byte) {
+	fwd = []byte(string(rel) + sep + userKey + sep + string(t) + sep + resourceKey)
+	rev = []byte(string(t) + sep + resourceKey + sep + string(rel) + sep + userKey)
+	return fwd, rev
+}
+
+func putEdge(tx *bolt.Tx, rel schema.Relation, userKey string, t schema.ResourceType, resourceKey string, v edgeValue) error {
+	fwd, rev := edgeKeys(rel, userKey, t, resourceKey)
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketEdges).Put(fwd, data); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketReverse).Put(rev, data)
+}
+
+func forEachEdge(tx *bolt.Tx, rel schema.Relation, userKey string, fn func(schema.ResourceType, string, edgeValue) error) error {
+	prefix := []byte(string(rel) + sep + userKey + sep)
+	c := tx.Bucket(bucketEdges).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		typ, resourceKey, ok := strings.Cut(string(k[len(prefix):]), sep)
+		if !ok {
+			return fmt.Errorf("corrupt edge key %q", k)
+		}
+		var ev edgeValue
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return fmt.Errorf("decode edge: %w", err)
+		}
+		if err := fn(schema.ResourceType(typ), resourceKey, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
+	data := b.Get([]byte(key))
+	if data == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("decode stored %q: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), data)
+}
+
+func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return wrapDB(s.db.View(fn))
+}
+
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return wrapDB(s.db.Update(fn))
+}
+
+// wrapDB classifies storage failures as unavailable while letting the
+// domain errors raised inside transactions through unchanged.
+func wrapDB(err error) error {
+	if err == nil || schema.KindOf(err) != schema.KindInternal {
+		return err
+	}
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return schema.Unavailable("embedded store is closed", 0, err)
+	}
+	return err
+}

@@ -1,0 +1,434 @@
+// Package proxytest is the contract every proxy.Store implementation passes:
+// the embedded store, and the Neo4j store through the Bolt test server and
+// against a real Neo4j.
+package proxytest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/usersvc/usersvc/proxy"
+	"github.com/usersvc/usersvc/schema"
+)
+
+// Store is what the contract needs of an implementation: the service's view,
+// catalog seeding, and the resource→user direction of edges.
+type Store interface {
+	proxy.Store
+	proxy.CatalogLoader
+	UsersOfResource(ctx context.Context, t schema.ResourceType, resourceKey string, rel schema.Relation) ([]string, error)
+}
+
+// Factory returns a fresh, empty store; it registers its own cleanup.
+type Factory func(t *testing.T) Store
+
+// Fixture catalog shared by the contract cases.
+const (
+	TableOrders    = "hive://gold.sales/orders"
+	TableAccounts  = "hive://gold.core/accounts"
+	TableEvents    = "postgres://prod.analytics/events"
+	DashboardSales = "mode_dashboard://gold.sales/weekly"
+	DashboardOps   = "tableau_dashboard://gold.ops/incidents"
+	FeatureChurn   = "ml/churn_score/1"
+)
+
+// Catalog returns the fixture resources.
+func Catalog() schema.Catalog {
+	ts := int64(1700000000)
+	return schema.Catalog{
+		Tables: []schema.TableRecord{
+			{Key: TableOrders, Database: "hive", Cluster: "gold", Schema: "sales", Name: "orders", Description: "One row per order."},
+			{Key: TableAccounts, Database: "hive", Cluster: "gold", Schema: "core", Name: "accounts"},
+			{Key: TableEvents, Database: "postgres", Cluster: "prod", Schema: "analytics", Name: "events", Description: "Clickstream."},
+		},
+		Dashboards: []schema.DashboardRecord{
+			{Key: DashboardSales, Cluster: "gold", GroupName: "Sales", GroupURL: "https://mode.example/sales", Name: "Weekly", URL: "https://mode.example/sales/weekly", Description: "Weekly revenue.", LastSuccessfulRunTimestamp: &ts},
+			{Key: DashboardOps, Cluster: "gold", GroupName: "Ops", Name: "Incidents"},
+		},
+		Features: []schema.FeatureRecord{{Key: FeatureChurn, Name: "churn_score", Group: "ml", Version: "1"}},
+	}
+}
+
+// Run executes the contract against stores from newStore.
+func Run(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	seeded := func(t *testing.T) Store {
+		t.Helper()
+		s := newStore(t)
+		if err := s.LoadCatalog(ctx, Catalog()); err != nil {
+			t.Fatalf("LoadCatalog: %v", err)
+		}
+		return s
+	}
+
+	t.Run("unknown user is not found", func(t *testing.T) {
+		s := newStore(t)
+		_, err := s.GetUser(ctx, "nobody@example.com")
+		if !schema.IsNotFound(err) {
+			t.Fatalf("GetUser(unknown) error = %v, want not found", err)
+		}
+	})
+
+	t.Run("create then update reports created and updated", func(t *testing.T) {
+		s := newStore(t)
+		in := alice()
+		got, created, err := s.CreateUpdateUser(ctx, in)
+		if err != nil || !created {
+			t.Fatalf("first CreateUpdateUser = created %v, err %v; want created", created, err)
+		}
+		assertUser(t, "returned on create", got, in)
+		read, err := s.GetUser(ctx, in.Key())
+		if err != nil {
+			t.Fatalf("GetUser: %v", err)
+		}
+		assertUser(t, "read back", read, in)
+
+		in.TeamName = "Platform"
+		_, created, err = s.CreateUpdateUser(ctx, in)
+		if err != nil || created {
+			t.Fatalf("second CreateUpdateUser = created %v, err %v; want updated", created, err)
+		}
+		read, _ = s.GetUser(ctx, in.Key())
+		if read.TeamName != "Platform" {
+			t.Fatalf("team_name after update = %q, want Platform", read.TeamName)
+		}
+	})
+
+	t.Run("empty values never overwrite stored ones", func(t *testing.T) {
+		s := newStore(t)
+		full := alice()
+		if _, _, err := s.CreateUpdateUser(ctx, full); err != nil {
+			t.Fatal(err)
+		}
+		sparse := schema.User{UserID: full.UserID, Email: full.Email, DisplayName: "Ali", IsActive: true}
+		got, created, err := s.CreateUpdateUser(ctx, sparse)
+		if err != nil || created {
+			t.Fatalf("sparse update: created %v err %v", created, err)
+		}
+		want := full
+		want.DisplayName = "Ali"
+		assertUser(t, "after sparse update", got, want)
+		read, _ := s.GetUser(ctx, full.Key())
+		assertUser(t, "read after sparse update", read, want)
+	})
+
+	t.Run("keys are normalised user ids", func(t *testing.T) {
+		s := newStore(t)
+		u := schema.User{UserID: "Bob.Smith+data@Example.COM", Email: "Bob.Smith+data@Example.COM", DisplayName: "Bob", IsActive: true}
+		if _, _, err := s.CreateUpdateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetUser(ctx, "bob.smith+data@example.com")
+		if err != nil {
+			t.Fatalf("GetUser(lowercased): %v", err)
+		}
+		if got.UserID != u.UserID {
+			t.Fatalf("user_id = %q, want it stored as given %q", got.UserID, u.UserID)
+		}
+		digits := schema.User{UserID: "0012345", DisplayName: "Numeric", IsActive: true}
+		if _, _, err := s.CreateUpdateUser(ctx, digits); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetUser(ctx, "0012345"); err != nil || got.UserID != "0012345" {
+			t.Fatalf("digit-only id: %+v, %v", got, err)
+		}
+	})
+
+	t.Run("list holds active users only", func(t *testing.T) {
+		s := seeded(t)
+		active, inactive := alice(), bob()
+		inactive.IsActive = false
+		for _, u := range []schema.User{active, inactive} {
+			if _, _, err := s.CreateUpdateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A relation to an unknown id creates a minimal node, which is not an
+		// active user in Amundsen's sense.
+		if err := s.AddResourceRelation(ctx, "stranger@example.com", schema.Follow, schema.Table, TableOrders); err != nil {
+			t.Fatal(err)
+		}
+		users, err := s.GetUsers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, u := range users {
+			keys = append(keys, u.Key())
+		}
+		if !slices.Equal(keys, []string{active.Key()}) {
+			t.Fatalf("GetUsers keys = %v, want [%s]", keys, active.Key())
+		}
+	})
+
+	t.Run("other_key_values round trip", func(t *testing.T) {
+		s := newStore(t)
+		u := alice()
+		u.OtherKeyValues = map[string]string{"location": "Berlin", "cost_center": "42"}
+		if _, _, err := s.CreateUpdateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.GetUser(ctx, u.Key())
+		assertUser(t, "other_key_values", got, u)
+	})
+
+	t.Run("manager name comes from the manager's node", func(t *testing.T) {
+		s := newStore(t)
+		boss := bob()
+		report := alice()
+		report.ManagerEmail = boss.Email
+		report.ManagerFullname = ""
+		for _, u := range []schema.User{boss, report} {
+			if _, _, err := s.CreateUpdateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, _ := s.GetUser(ctx, report.Key())
+		if got.ManagerFullname != boss.FullName {
+			t.Fatalf("manager_fullname = %q, want %q", got.ManagerFullname, boss.FullName)
+		}
+	})
+
+	for _, rel := range []schema.Relation{schema.Follow, schema.Own} {
+		t.Run(string(rel)+" relations in both directions", func(t *testing.T) {
+			s := seeded(t)
+			u := alice()
+			if _, _, err := s.CreateUpdateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range []struct {
+				t   schema.ResourceType
+				key string
+			}{
+				{schema.Table, TableOrders}, {schema.Table, TableEvents}, {schema.Table, TableAccounts},
+				{schema.Dashboard, DashboardSales}, {schema.Dashboard, DashboardOps},
+				{schema.Feature, FeatureChurn},
+				{schema.Table, TableOrders}, // idempotent
+			} {
+				if err := s.AddResourceRelation(ctx, u.Key(), rel, r.t, r.key); err != nil {
+					t.Fatalf("AddResourceRelation(%s %s): %v", r.t, r.key, err)
+				}
+			}
+			res, err := s.GetUserResources(ctx, u.Key(), rel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotTables := tableNames(res.Table)
+			// Sorted by (schema, name).
+			if want := []string{"analytics.events", "core.accounts", "sales.orders"}; !slices.Equal(gotTables, want) {
+				t.Fatalf("tables = %v, want %v", gotTables, want)
+			}
+			orders := res.Table[2]
+			if orders.Database != "hive" || orders.Cluster != "gold" || orders.Description == nil || *orders.Description != "One row per order." {
+				t.Fatalf("orders summary = %+v", orders)
+			}
+			if res.Table[1].Description != nil {
+				t.Fatalf("accounts has no description, got %q", *res.Table[1].Description)
+			}
+			if len(res.Dashboard) != 2 || res.Dashboard[0].GroupName != "Ops" || res.Dashboard[1].URI != DashboardSales {
+				t.Fatalf("dashboards = %+v, want Ops then Sales", res.Dashboard)
+			}
+			sales := res.Dashboard[1]
+			if sales.Product != "mode" || sales.Name != "Weekly" || sales.LastSuccessfulRunTimestamp == nil || *sales.LastSuccessfulRunTimestamp != 1700000000 {
+				t.Fatalf("sales dashboard summary = %+v", sales)
+			}
+			for _, r := range []struct {
+				t   schema.ResourceType
+				key string
+			}{{schema.Table, TableOrders}, {schema.Dashboard, DashboardOps}, {schema.Feature, FeatureChurn}} {
+				users, err := s.UsersOfResource(ctx, r.t, r.key, rel)
+				if err != nil || !slices.Equal(users, []string{u.Key()}) {
+					t.Fatalf("reverse %s of %s = %v, %v; want [%s]", rel, r.key, users, err, u.Key())
+				}
+			}
+
+			// The other relation is untouched.
+			other := schema.Own
+			if rel == schema.Own {
+				other = schema.Follow
+			}
+			if res, _ := s.GetUserResources(ctx, u.Key(), other); len(res.Table)+len(res.Dashboard) != 0 {
+				t.Fatalf("%s leaked into %s: %+v", rel, other, res)
+			}
+
+			if err := s.DeleteResourceRelation(ctx, u.Key(), rel, schema.Table, TableOrders); err != nil {
+				t.Fatal(err)
+			}
+			res, _ = s.GetUserResources(ctx, u.Key(), rel)
+			if got := tableNames(res.Table); !slices.Equal(got, []string{"analytics.events", "core.accounts"}) {
+				t.Fatalf("after delete tables = %v", got)
+			}
+			if users, _ := s.UsersOfResource(ctx, schema.Table, TableOrders, rel); len(users) != 0 {
+				t.Fatalf("reverse edge survived delete: %v", users)
+			}
+			// Deleting what is not there succeeds.
+			if err := s.DeleteResourceRelation(ctx, u.Key(), rel, schema.Table, TableOrders); err != nil {
+				t.Fatalf("second delete: %v", err)
+			}
+			if err := s.DeleteResourceRelation(ctx, "nobody@example.com", rel, schema.Table, "hive://no.such/table"); err != nil {
+				t.Fatalf("delete of unknown relation: %v", err)
+			}
+		})
+	}
+
+	t.Run("missing resource writes nothing", func(t *testing.T) {
+		s := seeded(t)
+		for _, r := range []struct {
+			t   schema.ResourceType
+			key string
+		}{{schema.Table, "hive://gold.sales/missing"}, {schema.Dashboard, TableOrders}, {schema.Feature, "nope"}} {
+			err := s.AddResourceRelation(ctx, "carol@example.com", schema.Follow, r.t, r.key)
+			if !schema.IsNotFound(err) {
+				t.Fatalf("AddResourceRelation(%s %s) = %v, want not found", r.t, r.key, err)
+			}
+		}
+		if _, err := s.GetUser(ctx, "carol@example.com"); !schema.IsNotFound(err) {
+			t.Fatalf("a failed relation write left a user node: %v", err)
+		}
+		res, err := s.GetUserResources(ctx, "carol@example.com", schema.Follow)
+		if err != nil || len(res.Table) != 0 || len(res.Dashboard) != 0 {
+			t.Fatalf("resources after failed writes = %+v, %v", res, err)
+		}
+	})
+
+	t.Run("relation to unknown user creates a minimal node", func(t *testing.T) {
+		s := seeded(t)
+		if err := s.AddResourceRelation(ctx, "dave@example.com", schema.Own, schema.Table, TableOrders); err != nil {
+			t.Fatal(err)
+		}
+		u, err := s.GetUser(ctx, "dave@example.com")
+		if err != nil {
+			t.Fatalf("GetUser after relation: %v", err)
+		}
+		if u.Email != "dave@example.com" || !u.IsStub() {
+			t.Fatalf("minimal node = %+v", u)
+		}
+		// A full upsert later completes it without losing the edge.
+		full := schema.User{UserID: "dave@example.com", Email: "dave@example.com", FullName: "Dave D", DisplayName: "Dave D", IsActive: true}
+		if _, created, err := s.CreateUpdateUser(ctx, full); err != nil || created {
+			t.Fatalf("completing the minimal node: created %v err %v", created, err)
+		}
+		res, _ := s.GetUserResources(ctx, "dave@example.com", schema.Own)
+		if len(res.Table) != 1 {
+			t.Fatalf("edge lost after completing the node: %+v", res)
+		}
+	})
+
+	t.Run("unknown user has no resources", func(t *testing.T) {
+		s := seeded(t)
+		for _, rel := range []schema.Relation{schema.Follow, schema.Own} {
+			res, err := s.GetUserResources(ctx, "nobody@example.com", rel)
+			if err != nil || res.Table == nil || res.Dashboard == nil || len(res.Table)+len(res.Dashboard) != 0 {
+				t.Fatalf("GetUserResources(unknown, %s) = %#v, %v; want empty non-nil lists", rel, res, err)
+			}
+		}
+		reads, err := s.GetFrequentlyUsedTables(ctx, "nobody@example.com")
+		if err != nil || reads == nil || len(reads) != 0 {
+			t.Fatalf("GetFrequentlyUsedTables(unknown) = %#v, %v", reads, err)
+		}
+	})
+
+	t.Run("reads ordered by count, at most 50", func(t *testing.T) {
+		s := newStore(t)
+		var c schema.Catalog
+		for i := range 55 {
+			key := fmt.Sprintf("hive://gold.reads/t%02d", i)
+			c.Tables = append(c.Tables, schema.TableRecord{Key: key, Database: "hive", Cluster: "gold", Schema: "reads", Name: fmt.Sprintf("t%02d", i)})
+			c.Reads = append(c.Reads, schema.ReadRecord{User: "Reader@Example.com", Table: key, ReadCount: int64(i * 10)})
+		}
+		if err := s.LoadCatalog(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		tables, err := s.GetFrequentlyUsedTables(ctx, "reader@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tables) != schema.MaxReadTables {
+			t.Fatalf("got %d tables, want %d", len(tables), schema.MaxReadTables)
+		}
+		if tables[0].Name != "t54" || tables[49].Name != "t05" {
+			t.Fatalf("order: first %s last %s, want t54 … t05", tables[0].Name, tables[49].Name)
+		}
+		users, _ := s.UsersOfResource(ctx, schema.Table, "hive://gold.reads/t07", schema.Read)
+		if !slices.Equal(users, []string{"reader@example.com"}) {
+			t.Fatalf("READ_BY of t07 = %v", users)
+		}
+	})
+
+	t.Run("concurrent first upserts create exactly once", func(t *testing.T) {
+		s := newStore(t)
+		const n = 32
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			creates int
+			errs    []error
+		)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, created, err := s.CreateUpdateUser(ctx, alice())
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+				}
+				if created {
+					creates++
+				}
+			}()
+		}
+		wg.Wait()
+		if len(errs) > 0 || creates != 1 {
+			t.Fatalf("creates = %d (want 1), errors = %v", creates, errs)
+		}
+	})
+
+	t.Run("health", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.Health(ctx); err != nil {
+			t.Fatalf("Health: %v", err)
+		}
+		if s.Kind() == "" {
+			t.Fatal("Kind is empty")
+		}
+	})
+}
+
+func alice() schema.User {
+	return schema.User{
+		UserID: "alice@example.com", Email: "alice@example.com",
+		FirstName: "Alice", LastName: "Liddell", FullName: "Alice Liddell", DisplayName: "Alice Liddell",
+		GithubUsername: "aliddell", TeamName: "Data", SlackID: "U123", EmployeeType: "FTE",
+		ManagerFullname: "Bob Builder", ManagerEmail: "bob@example.com", ManagerID: "00u-bob",
+		RoleName: "Engineer", ProfileURL: "https://people.example.com/alice", IsActive: true,
+	}
+}
+
+func bob() schema.User {
+	return schema.User{
+		UserID: "bob@example.com", Email: "bob@example.com",
+		FirstName: "Bob", LastName: "Builder", FullName: "Bob Builder", DisplayName: "Bob Builder", IsActive: true,
+	}
+}
+
+func tableNames(tables []schema.PopularTable) []string {
+	names := make([]string, 0, len(tables))
+	for _, t := range tables {
+		names = append(names, t.Schema+"."+t.Name)
+	}
+	return names
+}
+
+func assertUser(t *testing.T, what string, got, want schema.User) {
+	t.Helper()
+	g, _ := got.MarshalJSON()
+	w, _ := want.MarshalJSON()
+	if string(g) != string(w) {
+		t.Fatalf("%s:\n got %s\nwant %s", what, g, w)
+	}
+}

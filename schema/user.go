@@ -1,0 +1,223 @@
+package schema
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// User is Amundsen's UserSchema (amundsen_common.models.user). Empty strings
+// mean "no value" and are emitted as JSON null, so every response carries all
+// 17 keys the Amundsen frontend expects.
+type User struct {
+	UserID          string            `json:"user_id" validate:"idchars"`
+	Email           string            `json:"email" validate:"idchars"`
+	FirstName       string            `json:"first_name" validate:"max=4096"`
+	LastName        string            `json:"last_name" validate:"max=4096"`
+	FullName        string            `json:"full_name" validate:"max=4096"`
+	DisplayName     string            `json:"display_name" validate:"max=4096"`
+	GithubUsername  string            `json:"github_username" validate:"max=4096"`
+	TeamName        string            `json:"team_name" validate:"max=4096"`
+	SlackID         string            `json:"slack_id" validate:"max=4096"`
+	EmployeeType    string            `json:"employee_type" validate:"max=4096"`
+	ManagerFullname string            `json:"manager_fullname" validate:"max=4096"`
+	ManagerEmail    string            `json:"manager_email" validate:"max=4096"`
+	ManagerID       string            `json:"manager_id" validate:"max=4096"`
+	RoleName        string            `json:"role_name" validate:"max=4096"`
+	ProfileURL      string            `json:"profile_url" validate:"max=4096"`
+	IsActive        bool              `json:"is_active"`
+	OtherKeyValues  map[string]string `json:"other_key_values" validate:"max=256,dive,keys,max=256,endkeys,max=4096"`
+}
+
+// Key is the graph key of the user: the normalised user id.
+func (u User) Key() string { return UserKey(u.UserID) }
+
+// stringField ties a JSON key to the User field it fills. The table is the
+// single source of the 15 string keys, shared by decoding and encoding.
+type stringField struct {
+	name string
+	ptr  func(*User) *string
+}
+
+var userStringFields = [...]stringField{
+	{"user_id", func(u *User) *string { return &u.UserID }},
+	{"email", func(u *User) *string { return &u.Email }},
+	{"first_name", func(u *User) *string { return &u.FirstName }},
+	{"last_name", func(u *User) *string { return &u.LastName }},
+	{"full_name", func(u *User) *string { return &u.FullName }},
+	{"display_name", func(u *User) *string { return &u.DisplayName }},
+	{"github_username", func(u *User) *string { return &u.GithubUsername }},
+	{"team_name", func(u *User) *string { return &u.TeamName }},
+	{"slack_id", func(u *User) *string { return &u.SlackID }},
+	{"employee_type", func(u *User) *string { return &u.EmployeeType }},
+	{"manager_fullname", func(u *User) *string { return &u.ManagerFullname }},
+	{"manager_email", func(u *User) *string { return &u.ManagerEmail }},
+	{"manager_id", func(u *User) *string { return &u.ManagerID }},
+	{"role_name", func(u *User) *string { return &u.RoleName }},
+	{"profile_url", func(u *User) *string { return &u.ProfileURL }},
+}
+
+// MarshalJSON writes the Amundsen UserSchema shape: all 17 keys, empty
+// strings as null, other_key_values as an object (never null).
+func (u User) MarshalJSON() ([]byte, error) {
+	buf := make([]byte, 0, 512)
+	buf = append(buf, '{')
+	for i, f := range userStringFields {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendJSONString(buf, f.name)
+		buf = append(buf, ':')
+		if v := *f.ptr(&u); v != "" {
+			buf = appendJSONString(buf, v)
+		} else {
+			buf = append(buf, "null"...)
+		}
+	}
+	buf = append(buf, `,"is_active":`...)
+	if u.IsActive {
+		buf = append(buf, "true"...)
+	} else {
+		buf = append(buf, "false"...)
+	}
+	buf = append(buf, `,"other_key_values":`...)
+	if len(u.OtherKeyValues) == 0 {
+		buf = append(buf, "{}"...)
+	} else {
+		okv, err := json.Marshal(u.OtherKeyValues)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, okv...)
+	}
+	return append(buf, '}'), nil
+}
+
+func appendJSONString(buf []byte, s string) []byte {
+	// json.Marshal of a string cannot fail; it also escapes <, > and & so the
+	// output is safe to embed anywhere.
+	b, _ := json.Marshal(s)
+	return append(buf, b...)
+}
+
+// UnmarshalJSON accepts the UserSchema shape leniently (it is used to read
+// stored records and fixtures); request bodies go through UserDecoder, which
+// reports every problem by field.
+func (u *User) UnmarshalJSON(data []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return err
+	}
+	parsed, problems := parseUserFields(fields)
+	if len(problems) > 0 {
+		return Errorf(KindInvalid, "%s", strings.Join(problems, "; "))
+	}
+	*u = parsed
+	return nil
+}
+
+// parseUserFields maps decoded JSON members onto a User, reporting type
+// problems as "field: reason". Unknown keys are ignored, as in Amundsen.
+func parseUserFields(fields map[string]json.RawMessage) (User, []string) {
+	u := User{IsActive: true}
+	var problems []string
+	for _, f := range userStringFields {
+		raw, ok := fields[f.name]
+		if !ok || isJSONNull(raw) {
+			continue
+		}
+		if err := json.Unmarshal(raw, f.ptr(&u)); err != nil {
+			problems = append(problems, f.name+": must be a string or null")
+		}
+	}
+	if raw, ok := fields["is_active"]; ok {
+		if isJSONNull(raw) {
+			problems = append(problems, "is_active: must be a boolean, not null")
+		} else if err := json.Unmarshal(raw, &u.IsActive); err != nil {
+			problems = append(problems, "is_active: must be a boolean")
+		}
+	}
+	if raw, ok := fields["other_key_values"]; ok && !isJSONNull(raw) {
+		if err := json.Unmarshal(raw, &u.OtherKeyValues); err != nil {
+			problems = append(problems, "other_key_values: must be an object of string values")
+		}
+	}
+	return u, problems
+}
+
+func isJSONNull(raw json.RawMessage) bool {
+	return strings.TrimSpace(string(raw)) == "null"
+}
+
+// Exact messages of Amundsen's UserSchema schema-level validation.
+const (
+	MsgNoDisplayName = `"display_name", "full_name", or "email" must be provided`
+	MsgNoUserID      = `"user_id" or "email" must be provided`
+)
+
+// Normalize trims every string field and applies Amundsen's derivation rules
+// in order: blank user_id from email; blank full_name from "first last" when
+// both are set; blank display_name from full_name, else email.
+func (u *User) Normalize() {
+	for _, f := range userStringFields {
+		p := f.ptr(u)
+		*p = strings.TrimSpace(*p)
+	}
+	if u.UserID == "" {
+		u.UserID = u.Email
+	}
+	if u.FullName == "" && u.FirstName != "" && u.LastName != "" {
+		u.FullName = u.FirstName + " " + u.LastName
+	}
+	if u.DisplayName == "" {
+		if u.FullName != "" {
+			u.DisplayName = u.FullName
+		} else {
+			u.DisplayName = u.Email
+		}
+	}
+}
+
+// requiredProblems returns Amundsen's schema-level errors for a normalised
+// user, in Amundsen's order.
+func (u *User) requiredProblems() []string {
+	var problems []string
+	if IsBlank(u.DisplayName) {
+		problems = append(problems, MsgNoDisplayName)
+	}
+	if IsBlank(u.UserID) {
+		problems = append(problems, MsgNoUserID)
+	}
+	return problems
+}
+
+// MergeNonEmpty returns stored updated with every non-empty value of incoming:
+// an empty incoming value never erases a stored one. IsActive always follows
+// incoming because it has no empty state.
+func MergeNonEmpty(stored, incoming User) User {
+	merged := stored
+	for _, f := range userStringFields {
+		if v := *f.ptr(&incoming); v != "" {
+			*f.ptr(&merged) = v
+		}
+	}
+	merged.IsActive = incoming.IsActive
+	if len(incoming.OtherKeyValues) > 0 {
+		okv := make(map[string]string, len(stored.OtherKeyValues)+len(incoming.OtherKeyValues))
+		for k, v := range stored.OtherKeyValues {
+			okv[k] = v
+		}
+		for k, v := range incoming.OtherKeyValues {
+			if v != "" {
+				okv[k] = v
+			}
+		}
+		merged.OtherKeyValues = okv
+	}
+	return merged
+}
+
+// IsStub reports whether the user node carries no name at all: the minimal
+// node that a follow/own write creates for an id the graph did not know.
+func (u User) IsStub() bool {
+	return u.FirstName == "" && u.LastName == "" && u.FullName == "" && u.DisplayName == ""
+}

@@ -1,0 +1,163 @@
+package schema_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+func decode(t *testing.T, body string) (schema.User, error) {
+	t.Helper()
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &fields); err != nil {
+		t.Fatalf("test body %s is not an object: %v", body, err)
+	}
+	return schema.NewUserDecoder().DecodeUser(fields)
+}
+
+func TestDecodeUserDerivation(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want map[string]any // JSON keys to check in the marshalled user
+	}{
+		{"user_id from email", `{"email":"a@x.com","display_name":"A"}`,
+			map[string]any{"user_id": "a@x.com", "email": "a@x.com", "display_name": "A"}},
+		{"full_name from first and last", `{"email":"a@x.com","first_name":"Ada","last_name":"Lovelace"}`,
+			map[string]any{"full_name": "Ada Lovelace", "display_name": "Ada Lovelace"}},
+		{"no full_name from first alone", `{"email":"a@x.com","first_name":"Ada"}`,
+			map[string]any{"full_name": nil, "display_name": "a@x.com"}},
+		{"display_name from email when no names", `{"user_id":"u1","email":"a@x.com"}`,
+			map[string]any{"user_id": "u1", "display_name": "a@x.com"}},
+		{"explicit values win", `{"user_id":"u1","email":"a@x.com","full_name":"F","display_name":"D","first_name":"x","last_name":"y"}`,
+			map[string]any{"user_id": "u1", "full_name": "F", "display_name": "D"}},
+		{"blank counts as missing", `{"user_id":"  ","email":"a@x.com","display_name":" \t"}`,
+			map[string]any{"user_id": "a@x.com", "display_name": "a@x.com"}},
+		{"is_active defaults to true", `{"email":"a@x.com"}`, map[string]any{"is_active": true}},
+		{"is_active false kept", `{"email":"a@x.com","is_active":false}`, map[string]any{"is_active": false}},
+		{"nulls are empty", `{"email":"a@x.com","team_name":null,"other_key_values":null}`,
+			map[string]any{"team_name": nil, "other_key_values": map[string]any{}}},
+		{"unknown keys ignored", `{"email":"a@x.com","shoe_size":44}`, map[string]any{"email": "a@x.com"}},
+		{"digit-only id stays a string", `{"user_id":"007","display_name":"Bond"}`, map[string]any{"user_id": "007"}},
+		{"other_key_values kept", `{"email":"a@x.com","other_key_values":{"k":"v"}}`,
+			map[string]any{"other_key_values": map[string]any{"k": "v"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := decode(t, tt.body)
+			if err != nil {
+				t.Fatalf("DecodeUser: %v", err)
+			}
+			out := marshalMap(t, u)
+			for k, want := range tt.want {
+				got := out[k]
+				gj, _ := json.Marshal(got)
+				wj, _ := json.Marshal(want)
+				if string(gj) != string(wj) {
+					t.Errorf("%s = %s, want %s", k, gj, wj)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeUserErrors(t *testing.T) {
+	long := strings.Repeat("a", schema.MaxIDBytes+1)
+	tests := []struct {
+		name string
+		body string
+		want string // exact message
+	}{
+		{"no names at all", `{"user_id":"u1"}`, schema.MsgNoDisplayName},
+		{"no user id or email", `{"display_name":"D"}`, schema.MsgNoUserID},
+		{"empty object", `{}`, schema.MsgNoDisplayName + "; " + schema.MsgNoUserID},
+		{"is_active null", `{"email":"a@x.com","is_active":null}`, "is_active: must be a boolean, not null"},
+		{"is_active string", `{"email":"a@x.com","is_active":"yes"}`, "is_active: must be a boolean"},
+		{"number for string", `{"email":"a@x.com","first_name":12}`, "first_name: must be a string or null"},
+		{"two wrong types", `{"email":["a"],"team_name":{}}`, "email: must be a string or null; team_name: must be a string or null"},
+		{"other_key_values wrong", `{"email":"a@x.com","other_key_values":{"k":1}}`, "other_key_values: must be an object of string values"},
+		{"user_id too long", `{"user_id":"` + long + `","display_name":"D"}`, "user_id: must be at most 4096 bytes"},
+		{"email control char", `{"email":"a\u0007@x.com"}`, "user_id: must not contain control characters; email: must not contain control characters"},
+		{"user_id C1 control char", `{"user_id":"a\u0085b","display_name":"D"}`, "user_id: must not contain control characters"},
+		{"long display name", `{"email":"a@x.com","display_name":"` + strings.Repeat("é", 4097) + `"}`, "display_name: must be at most 4096 characters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decode(t, tt.body)
+			if schema.KindOf(err) != schema.KindInvalid {
+				t.Fatalf("error = %v, want KindInvalid", err)
+			}
+			var e *schema.Error
+			_ = errorsAs(err, &e)
+			if e.Message != tt.want {
+				t.Fatalf("message = %q\nwant      %q", e.Message, tt.want)
+			}
+		})
+	}
+}
+
+func TestMarshalUserHasAll17Keys(t *testing.T) {
+	out := marshalMap(t, schema.User{UserID: "u", IsActive: true})
+	want := []string{"user_id", "email", "first_name", "last_name", "full_name", "display_name",
+		"github_username", "team_name", "slack_id", "employee_type", "manager_fullname",
+		"manager_email", "manager_id", "role_name", "profile_url", "is_active", "other_key_values"}
+	if len(out) != len(want) {
+		t.Fatalf("got %d keys, want %d: %v", len(out), len(want), out)
+	}
+	for _, k := range want {
+		if _, ok := out[k]; !ok {
+			t.Errorf("missing key %s", k)
+		}
+	}
+	if out["email"] != nil || out["user_id"] != "u" {
+		t.Fatalf("email = %v (want null), user_id = %v", out["email"], out["user_id"])
+	}
+}
+
+func TestMarshalUnmarshalRoundTrip(t *testing.T) {
+	in := schema.User{UserID: "Ünï <code>", Email: "e@x", FullName: "F \"q\"", IsActive: false, OtherKeyValues: map[string]string{"a": "b"}}
+	data, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out schema.User
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := json.Marshal(out)
+	if string(again) != string(data) {
+		t.Fatalf("round trip changed the user:\n%s\n%s", data, again)
+	}
+}
+
+func TestMergeNonEmpty(t *testing.T) {
+	stored := schema.User{UserID: "u", Email: "e", TeamName: "Data", SlackID: "U1", IsActive: true,
+		OtherKeyValues: map[string]string{"a": "1", "b": "2"}}
+	incoming := schema.User{UserID: "u", TeamName: "Platform", IsActive: false,
+		OtherKeyValues: map[string]string{"b": "3", "c": ""}}
+	got := schema.MergeNonEmpty(stored, incoming)
+	if got.Email != "e" || got.SlackID != "U1" || got.TeamName != "Platform" || got.IsActive {
+		t.Fatalf("merged = %+v", got)
+	}
+	if got.OtherKeyValues["a"] != "1" || got.OtherKeyValues["b"] != "3" || len(got.OtherKeyValues) != 2 {
+		t.Fatalf("merged other_key_values = %v", got.OtherKeyValues)
+	}
+	if stored.OtherKeyValues["b"] != "2" {
+		t.Fatal("MergeNonEmpty mutated the stored map")
+	}
+}
+
+func marshalMap(t *testing.T, u schema.User) map[string]any {
+	t.Helper()
+	data, err := json.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
