@@ -1,0 +1,35 @@
+# usersvc: two commands for a newcomer, `make run` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/usersvc
+PKGS  := ./...
+
+.PHONY: build run test lint vet fmt-check
+
+build:
+	$(GO) build -o $(BIN) ./cmd/usersvc
+
+# Runs on the embedded store with auth off: no external services needed.
+run: build
+	@echo "usersvc on http://localhost:5002 (auth disabled, embedded store in ./data, catalog from examples/catalog.json)"
+	@echo "try:"
+	@echo "  curl -s localhost:5002/healthcheck"
+	@echo "  curl -s -X PUT localhost:5002/user -H 'Content-Type: application/json' -d '{\"email\":\"ada.lovelace@example.com\",\"first_name\":\"Ada\",\"last_name\":\"Lovelace\"}'"
+	@echo "  curl -s localhost:5002/user/ada.lovelace@example.com"
+	@echo "  curl -s -X PUT localhost:5002/user/ada.lovelace@example.com/follow/table/hive://gold.sales/orders"
+	@echo "  curl -s localhost:5002/user/ada.lovelace@example.com/follow/"
+	@echo "  curl -s localhost:5002/user/grace.hopper@example.com/read/"
+	AUTH_DISABLED=true PROXY_CLIENT=embedded EMBEDDED_DB_PATH=./data/usersvc.db \
+	EMBEDDED_CATALOG_FILE=examples/catalog.json LOG_FORMAT=text ./$(BIN)
+
+test: lint
+	$(GO) test -race -count=1 $(PKGS)
+
+lint: fmt-check vet
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+)
+
+func envMap(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	c, err := loadConfig(envMap("AUTH_DISABLED", "true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ListenAddr != ":5002" || c.LogLevel != slog.LevelInfo || c.LogFormat != "json" ||
+		c.ProxyClient != "embedded" || c.EmbeddedDBPath != "./data/usersvc.db" || c.ShutdownTimeout != 20*time.Second {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		wantVar string
+	}{
+		{"auth required", nil, "AUTH_DISABLED"},
+		{"auth not a bool", []string{"AUTH_DISABLED", "maybe"}, "AUTH_DISABLED"},
+		{"bad listen addr", []string{"AUTH_DISABLED", "true", "LISTEN_ADDR", "5002"}, "LISTEN_ADDR"},
+		{"bad port", []string{"AUTH_DISABLED", "true", "LISTEN_ADDR", ":99999"}, "LISTEN_ADDR"},
+		{"bad log level", []string{"AUTH_DISABLED", "true", "LOG_LEVEL", "loud"}, "LOG_LEVEL"},
+		{"bad log format", []string{"AUTH_DISABLED", "true", "LOG_FORMAT", "xml"}, "LOG_FORMAT"},
+		{"bad proxy client", []string{"AUTH_DISABLED", "true", "PROXY_CLIENT", "mysql"}, "PROXY_CLIENT"},
+		{"bad shutdown timeout", []string{"AUTH_DISABLED", "true", "SHUTDOWN_TIMEOUT", "soon"}, "SHUTDOWN_TIMEOUT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(envMap(tt.env...))
+			cerr, ok := err.(*configError)
+			if !ok || cerr.Var != tt.wantVar {
+				t.Fatalf("error = %v, want one naming %s", err, tt.wantVar)
+			}
+		})
+	}
+}
+
+func TestLoadConfigParsesValues(t *testing.T) {
+	c, err := loadConfig(envMap("AUTH_DISABLED", "1", "LISTEN_ADDR", "127.0.0.1:8080", "LOG_LEVEL", "DEBUG",
+		"LOG_FORMAT", "text", "SHUTDOWN_TIMEOUT", "3s", "EMBEDDED_DB_PATH", "/tmp/x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ListenAddr != "127.0.0.1:8080" || c.LogLevel != slog.LevelDebug || c.LogFormat != "text" ||
+		c.ShutdownTimeout != 3*time.Second || c.EmbeddedDBPath != "/tmp/x.db" || !c.AuthDisabled {
+		t.Fatalf("config = %+v", c)
+	}
+}
+
+// TestEveryReadVariableIsDocumented keeps `usersvc env` (and the README and
+// chart checks built on it) honest: a name read by loadConfig but missing
+// from envVars fails here.
+func TestEveryReadVariableIsDocumented(t *testing.T) {
+	documented := map[string]bool{}
+	for _, v := range envVars {
+		documented[v.Name] = true
+	}
+	read := map[string]bool{}
+	_, _ = loadConfig(func(k string) string { read[k] = true; return "" })
+	_, _ = loadConfig(func(k string) string {
+		read[k] = true
+		if k == "AUTH_DISABLED" {
+			return "true"
+		}
+		return ""
+	})
+	for k := range read {
+		if !documented[k] {
+			t.Errorf("%s is read but not in envVars", k)
+		}
+	}
+	for k := range documented {
+		if !read[k] {
+			t.Errorf("%s is documented but never read", k)
+		}
+	}
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startRun runs the service in-process on a loopback port and returns its
+// address and a channel with run's exit code.
+func startRun(t *testing.T, ctx context.Context, env ...string) (string, <-chan int) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		code := run(ctx, nil, envMap(env...), pw, io.Discard)
+		_ = pw.Close()
+		done <- code
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var rec map[string]any
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == "usersvc listening" {
+				addr <- rec["addr"].(string)
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return a, done
+	case code := <-done:
+		t.Fatalf("run exited with %d before listening", code)
+	case <-time.After(10 * time.Second):
+		t.Fatal("service did not start")
+	}
+	return "", nil
+}
+
+func TestRunRejectsBadConfigWithExit2(t *testing.T) {
+	var stderr bytes.Buffer
+	code := run(context.Background(), nil, envMap("AUTH_DISABLED", "true", "LISTEN_ADDR", "nope"), io.Discard, &stderr)
+	if code != exitConfig {
+		t.Fatalf("exit code = %d, want 2", code)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "LISTEN_ADDR") {
+		t.Fatalf("stderr = %q, want one line naming LISTEN_ADDR", stderr.String())
+	}
+}
+
+func TestRunEnvListsVariables(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"env"}, envMap(), &out, io.Discard); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, v := range envVars {
+		if !strings.Contains(out.String(), v.Name) {
+			t.Errorf("usersvc env does not list %s", v.Name)
+		}
+	}
+}
+
+func TestRunRejectsUnreadableCatalog(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "catalog.json")
+	if err := os.WriteFile(bad, []byte(`{"tables":[{"key":"k","colour":"red"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	code := run(context.Background(), nil, envMap("AUTH_DISABLED", "true", "LISTEN_ADDR", "127.0.0.1:0",
+		"EMBEDDED_DB_PATH", filepath.Join(dir, "u.db"), "EMBEDDED_CATALOG_FILE", bad), io.Discard, &stderr)
+	if code != exitConfig || !strings.Contains(stderr.String(), "EMBEDDED_CATALOG_FILE") {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// TestGracefulShutdownFinishesInFlightRequests sends half a PUT, stops the
+// service, then sends the rest: the request completes and the write lands.
+func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env := []string{"AUTH_DISABLED", "true", "LISTEN_ADDR", "127.0.0.1:0", "EMBEDDED_DB_PATH", filepath.Join(dir, "u.db"), "SHUTDOWN_TIMEOUT", "10s"}
+	addr, done := startRun(t, ctx, env...)
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"email":"inflight@example.com","display_name":"In Flight"}`
+	head := fmt.Sprintf("PUT /user HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
+	if _, err := io.WriteString(conn, head+body[:10]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cancel() // as SIGTERM does
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case code := <-done:
+		t.Fatalf("run returned %d while a request was in flight", code)
+	default:
+	}
+	if _, err := io.WriteString(conn, body[10:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("in-flight request got no response: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("in-flight PUT = %d, want 201", resp.StatusCode)
+	}
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("exit code = %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("service did not stop after draining")
+	}
+
+	// The write survived: a new instance on the same file serves it.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	addr, done = startRun(t, ctx2, env...)
+	resp, err = http.Get("http://" + addr + "/user/inflight@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("after restart GET = %d", resp.StatusCode)
+	}
+	cancel2()
+	<-done
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildOnce.path != "" {
+		_ = os.RemoveAll(filepath.Dir(buildOnce.path))
+	}
+	os.Exit(code)
+}
+
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// buildBinary compiles ./cmd/usersvc once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "usersvc-bin")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "usersvc")
+		out, err := exec.Command("go", "build", "-o", buildOnce.path, ".").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startBinary runs the built binary with exactly the given environment and
+// waits until /livez answers.
+func startBinary(t *testing.T, env ...string) (*exec.Cmd, string) {
+	t.Helper()
+	addr := freePort(t)
+	cmd := exec.Command(buildBinary(t))
+	cmd.Env = append([]string{"LISTEN_ADDR=" + addr}, env...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/livez"); err == nil {
+			resp.Body.Close()
+			return cmd, addr
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("binary did not start")
+	return nil, ""
+}
+
+func TestBinaryRoundTripSurvivesRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	db := "EMBEDDED_DB_PATH=" + filepath.Join(t.TempDir(), "data", "usersvc.db")
+	cmd, addr := startBinary(t, "AUTH_DISABLED=true", db)
+	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/user", strings.NewReader(`{"email":"restart@example.com","first_name":"Re","last_name":"Start"}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT = %d", resp.StatusCode)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+
+	_, addr = startBinary(t, "AUTH_DISABLED=true", db)
+	resp, err = http.Get("http://" + addr + "/user/restart@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&u)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || u["full_name"] != "Re Start" {
+		t.Fatalf("after restart: %d %v", resp.StatusCode, u)
+	}
+}
+
+func TestBinaryConfigErrorExits2WithOneLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	cmd := exec.Command(buildBinary(t))
+	cmd.Env = []string{"LOG_LEVEL=chatty", "AUTH_DISABLED=true"}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	exitErr, ok := err.(*exec.ExitError)
+	if !ok || exitErr.ExitCode() != exitConfig {
+		t.Fatalf("run = %v, want exit 2", err)
+	}
+	if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "LOG_LEVEL") {
+		t.Fatalf("stderr = %q", stderr.String())
+	}
+}
