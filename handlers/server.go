@@ -46,6 +46,7 @@ type Deps struct {
 	// Ready checks run for /readyz only (e.g. OIDC keys loaded). They must not
 	// include the directory: Okta trouble must not take pods out of service.
 	Ready []Check
+	Auth  AuthConfig
 }
 
 type server struct {
@@ -55,6 +56,8 @@ type server struct {
 	decoder *schema.UserDecoder
 	health  []Check
 	ready   []Check
+	auth    AuthConfig
+	open    map[string]bool
 }
 
 // New builds the gin engine with every route of DESIGN §2.
@@ -66,6 +69,8 @@ func New(d Deps) http.Handler {
 		decoder: d.Decoder,
 		health:  d.Health,
 		ready:   append(append([]Check{}, d.Health...), d.Ready...),
+		auth:    d.Auth,
+		open:    openTargets(d.Auth.Allowlist),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -85,7 +90,7 @@ func New(d Deps) http.Handler {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 
-	r.Use(withRequestID(), logRequests(s.log), recoverPanics(s.log), securityHeaders())
+	r.Use(withRequestID(), logRequests(s.log), recoverPanics(s.log), securityHeaders(), s.authenticate)
 
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
 		r.Handle(m, "/healthcheck", s.healthcheck)

@@ -42,6 +42,9 @@ func (s *server) putUser(c *gin.Context) {
 		respondError(c, s.log, err)
 		return
 	}
+	if !s.mayWrite(c, u.Key()) {
+		return
+	}
 	stored, created, err := s.store.CreateUpdateUser(c.Request.Context(), u)
 	if err != nil {
 		respondError(c, s.log, err)
@@ -191,6 +194,9 @@ func (s *server) writeRelation(c *gin.Context, userKey string, req userRequest) 
 	}
 	if err := schema.CheckID("resource key", req.key); err != nil {
 		respondError(c, s.log, err)
+		return
+	}
+	if !s.mayWrite(c, userKey) {
 		return
 	}
 	ctx := c.Request.Context()

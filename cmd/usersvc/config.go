@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,8 +23,21 @@ var envVars = []envVar{
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"LOG_FORMAT", "json", "json or text."},
 	{"SHUTDOWN_TIMEOUT", "20s", "How long in-flight requests may run after SIGTERM."},
-	{"AUTH_DISABLED", "false", "true turns bearer-token checks off (local use only)."},
-	{"FLASK_OIDC_CONFIG_URL", "", "OIDC discovery URL; empty means auth off, allowed only with AUTH_DISABLED=true."},
+	{"AUTH_DISABLED", "false", "true turns bearer-token checks off (local use only); required when FLASK_OIDC_CONFIG_URL is empty."},
+	{"FLASK_OIDC_CONFIG_URL", "", "OIDC discovery URL (<issuer>/.well-known/openid-configuration); the issuer and keys come from it."},
+	{"FLASK_OIDC_CLIENT_ID", "", "OIDC client id; the default audience."},
+	{"FLASK_OIDC_CLIENT_SECRET", "", "Accepted for flaskoidc compatibility; a resource server does not need it and never logs it."},
+	{"FLASK_OIDC_SCOPES", "", "Accepted for flaskoidc compatibility (scopes the frontend requests); see OIDC_REQUIRED_SCOPES."},
+	{"FLASK_OIDC_USER_ID_FIELD", "email", "Token claim used as the caller's user id (falls back to sub)."},
+	{"FLASK_OIDC_WHITELISTED_ENDPOINTS", "status,healthcheck,health", "Comma list of paths (without slashes) or endpoint names (api.healthcheck, api.healthcheckapi) open without a token; exact GET/HEAD match."},
+	{"OIDC_AUDIENCE", "FLASK_OIDC_CLIENT_ID", "Expected aud (Okta custom authorization server: api://default)."},
+	{"OIDC_ALLOWED_CLIENT_IDS", "", "Comma list; when set, the token's cid/azp/client_id must be one of them."},
+	{"OIDC_REQUIRED_SCOPES", "", "Comma or space list of scopes every token must carry (scp array or scope string)."},
+	{"OIDC_CLOCK_SKEW", "60s", "Leeway on exp and nbf."},
+	{"OIDC_GROUPS_CLAIM", "groups", "Token claim holding the caller's groups."},
+	{"OIDC_WRITE_GROUPS", "", "Comma list; when set, writing another user's data (PUT /user, follow/own) needs one of these groups."},
+	{"OIDC_TOKEN_CACHE_SIZE", "10000", "Verified tokens remembered (by SHA-256) until their exp; 0 turns the cache off."},
+	{"OIDC_HTTP_TIMEOUT", "10s", "Timeout for discovery and JWKS requests."},
 	{"PROXY_CLIENT", "embedded (neo4j when PROXY_HOST is set)", "Graph store: neo4j or embedded."},
 	{"PROXY_HOST", "", "Neo4j URI host, bolt://host or neo4j://host."},
 	{"EMBEDDED_DB_PATH", "./data/usersvc.db", "File of the embedded store."},
@@ -37,13 +51,29 @@ type Config struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 
-	AuthDisabled  bool
-	OIDCConfigURL string
+	AuthDisabled bool
+	OIDC         OIDCConfig
 
 	ProxyClient         string
 	ProxyHost           string
 	EmbeddedDBPath      string
 	EmbeddedCatalogFile string
+}
+
+// OIDCConfig is the bearer-token verification setup.
+type OIDCConfig struct {
+	ConfigURL        string
+	ClientID         string
+	Audience         string
+	UserIDField      string
+	Whitelist        []string
+	AllowedClientIDs []string
+	RequiredScopes   []string
+	ClockSkew        time.Duration
+	GroupsClaim      string
+	WriteGroups      []string
+	TokenCacheSize   int
+	HTTPTimeout      time.Duration
 }
 
 // configError names the variable at fault; main prints it as one line and
@@ -98,6 +128,31 @@ func (r *envReader) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// list splits a comma (and, with spaces, space) separated value.
+func (r *envReader) list(name, def string, spaces bool) []string {
+	v := r.str(name, def)
+	sep := func(c rune) bool { return c == ',' || spaces && (c == ' ' || c == '\t') }
+	var out []string
+	for _, f := range strings.FieldsFunc(v, sep) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (r *envReader) integer(name string, def, lo, hi int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.fail(name, "must be an integer from %d to %d, got %q", lo, hi, v)
+	}
+	return n
+}
+
 func (r *envReader) oneOf(name, def string, allowed ...string) string {
 	v := strings.ToLower(r.str(name, def))
 	for _, a := range allowed {
@@ -141,7 +196,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.ShutdownTimeout = r.duration("SHUTDOWN_TIMEOUT", 20*time.Second)
 
 	c.AuthDisabled = r.boolean("AUTH_DISABLED", false)
-	c.OIDCConfigURL = r.str("FLASK_OIDC_CONFIG_URL", "")
+	c.OIDC = loadOIDC(r)
 
 	c.ProxyHost = r.str("PROXY_HOST", "")
 	defaultClient := "embedded"
@@ -161,12 +216,47 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+func loadOIDC(r *envReader) OIDCConfig {
+	o := OIDCConfig{
+		ConfigURL:        r.str("FLASK_OIDC_CONFIG_URL", ""),
+		ClientID:         r.str("FLASK_OIDC_CLIENT_ID", ""),
+		UserIDField:      r.str("FLASK_OIDC_USER_ID_FIELD", "email"),
+		Whitelist:        r.list("FLASK_OIDC_WHITELISTED_ENDPOINTS", "status,healthcheck,health", false),
+		AllowedClientIDs: r.list("OIDC_ALLOWED_CLIENT_IDS", "", false),
+		RequiredScopes:   r.list("OIDC_REQUIRED_SCOPES", "", true),
+		ClockSkew:        r.duration("OIDC_CLOCK_SKEW", 60*time.Second),
+		GroupsClaim:      r.str("OIDC_GROUPS_CLAIM", "groups"),
+		WriteGroups:      r.list("OIDC_WRITE_GROUPS", "", false),
+		TokenCacheSize:   r.integer("OIDC_TOKEN_CACHE_SIZE", 10000, 0, 10_000_000),
+		HTTPTimeout:      r.duration("OIDC_HTTP_TIMEOUT", 10*time.Second),
+	}
+	// Read, never stored: the secret is not needed to verify tokens.
+	_ = r.str("FLASK_OIDC_CLIENT_SECRET", "")
+	_ = r.str("FLASK_OIDC_SCOPES", "")
+	o.Audience = r.str("OIDC_AUDIENCE", o.ClientID)
+	if o.ClockSkew > 10*time.Minute {
+		r.fail("OIDC_CLOCK_SKEW", "must be at most 10m, got %s", o.ClockSkew)
+	}
+	if o.HTTPTimeout == 0 {
+		r.fail("OIDC_HTTP_TIMEOUT", "must be positive")
+	}
+	return o
+}
+
 // validate checks rules that span variables.
 func validate(c *Config, r *envReader) {
-	if !c.AuthDisabled {
-		// Token verification arrives with the OIDC middleware; until then the
-		// service must not pretend to protect anything.
-		r.fail("AUTH_DISABLED", "must be true: bearer-token verification is not available in this build")
+	switch {
+	case c.OIDC.ConfigURL == "" && !c.AuthDisabled:
+		r.fail("FLASK_OIDC_CONFIG_URL", "must be set, or AUTH_DISABLED=true must turn authentication off explicitly")
+	case c.OIDC.ConfigURL != "" && c.AuthDisabled:
+		r.fail("AUTH_DISABLED", "must not be true while FLASK_OIDC_CONFIG_URL is set: choose one")
+	case c.OIDC.ConfigURL != "":
+		u, err := url.Parse(c.OIDC.ConfigURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			r.fail("FLASK_OIDC_CONFIG_URL", "must be an absolute http(s) URL of the discovery document")
+		} else if c.OIDC.Audience == "" {
+			r.fail("OIDC_AUDIENCE", "must be set when FLASK_OIDC_CLIENT_ID is empty")
+		}
 	}
 	if c.ProxyClient == "neo4j" {
 		r.fail("PROXY_CLIENT", "the neo4j store is not available in this build; use embedded")

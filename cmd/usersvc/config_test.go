@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,7 +32,12 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		env     []string
 		wantVar string
 	}{
-		{"auth required", nil, "AUTH_DISABLED"},
+		{"auth or opt-out required", nil, "FLASK_OIDC_CONFIG_URL"},
+		{"auth and opt-out together", []string{"AUTH_DISABLED", "true", "FLASK_OIDC_CONFIG_URL", "https://idp.example.com/.well-known/openid-configuration"}, "AUTH_DISABLED"},
+		{"discovery URL not absolute", []string{"FLASK_OIDC_CONFIG_URL", "idp.example.com", "FLASK_OIDC_CLIENT_ID", "c"}, "FLASK_OIDC_CONFIG_URL"},
+		{"no audience", []string{"FLASK_OIDC_CONFIG_URL", "https://idp.example.com/.well-known/openid-configuration"}, "OIDC_AUDIENCE"},
+		{"skew too large", []string{"FLASK_OIDC_CONFIG_URL", "https://idp.example.com/x", "OIDC_AUDIENCE", "a", "OIDC_CLOCK_SKEW", "1h"}, "OIDC_CLOCK_SKEW"},
+		{"cache size not a number", []string{"AUTH_DISABLED", "true", "OIDC_TOKEN_CACHE_SIZE", "lots"}, "OIDC_TOKEN_CACHE_SIZE"},
 		{"auth not a bool", []string{"AUTH_DISABLED", "maybe"}, "AUTH_DISABLED"},
 		{"bad listen addr", []string{"AUTH_DISABLED", "true", "LISTEN_ADDR", "5002"}, "LISTEN_ADDR"},
 		{"bad port", []string{"AUTH_DISABLED", "true", "LISTEN_ADDR", ":99999"}, "LISTEN_ADDR"},
@@ -60,6 +66,36 @@ func TestLoadConfigParsesValues(t *testing.T) {
 	if c.ListenAddr != "127.0.0.1:8080" || c.LogLevel != slog.LevelDebug || c.LogFormat != "text" ||
 		c.ShutdownTimeout != 3*time.Second || c.EmbeddedDBPath != "/tmp/x.db" || !c.AuthDisabled {
 		t.Fatalf("config = %+v", c)
+	}
+}
+
+func TestLoadConfigOIDC(t *testing.T) {
+	c, err := loadConfig(envMap(
+		"FLASK_OIDC_CONFIG_URL", "https://org.okta.com/oauth2/default/.well-known/openid-configuration",
+		"FLASK_OIDC_CLIENT_ID", "0oa-client",
+		"FLASK_OIDC_WHITELISTED_ENDPOINTS", " status, healthcheck ,api.healthcheck,",
+		"OIDC_REQUIRED_SCOPES", "users.read, profile email",
+		"OIDC_WRITE_GROUPS", "data-stewards,admins",
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.OIDC
+	if o.Audience != "0oa-client" || o.UserIDField != "email" || o.GroupsClaim != "groups" || o.ClockSkew != time.Minute || o.TokenCacheSize != 10000 {
+		t.Fatalf("oidc defaults = %+v", o)
+	}
+	if strings.Join(o.Whitelist, "|") != "status|healthcheck|api.healthcheck" ||
+		strings.Join(o.RequiredScopes, "|") != "users.read|profile|email" ||
+		strings.Join(o.WriteGroups, "|") != "data-stewards|admins" {
+		t.Fatalf("lists = %q %q %q", o.Whitelist, o.RequiredScopes, o.WriteGroups)
+	}
+	c, _ = loadConfig(envMap("AUTH_DISABLED", "true"))
+	if strings.Join(c.OIDC.Whitelist, ",") != "status,healthcheck,health" {
+		t.Fatalf("default whitelist = %q", c.OIDC.Whitelist)
+	}
+	c, _ = loadConfig(envMap("FLASK_OIDC_CONFIG_URL", "http://localhost:8080/.well-known/openid-configuration", "FLASK_OIDC_CLIENT_ID", "c", "OIDC_AUDIENCE", "api://default"))
+	if c.OIDC.Audience != "api://default" {
+		t.Fatalf("OIDC_AUDIENCE did not override the client id: %q", c.OIDC.Audience)
 	}
 }
 

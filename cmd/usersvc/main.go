@@ -13,8 +13,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/usersvc/usersvc/handlers"
+	"github.com/usersvc/usersvc/handlers/auth"
 	"github.com/usersvc/usersvc/oidcuser"
 	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/proxy/embedded"
@@ -104,8 +107,9 @@ func printEnv(w io.Writer) {
 // serve wires the service from cfg and runs it until ctx ends, then drains
 // in-flight requests for up to cfg.ShutdownTimeout.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
-	if cfg.AuthDisabled {
-		log.Warn("AUTH_DISABLED=true: every route is open without a bearer token; never run like this in production")
+	authCfg, ready, err := setupAuth(ctx, cfg, log)
+	if err != nil {
+		return err
 	}
 
 	store, err := openStore(ctx, cfg, log)
@@ -124,6 +128,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Store:   store,
 		Decoder: schema.NewUserDecoder(),
 		Health:  []handlers.Check{{Name: "store:" + store.Kind(), Probe: store.Health}},
+		Ready:   ready,
+		Auth:    authCfg,
 	})
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
@@ -162,6 +168,54 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// setupAuth builds the bearer-token verifier and starts provider discovery in
+// the background; until keys load, /readyz fails and protected routes 503.
+func setupAuth(ctx context.Context, cfg Config, log *slog.Logger) (handlers.AuthConfig, []handlers.Check, error) {
+	if cfg.AuthDisabled {
+		log.Warn("AUTH_DISABLED=true: every route is open without a bearer token; never run like this in production")
+		return handlers.AuthConfig{}, nil, nil
+	}
+	o := cfg.OIDC
+	if u, _ := url.Parse(o.ConfigURL); u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		log.Warn("FLASK_OIDC_CONFIG_URL uses plain http: keys can be tampered with in transit; use https", "url", o.ConfigURL)
+	}
+	cacheSize := o.TokenCacheSize
+	if cacheSize == 0 {
+		cacheSize = -1 // the auth package reads 0 as "default"
+	}
+	authenticator, err := auth.New(auth.Config{
+		DiscoveryURL:     o.ConfigURL,
+		Audience:         o.Audience,
+		AllowedClientIDs: o.AllowedClientIDs,
+		RequiredScopes:   o.RequiredScopes,
+		ClockSkew:        o.ClockSkew,
+		UserIDClaim:      o.UserIDField,
+		GroupsClaim:      o.GroupsClaim,
+		CacheSize:        cacheSize,
+		HTTPClient:       &http.Client{Timeout: o.HTTPTimeout},
+		Logger:           log,
+	})
+	if err != nil {
+		return handlers.AuthConfig{}, nil, &configError{Var: "FLASK_OIDC_CONFIG_URL", Problem: err.Error()}
+	}
+	authenticator.Start(ctx)
+	log.Info("bearer-token authentication on", "discovery_url", o.ConfigURL, "audience", o.Audience,
+		"open_endpoints", strings.Join(o.Whitelist, ","))
+	return handlers.AuthConfig{
+		Authenticator: authenticator,
+		Allowlist:     o.Whitelist,
+		WriteGroups:   o.WriteGroups,
+	}, []handlers.Check{{Name: "oidc", Probe: authenticator.Ready}}, nil
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (proxy.Store, error) {

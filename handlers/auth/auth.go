@@ -1,0 +1,382 @@
+// Package auth verifies OIDC bearer tokens: the Go equivalent of flaskoidc,
+// except that it checks signature, issuer, audience, expiry, client and
+// scopes. It knows nothing of HTTP routing; handlers wrap it in middleware.
+package auth
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+// Config configures an Authenticator. Zero values take the documented
+// defaults.
+type Config struct {
+	// DiscoveryURL is the OpenID discovery document; the issuer and JWKS URL
+	// are taken from it.
+	DiscoveryURL string
+	// Audience must be one of the token's aud values.
+	Audience string
+	// AllowedClientIDs, when set, must contain the token's cid/azp/client_id.
+	AllowedClientIDs []string
+	// RequiredScopes must all be in the token's scp or scope claim.
+	RequiredScopes []string
+	// ClockSkew is the leeway on exp and nbf (default 60s).
+	ClockSkew time.Duration
+	// UserIDClaim names the claim used as the caller's user id (default
+	// "email"); the subject is used when the claim is absent.
+	UserIDClaim string
+	// GroupsClaim names the groups claim (default "groups").
+	GroupsClaim string
+	// CacheSize bounds the verified-token cache (default 10000; negative
+	// turns it off). CacheMaxAge caps an entry's life (default 10m).
+	CacheSize   int
+	CacheMaxAge time.Duration
+	// JWKSMinRefresh is the least time between key set refetches triggered by
+	// unknown kids (default 10s).
+	JWKSMinRefresh time.Duration
+	// HTTPClient fetches discovery and keys (default: 10s timeout).
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Authenticator verifies bearer credentials once the provider's keys are
+// loaded; until then it answers unavailable.
+type Authenticator struct {
+	cfg      Config
+	cache    *tokenCache
+	provider atomic.Pointer[provider]
+}
+
+type provider struct {
+	issuer   string
+	verifier *oidc.IDTokenVerifier
+	keys     *keySet
+}
+
+// New validates cfg and returns an Authenticator that has not yet contacted
+// the provider: call Start (or Discover).
+func New(cfg Config) (*Authenticator, error) {
+	u, err := url.Parse(cfg.DiscoveryURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("discovery URL must be an absolute http(s) URL")
+	}
+	if cfg.Audience == "" {
+		return nil, errors.New("audience must not be empty")
+	}
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = 60 * time.Second
+	}
+	if cfg.UserIDClaim == "" {
+		cfg.UserIDClaim = "email"
+	}
+	if cfg.GroupsClaim == "" {
+		cfg.GroupsClaim = "groups"
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 10000
+	}
+	if cfg.CacheMaxAge == 0 {
+		cfg.CacheMaxAge = 10 * time.Minute
+	}
+	if cfg.JWKSMinRefresh == 0 {
+		cfg.JWKSMinRefresh = 10 * time.Second
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Authenticator{cfg: cfg, cache: newTokenCache(cfg.CacheSize, cfg.CacheMaxAge)}, nil
+}
+
+// Start discovers the provider in the background, retrying with capped
+// backoff until it succeeds or ctx ends, so a provider that is briefly
+// unreachable at start-up does not crash-loop the pod.
+func (a *Authenticator) Start(ctx context.Context) {
+	go func() {
+		backoff := 500 * time.Millisecond
+		for {
+			err := a.Discover(ctx)
+			if err == nil {
+				return
+			}
+			a.cfg.Logger.Warn("OIDC provider not reachable yet; protected routes answer 503 until it is",
+				"discovery_url", a.cfg.DiscoveryURL, "error", err, "retry_in", backoff.String())
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 30*time.Second)
+		}
+	}()
+}
+
+// Discover fetches the discovery document and the key set once. On success
+// the Authenticator is ready.
+func (a *Authenticator) Discover(ctx context.Context) error {
+	doc, err := a.fetchDiscovery(ctx)
+	if err != nil {
+		return err
+	}
+	keys := &keySet{
+		url:        doc.JWKSURI,
+		client:     a.cfg.HTTPClient,
+		minRefresh: a.cfg.JWKSMinRefresh,
+		now:        a.cfg.Now,
+	}
+	if err := keys.fetch(ctx); err != nil {
+		return err
+	}
+	skew := a.cfg.ClockSkew
+	verifier := oidc.NewVerifier(doc.Issuer, keys, &oidc.Config{
+		ClientID:             a.cfg.Audience,
+		SupportedSigningAlgs: allowedAlgorithms,
+		// go-oidc checks exp with no leeway: shifting its clock back by the
+		// skew grants exactly OIDC_CLOCK_SKEW. nbf is checked by us, since
+		// go-oidc hard-codes a 5-minute leeway for it.
+		Now: func() time.Time { return a.cfg.Now().Add(-skew) },
+	})
+	a.provider.Store(&provider{issuer: doc.Issuer, verifier: verifier, keys: keys})
+	a.cfg.Logger.Info("OIDC provider ready", "issuer", doc.Issuer)
+	return nil
+}
+
+type discovery struct {
+	Issuer  string `json:"issuer"`
+	JWKSURI string `json:"jwks_uri"`
+}
+
+func (a *Authenticator) fetchDiscovery(ctx context.Context) (discovery, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.DiscoveryURL, nil)
+	if err != nil {
+		return discovery{}, fmt.Errorf("discovery request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := a.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return discovery{}, fmt.Errorf("fetch discovery: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return discovery{}, fmt.Errorf("fetch discovery: status %d", resp.StatusCode)
+	}
+	var doc discovery
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+		return discovery{}, fmt.Errorf("decode discovery: %w", err)
+	}
+	for name, v := range map[string]string{"issuer": doc.Issuer, "jwks_uri": doc.JWKSURI} {
+		if u, err := url.Parse(v); err != nil || u.Host == "" {
+			return discovery{}, fmt.Errorf("discovery document has no valid %s", name)
+		}
+	}
+	return doc, nil
+}
+
+// Ready reports whether keys are loaded and tokens can be verified.
+func (a *Authenticator) Ready(context.Context) error {
+	if p := a.provider.Load(); p == nil || !p.keys.loaded() {
+		return errNotReady
+	}
+	return nil
+}
+
+// retryAfterNotReady is the hint given while the provider has not been
+// reached; the background loop retries at least this often.
+const retryAfterNotReady = 5 * time.Second
+
+var errNotReady = schema.Unavailable("authentication is not ready: the OIDC provider has not been reached yet", retryAfterNotReady, nil)
+
+// Authenticate verifies the Authorization header value and returns the
+// caller. Refusals are *Error; a provider that was never reached is a
+// schema KindUnavailable error.
+func (a *Authenticator) Authenticate(ctx context.Context, header string) (schema.Principal, error) {
+	jwt, err := ExtractJWT(header)
+	if err != nil {
+		return schema.Principal{}, err
+	}
+	now := a.cfg.Now()
+	if p, ok := a.cache.get(jwt, now); ok {
+		return p, nil
+	}
+	if err := precheck(jwt); err != nil {
+		return schema.Principal{}, err
+	}
+	prov := a.provider.Load()
+	if prov == nil {
+		return schema.Principal{}, errNotReady
+	}
+	var keyErr error
+	tok, err := prov.verifier.Verify(withKeyError(ctx, &keyErr), jwt)
+	if err != nil {
+		return schema.Principal{}, a.classify(prov, jwt, err, keyErr)
+	}
+	var claims tokenClaims
+	if err := tok.Claims(&claims); err != nil {
+		return schema.Principal{}, refuse(ReasonMalformed, err)
+	}
+	if claims.NotBefore != nil && time.Unix(int64(*claims.NotBefore), 0).After(now.Add(a.cfg.ClockSkew)) {
+		return schema.Principal{}, refuse(ReasonNotYetValid, nil)
+	}
+	p := a.principal(tok.Subject, claims)
+	if len(a.cfg.AllowedClientIDs) > 0 && !slices.Contains(a.cfg.AllowedClientIDs, p.ClientID) {
+		return schema.Principal{}, refuse(ReasonClientNotAllowed, nil)
+	}
+	for _, s := range a.cfg.RequiredScopes {
+		if !slices.Contains(p.Scopes, s) {
+			return schema.Principal{}, &Error{Reason: ReasonInsufficientScope, RequiredScopes: a.cfg.RequiredScopes}
+		}
+	}
+	a.cache.put(jwt, p, tok.Expiry, now)
+	return p, nil
+}
+
+// tokenClaims are the claims usersvc reads beyond go-oidc's checks. Claims
+// whose name is configurable are kept raw.
+type tokenClaims struct {
+	NotBefore *float64 `json:"nbf"`
+	raw       map[string]json.RawMessage
+}
+
+func (c *tokenClaims) UnmarshalJSON(data []byte) error {
+	if err := json.Unmarshal(data, &c.raw); err != nil {
+		return err
+	}
+	if nbf, ok := c.raw["nbf"]; ok {
+		var v float64
+		if err := json.Unmarshal(nbf, &v); err != nil {
+			return fmt.Errorf("nbf: %w", err)
+		}
+		c.NotBefore = &v
+	}
+	return nil
+}
+
+// str returns a string claim, or "" when absent or not a string.
+func (c tokenClaims) str(name string) string {
+	var s string
+	if raw, ok := c.raw[name]; ok {
+		_ = json.Unmarshal(raw, &s)
+	}
+	return s
+}
+
+// list returns a claim that providers send either as an array of strings or
+// as one space-separated string (scp, scope, groups).
+func (c tokenClaims) list(name string) []string {
+	raw, ok := c.raw[name]
+	if !ok {
+		return nil
+	}
+	var arr []string
+	if json.Unmarshal(raw, &arr) == nil {
+		return arr
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return strings.Fields(s)
+	}
+	return nil
+}
+
+func (a *Authenticator) principal(subject string, c tokenClaims) schema.Principal {
+	p := schema.Principal{
+		Subject: subject,
+		UserID:  c.str(a.cfg.UserIDClaim),
+		Email:   c.str("email"),
+		Groups:  c.list(a.cfg.GroupsClaim),
+		Scopes:  c.list("scp"),
+	}
+	if p.UserID == "" {
+		p.UserID = subject
+	}
+	if len(p.Scopes) == 0 {
+		p.Scopes = c.list("scope")
+	}
+	for _, name := range []string{"cid", "azp", "client_id"} {
+		if p.ClientID = c.str(name); p.ClientID != "" {
+			break
+		}
+	}
+	return p
+}
+
+type keyErrorKey struct{}
+
+// withKeyError lets the key set report why a signature failed: go-oidc
+// flattens that error into text.
+func withKeyError(ctx context.Context, dst *error) context.Context {
+	return context.WithValue(ctx, keyErrorKey{}, dst)
+}
+
+func reportKeyError(ctx context.Context, err error) {
+	if dst, ok := ctx.Value(keyErrorKey{}).(*error); ok {
+		*dst = err
+	}
+}
+
+// classify turns a go-oidc failure into a refusal reason. Once the signature
+// is known to be good, the unverified claims only serve to name which of
+// go-oidc's later checks failed.
+func (a *Authenticator) classify(prov *provider, jwt string, err, keyErr error) *Error {
+	var expired *oidc.TokenExpiredError
+	switch {
+	case errors.As(err, &expired):
+		return refuse(ReasonExpired, err)
+	case errors.Is(keyErr, errUnknownKey):
+		return refuse(ReasonUnknownKey, err)
+	case errors.Is(keyErr, errBadSignature):
+		return refuse(ReasonBadSignature, err)
+	case keyErr != nil:
+		return refuse(ReasonMalformed, err)
+	}
+	var claims struct {
+		Issuer   string          `json:"iss"`
+		Audience json.RawMessage `json:"aud"`
+	}
+	if parts := strings.Split(jwt, "."); len(parts) == 3 {
+		if payload, derr := base64.RawURLEncoding.DecodeString(parts[1]); derr == nil {
+			_ = json.Unmarshal(payload, &claims)
+		}
+	}
+	switch {
+	case claims.Issuer != prov.issuer:
+		return refuse(ReasonWrongIssuer, err)
+	case !audienceContains(claims.Audience, a.cfg.Audience):
+		return refuse(ReasonWrongAudience, err)
+	case strings.Contains(err.Error(), "nbf"):
+		return refuse(ReasonNotYetValid, err)
+	case strings.Contains(err.Error(), "malformed"):
+		return refuse(ReasonMalformed, err)
+	}
+	return refuse(ReasonInvalid, err)
+}
+
+func audienceContains(raw json.RawMessage, aud string) bool {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return one == aud
+	}
+	var many []string
+	return json.Unmarshal(raw, &many) == nil && slices.Contains(many, aud)
+}

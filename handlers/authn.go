@@ -1,0 +1,151 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/usersvc/usersvc/handlers/auth"
+	"github.com/usersvc/usersvc/schema"
+)
+
+// Authenticator verifies the value of an Authorization header.
+type Authenticator interface {
+	Authenticate(ctx context.Context, header string) (schema.Principal, error)
+}
+
+// AuthConfig protects the routes. A nil Authenticator turns auth off
+// (AUTH_DISABLED=true).
+type AuthConfig struct {
+	Authenticator Authenticator
+	// Allowlist holds FLASK_OIDC_WHITELISTED_ENDPOINTS entries: paths without
+	// slashes ("healthcheck") or Amundsen endpoint names ("api.healthcheck").
+	Allowlist []string
+	// WriteGroups, when set, are the groups allowed to write another user's
+	// data (OIDC_WRITE_GROUPS).
+	WriteGroups []string
+}
+
+// realm names this service in WWW-Authenticate challenges.
+const realm = "usersvc"
+
+// alwaysOpen are the probe routes: kubelet calls them without a token.
+var alwaysOpen = []string{"/livez", "/readyz"}
+
+// endpointNames maps Amundsen's Flask endpoint names to our paths. Amundsen's
+// docs say api.healthcheck while the real endpoint is api.healthcheckapi.
+var endpointNames = map[string]string{
+	"api.healthcheck":    "/healthcheck",
+	"api.healthcheckapi": "/healthcheck",
+	"healthcheckapi":     "/healthcheck",
+}
+
+// openTargets turns allowlist entries into the exact request targets that
+// skip authentication.
+func openTargets(entries []string) map[string]bool {
+	open := make(map[string]bool, len(entries)+len(alwaysOpen))
+	for _, p := range alwaysOpen {
+		open[p] = true
+	}
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if p, ok := endpointNames[strings.ToLower(e)]; ok {
+			open[p] = true
+		} else if e = strings.Trim(e, "/"); e != "" {
+			open["/"+e] = true
+		}
+	}
+	return open
+}
+
+// isOpen: only GET/HEAD whose raw request target is exactly an open path.
+// The raw target is used so that encodings (/%68ealthcheck), extra or
+// trailing slashes, query strings and fragments never match, and headers
+// such as X-Forwarded-Uri are never consulted.
+func (s *server) isOpen(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return s.open[r.RequestURI]
+}
+
+// authenticate is the bearer-token middleware.
+func (s *server) authenticate(c *gin.Context) {
+	if s.auth.Authenticator == nil || s.isOpen(c.Request) {
+		c.Next()
+		return
+	}
+	var header string
+	switch values := c.Request.Header.Values("Authorization"); len(values) {
+	case 0:
+	case 1:
+		header = values[0]
+	default:
+		s.refuse(c, &auth.Error{Reason: auth.ReasonMalformed})
+		return
+	}
+	ctx := c.Request.Context()
+	p, err := s.auth.Authenticator.Authenticate(ctx, header)
+	if err != nil {
+		s.refuse(c, err)
+		return
+	}
+	c.Request = c.Request.WithContext(schema.WithPrincipal(ctx, p))
+	c.Next()
+}
+
+// refuse answers a failed authentication: 401 with an RFC 6750 challenge for
+// a refused credential, the mapped status (503) for a provider problem.
+func (s *server) refuse(c *gin.Context, err error) {
+	reason := auth.ReasonOf(err)
+	if reason == "" {
+		respondError(c, s.log, err)
+		return
+	}
+	s.log.DebugContext(c.Request.Context(), "bearer token refused", "reason", string(reason), "request_id", requestID(c))
+	challenge := `Bearer realm="` + realm + `"`
+	if reason != auth.ReasonMissing {
+		code := "invalid_token"
+		var scope string
+		if reason == auth.ReasonInsufficientScope {
+			code = "insufficient_scope"
+			var ae *auth.Error
+			if errors.As(err, &ae) {
+				scope = strings.Join(ae.RequiredScopes, " ")
+			}
+		}
+		challenge += `, error="` + code + `", error_description="` + err.Error() + `"`
+		if scope != "" {
+			challenge += `, scope="` + scope + `"`
+		}
+	}
+	c.Header("WWW-Authenticate", challenge)
+	abortJSON(c, http.StatusUnauthorized, err.Error())
+}
+
+// mayWrite enforces OIDC_WRITE_GROUPS: writing another user's data needs one
+// of the groups; a caller may always write their own.
+func (s *server) mayWrite(c *gin.Context, targetKey string) bool {
+	if len(s.auth.WriteGroups) == 0 {
+		return true
+	}
+	p, ok := schema.PrincipalFrom(c.Request.Context())
+	if !ok {
+		// Auth is off: there is nobody to check.
+		return true
+	}
+	if schema.UserKey(p.UserID) == targetKey {
+		return true
+	}
+	for _, g := range p.Groups {
+		if slices.Contains(s.auth.WriteGroups, g) {
+			return true
+		}
+	}
+	abortJSON(c, http.StatusForbidden, "writing another user's data requires membership in one of the groups in OIDC_WRITE_GROUPS")
+	return false
+}

@@ -1,0 +1,198 @@
+// Package issuer is an in-process OpenID provider for tests: discovery and
+// JWKS over a loopback httptest server, token signing with RSA and ECDSA
+// keys, key rotation, fetch counters and an outage switch.
+package issuer
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Default audience of tokens, as an Okta custom authorization server uses.
+const Audience = "api://default"
+
+// Key is a signing key known to the issuer.
+type Key struct {
+	ID        string
+	Algorithm jose.SignatureAlgorithm
+	Private   crypto.Signer
+}
+
+// Issuer serves discovery and keys and signs tokens.
+type Issuer struct {
+	srv *httptest.Server
+
+	mu        sync.Mutex
+	published []Key // in the JWKS
+	down      bool
+
+	discoveryFetches atomic.Int64
+	jwksFetches      atomic.Int64
+}
+
+// Start serves an issuer on loopback with an RSA key "rsa-1" and an EC key
+// "ec-1"; t.Cleanup stops it.
+func Start(t testing.TB) *Issuer {
+	t.Helper()
+	iss := &Issuer{published: []Key{NewRSAKey(t, "rsa-1"), NewECKey(t, "ec-1")}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/.well-known/openid-configuration", iss.serveDiscovery)
+	mux.HandleFunc("/keys", iss.serveKeys)
+	iss.srv = httptest.NewServer(mux)
+	t.Cleanup(iss.srv.Close)
+	return iss
+}
+
+// NewRSAKey generates an RS256 key.
+func NewRSAKey(t testing.TB, id string) Key {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Key{ID: id, Algorithm: jose.RS256, Private: k}
+}
+
+// NewECKey generates an ES256 key.
+func NewECKey(t testing.TB, id string) Key {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Key{ID: id, Algorithm: jose.ES256, Private: k}
+}
+
+// URL is the issuer identifier (the server's base URL).
+func (i *Issuer) URL() string { return i.srv.URL }
+
+// DiscoveryURL is the OpenID discovery document's address.
+func (i *Issuer) DiscoveryURL() string { return i.srv.URL + "/.well-known/openid-configuration" }
+
+// Keys returns the published keys; Keys()[0] is the RSA key.
+func (i *Issuer) Keys() []Key {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return append([]Key(nil), i.published...)
+}
+
+// Publish replaces the JWKS content (key rotation).
+func (i *Issuer) Publish(keys ...Key) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.published = append([]Key(nil), keys...)
+}
+
+// SetDown makes every endpoint answer 503 (true) or serve again (false).
+func (i *Issuer) SetDown(down bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.down = down
+}
+
+// DiscoveryFetches and JWKSFetches count requests served or refused.
+func (i *Issuer) DiscoveryFetches() int64 { return i.discoveryFetches.Load() }
+func (i *Issuer) JWKSFetches() int64      { return i.jwksFetches.Load() }
+
+func (i *Issuer) isDown() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.down
+}
+
+func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	i.discoveryFetches.Add(1)
+	if i.isDown() {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	writeJSON(w, map[string]any{
+		"issuer":                                i.srv.URL,
+		"jwks_uri":                              i.srv.URL + "/keys",
+		"authorization_endpoint":                i.srv.URL + "/authorize",
+		"token_endpoint":                        i.srv.URL + "/token",
+		"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
+		"response_types_supported":              []string{"code"},
+		"subject_types_supported":               []string{"public"},
+	})
+}
+
+func (i *Issuer) serveKeys(w http.ResponseWriter, r *http.Request) {
+	i.jwksFetches.Add(1)
+	if i.isDown() {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	set := jose.JSONWebKeySet{}
+	for _, k := range i.Keys() {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Private.Public(), KeyID: k.ID, Algorithm: string(k.Algorithm), Use: "sig"})
+	}
+	writeJSON(w, set)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Claims returns valid access-token claims for subject/email at now,
+// expiring in 5 minutes. Callers adjust the map before signing.
+func (i *Issuer) Claims(now time.Time, email string) map[string]any {
+	return map[string]any{
+		"iss":    i.srv.URL,
+		"aud":    Audience,
+		"sub":    "00u" + email,
+		"email":  email,
+		"cid":    "frontend",
+		"scp":    []string{"openid", "email", "profile"},
+		"groups": []string{"Everyone"},
+		"iat":    now.Unix(),
+		"exp":    now.Add(5 * time.Minute).Unix(),
+	}
+}
+
+// Sign signs claims with key, putting key.ID in the header as kid (no kid
+// when kid is false).
+func Sign(t testing.TB, key Key, claims map[string]any, kid bool) string {
+	t.Helper()
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sk jose.SigningKey
+	if kid {
+		sk = jose.SigningKey{Algorithm: key.Algorithm, Key: jose.JSONWebKey{Key: key.Private, KeyID: key.ID}}
+	} else {
+		sk = jose.SigningKey{Algorithm: key.Algorithm, Key: key.Private}
+	}
+	signer, err := jose.NewSigner(sk, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// Token signs claims with the issuer's RSA key.
+func (i *Issuer) Token(t testing.TB, claims map[string]any) string {
+	return Sign(t, i.Keys()[0], claims, true)
+}
