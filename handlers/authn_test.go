@@ -50,7 +50,7 @@ func newAuthEnv(t *testing.T, ac handlers.AuthConfig, discover bool) *authEnv {
 	logs := &bytes.Buffer{}
 	h := handlers.New(handlers.Deps{
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Users:  oidcuser.NewResolver(store),
+		Users:  oidcuser.NewResolver(store, oidcuser.ResolverConfig{}),
 		Store:  store,
 		Health: []handlers.Check{{Name: "store", Probe: store.Health}},
 		Ready:  []handlers.Check{{Name: "oidc", Probe: a.Ready}},

@@ -54,7 +54,7 @@ func newEnv(t *testing.T) *env {
 	logs := &bytes.Buffer{}
 	h := handlers.New(handlers.Deps{
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
-		Users:  oidcuser.NewResolver(store),
+		Users:  oidcuser.NewResolver(store, oidcuser.ResolverConfig{}),
 		Store:  store,
 		Health: []handlers.Check{{Name: "store", Probe: store.Health}},
 	})

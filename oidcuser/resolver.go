@@ -5,6 +5,11 @@ package oidcuser
 
 import (
 	"context"
+	"log/slog"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/usersvc/usersvc/schema"
 )
@@ -15,17 +20,136 @@ type UserStore interface {
 	CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error)
 }
 
-// Resolver answers GET /user/<id>.
+// ResolverConfig configures directory resolution. A nil Directory turns it
+// off: unknown users are simply not found.
+type ResolverConfig struct {
+	Directory Directory
+	// NegativeTTL is how long a "not in the directory" answer is remembered
+	// (default 5m); NegativeSize bounds how many are (default 10000).
+	NegativeTTL  time.Duration
+	NegativeSize int
+	// LookupTimeout bounds one directory lookup, whoever waits for it
+	// (default 2s: the Amundsen frontend gives up after 3s).
+	LookupTimeout time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// Resolver answers GET /user/<id>: the graph when it knows the user, else
+// the directory, whose answer is written to the graph.
 type Resolver struct {
-	store UserStore
+	store    UserStore
+	cfg      ResolverConfig
+	flights  singleflight.Group
+	negative *lru.Cache[string, time.Time] // key → when the entry expires
 }
 
-// NewResolver builds a resolver over the store.
-func NewResolver(store UserStore) *Resolver {
-	return &Resolver{store: store}
+// NewResolver builds a resolver over the store and, optionally, a directory.
+func NewResolver(store UserStore, cfg ResolverConfig) *Resolver {
+	if cfg.NegativeTTL == 0 {
+		cfg.NegativeTTL = 5 * time.Minute
+	}
+	if cfg.NegativeSize <= 0 {
+		cfg.NegativeSize = 10000
+	}
+	if cfg.LookupTimeout <= 0 {
+		cfg.LookupTimeout = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	negative, _ := lru.New[string, time.Time](cfg.NegativeSize) // size is positive
+	return &Resolver{store: store, cfg: cfg, negative: negative}
 }
 
-// ResolveUser returns the user stored under key.
+// ResolveUser returns the user stored under key, resolving and storing them
+// from the directory when the graph does not know them. A minimal node left
+// by a follow/own write is completed the same way.
 func (r *Resolver) ResolveUser(ctx context.Context, key string) (schema.User, error) {
-	return r.store.GetUser(ctx, key)
+	stored, err := r.store.GetUser(ctx, key)
+	switch {
+	case err == nil && (!stored.IsStub() || r.cfg.Directory == nil):
+		return stored, nil
+	case err != nil && !schema.IsNotFound(err):
+		return schema.User{}, err
+	case r.cfg.Directory == nil:
+		return schema.User{}, err
+	}
+	haveStub := err == nil
+
+	if r.knownAbsent(key) {
+		return r.fallback(key, stored, haveStub, nil)
+	}
+	// Concurrent first requests for one person share one lookup and one
+	// write. The flight runs on its own deadline so that the first caller
+	// giving up does not fail the others.
+	v, err, _ := r.flights.Do(key, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.LookupTimeout)
+		defer cancel()
+		return r.resolve(fctx, key)
+	})
+	if err != nil {
+		return r.fallback(key, stored, haveStub, err)
+	}
+	return v.(schema.User), nil
+}
+
+// fallback answers when the directory does not give a user: a stub node in
+// the graph is still a user (Amundsen would serve it), otherwise the error.
+func (r *Resolver) fallback(key string, stored schema.User, haveStub bool, err error) (schema.User, error) {
+	if haveStub {
+		return stored, nil
+	}
+	if err == nil {
+		err = schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+	}
+	return schema.User{}, err
+}
+
+func (r *Resolver) knownAbsent(key string) bool {
+	exp, ok := r.negative.Get(key)
+	if !ok {
+		return false
+	}
+	if !r.cfg.Now().Before(exp) {
+		r.negative.Remove(key)
+		return false
+	}
+	return true
+}
+
+// resolve looks the person up and writes them under key.
+func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error) {
+	u, err := r.cfg.Directory.LookupUser(ctx, key)
+	if schema.IsNotFound(err) {
+		r.negative.Add(key, r.cfg.Now().Add(r.cfg.NegativeTTL))
+		return schema.User{}, err
+	}
+	if err != nil {
+		return schema.User{}, err
+	}
+	// The node is keyed by the id asked about, so the next request for it is
+	// a graph hit; user_id keeps the directory's spelling when it names the
+	// same key.
+	switch key {
+	case schema.UserKey(u.UserID):
+	case schema.UserKey(u.Email):
+		u.UserID = u.Email
+	default:
+		u.UserID = key
+	}
+	stored, created, err := r.store.CreateUpdateUser(ctx, u)
+	if err != nil {
+		return schema.User{}, err
+	}
+	attrs := []any{"audit", true, "event", "user_resolved", "key", key, "source", "okta",
+		"okta_id", u.OtherKeyValues[OtherKeyOktaID], "created", created, "outcome", "ok"}
+	if p, ok := schema.PrincipalFrom(ctx); ok {
+		attrs = append(attrs, "actor", p.Subject)
+	}
+	r.cfg.Logger.InfoContext(ctx, "user resolved from the directory", attrs...)
+	return stored, nil
 }

@@ -5,9 +5,12 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/usersvc/usersvc/oidcuser"
 )
 
 // envVar documents one setting. The table is the single list of names the
@@ -38,6 +41,19 @@ var envVars = []envVar{
 	{"OIDC_WRITE_GROUPS", "", "Comma list; when set, writing another user's data (PUT /user, follow/own) needs one of these groups."},
 	{"OIDC_TOKEN_CACHE_SIZE", "10000", "Verified tokens remembered (by SHA-256) until their exp; 0 turns the cache off."},
 	{"OIDC_HTTP_TIMEOUT", "10s", "Timeout for discovery and JWKS requests."},
+	{"OKTA_CLIENT_ORGURL", "scheme+host of an Okta OIDC issuer", "Okta org URL for resolving unknown users; no Okta config turns resolution off."},
+	{"OKTA_CLIENT_AUTHORIZATIONMODE", "SSWS", "SSWS (API token) or PrivateKey (OAuth 2.0 private-key JWT)."},
+	{"OKTA_CLIENT_TOKEN", "", "SSWS API token (secret; never logged)."},
+	{"OKTA_CLIENT_CLIENTID", "", "OAuth client id for PrivateKey mode."},
+	{"OKTA_CLIENT_SCOPES", "okta.users.read", "OAuth scopes for PrivateKey mode (comma list)."},
+	{"OKTA_CLIENT_PRIVATEKEY", "", "PEM (PKCS#1 or PKCS#8, RSA or EC) or a path to one, for PrivateKey mode (secret)."},
+	{"OKTA_CLIENT_PRIVATEKEYID", "", "kid of the private key."},
+	{"OKTA_TESTING_DISABLE_HTTPS_CHECK", "false", "Allow a plain-http org URL (test servers only)."},
+	{"OKTA_REQUEST_TIMEOUT", "2s", "Deadline of one directory lookup (the Amundsen frontend waits 3s)."},
+	{"OKTA_MAX_CONCURRENT", "8", "Most Okta calls in flight at once."},
+	{"OKTA_RATE_LIMIT_RESERVE", "10", "Calls of each rate-limit window left unused; past it, lookups answer 503 until the window resets."},
+	{"NEGATIVE_CACHE_TTL", "5m", "How long 'not in the directory' is remembered."},
+	{"NEGATIVE_CACHE_SIZE", "10000", "How many such answers are remembered."},
 	{"PROXY_CLIENT", "embedded (neo4j when PROXY_HOST is set)", "Graph store: neo4j or embedded."},
 	{"PROXY_HOST", "", "Neo4j URI host, bolt://host or neo4j://host."},
 	{"EMBEDDED_DB_PATH", "./data/usersvc.db", "File of the embedded store."},
@@ -53,6 +69,9 @@ type Config struct {
 
 	AuthDisabled bool
 	OIDC         OIDCConfig
+
+	Okta     OktaConfig
+	Resolver ResolverConfig
 
 	ProxyClient         string
 	ProxyHost           string
@@ -74,6 +93,29 @@ type OIDCConfig struct {
 	WriteGroups      []string
 	TokenCacheSize   int
 	HTTPTimeout      time.Duration
+}
+
+// OktaConfig is the directory setup; Enabled is false when no Okta is
+// configured (unknown users are then 404).
+type OktaConfig struct {
+	Enabled           bool
+	OrgURL            string
+	AuthorizationMode string
+	Token             string
+	ClientID          string
+	Scopes            []string
+	PrivateKey        string
+	PrivateKeyID      string
+	DisableHTTPSCheck bool
+	MaxConcurrent     int
+	RateLimitReserve  int
+}
+
+// ResolverConfig tunes resolution of unknown users.
+type ResolverConfig struct {
+	LookupTimeout time.Duration
+	NegativeTTL   time.Duration
+	NegativeSize  int
 }
 
 // configError names the variable at fault; main prints it as one line and
@@ -198,6 +240,16 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.AuthDisabled = r.boolean("AUTH_DISABLED", false)
 	c.OIDC = loadOIDC(r)
 
+	c.Okta = loadOkta(r, c.OIDC.ConfigURL)
+	c.Resolver = ResolverConfig{
+		LookupTimeout: r.duration("OKTA_REQUEST_TIMEOUT", 2*time.Second),
+		NegativeTTL:   r.duration("NEGATIVE_CACHE_TTL", 5*time.Minute),
+		NegativeSize:  r.integer("NEGATIVE_CACHE_SIZE", 10000, 1, 10_000_000),
+	}
+	if c.Resolver.LookupTimeout == 0 {
+		r.fail("OKTA_REQUEST_TIMEOUT", "must be positive")
+	}
+
 	c.ProxyHost = r.str("PROXY_HOST", "")
 	defaultClient := "embedded"
 	if c.ProxyHost != "" {
@@ -240,6 +292,65 @@ func loadOIDC(r *envReader) OIDCConfig {
 	if o.HTTPTimeout == 0 {
 		r.fail("OIDC_HTTP_TIMEOUT", "must be positive")
 	}
+	return o
+}
+
+// oktaDomains are the hosts of Okta orgs; an OIDC issuer on one of them
+// names the org whose Users API resolves people.
+var oktaDomains = []string{".okta.com", ".oktapreview.com", ".okta-emea.com", ".okta-gov.com", ".okta.mil"}
+
+func loadOkta(r *envReader, oidcConfigURL string) OktaConfig {
+	o := OktaConfig{
+		OrgURL:            strings.TrimRight(r.str("OKTA_CLIENT_ORGURL", ""), "/"),
+		AuthorizationMode: r.oneOf("OKTA_CLIENT_AUTHORIZATIONMODE", "ssws", "ssws", "privatekey"),
+		Token:             r.str("OKTA_CLIENT_TOKEN", ""),
+		ClientID:          r.str("OKTA_CLIENT_CLIENTID", ""),
+		Scopes:            r.list("OKTA_CLIENT_SCOPES", "okta.users.read", true),
+		PrivateKey:        r.str("OKTA_CLIENT_PRIVATEKEY", ""),
+		PrivateKeyID:      r.str("OKTA_CLIENT_PRIVATEKEYID", ""),
+		DisableHTTPSCheck: r.boolean("OKTA_TESTING_DISABLE_HTTPS_CHECK", false),
+		MaxConcurrent:     r.integer("OKTA_MAX_CONCURRENT", 8, 1, 75),
+		RateLimitReserve:  r.integer("OKTA_RATE_LIMIT_RESERVE", 10, 0, 1000),
+	}
+	explicitOrg := o.OrgURL != ""
+	if !explicitOrg {
+		if u, err := url.Parse(oidcConfigURL); err == nil && u.Host != "" {
+			for _, d := range oktaDomains {
+				if strings.HasSuffix(strings.ToLower(u.Hostname()), d) {
+					o.OrgURL = u.Scheme + "://" + u.Host
+				}
+			}
+		}
+	}
+	hasCredentials := o.Token != "" || o.PrivateKey != ""
+	switch {
+	case !explicitOrg && !hasCredentials:
+		return o // no Okta configured: resolution off
+	case o.OrgURL == "":
+		r.fail("OKTA_CLIENT_ORGURL", "must be set when Okta credentials are given (it is derived only from an Okta OIDC issuer)")
+	case o.AuthorizationMode == "ssws" && o.Token == "":
+		r.fail("OKTA_CLIENT_TOKEN", "must be set for SSWS mode when OKTA_CLIENT_ORGURL is set")
+	case o.AuthorizationMode == "privatekey" && o.ClientID == "":
+		r.fail("OKTA_CLIENT_CLIENTID", "must be set for PrivateKey mode")
+	case o.AuthorizationMode == "privatekey" && o.PrivateKey == "":
+		r.fail("OKTA_CLIENT_PRIVATEKEY", "must be set for PrivateKey mode")
+	}
+	if u, err := url.Parse(o.OrgURL); o.OrgURL != "" && (err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && o.DisableHTTPSCheck))) {
+		r.fail("OKTA_CLIENT_ORGURL", "must be an https URL (http only with OKTA_TESTING_DISABLE_HTTPS_CHECK=true)")
+	}
+	if o.AuthorizationMode == "privatekey" && o.PrivateKey != "" && !strings.Contains(o.PrivateKey, "-----BEGIN") {
+		data, err := os.ReadFile(o.PrivateKey)
+		if err != nil {
+			r.fail("OKTA_CLIENT_PRIVATEKEY", "is neither a PEM nor a readable file: %v", err)
+		}
+		o.PrivateKey = string(data)
+	}
+	if o.AuthorizationMode == "privatekey" && o.PrivateKey != "" {
+		if err := oidcuser.ValidatePrivateKey(o.PrivateKey); err != nil {
+			r.fail("OKTA_CLIENT_PRIVATEKEY", "%v", err)
+		}
+	}
+	o.Enabled = true
 	return o
 }
 

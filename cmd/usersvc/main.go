@@ -122,9 +122,21 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}()
 
+	directory, err := newDirectory(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	resolver := oidcuser.NewResolver(store, oidcuser.ResolverConfig{
+		Directory:     directory,
+		NegativeTTL:   cfg.Resolver.NegativeTTL,
+		NegativeSize:  cfg.Resolver.NegativeSize,
+		LookupTimeout: cfg.Resolver.LookupTimeout,
+		Logger:        log,
+	})
+
 	handler := handlers.New(handlers.Deps{
 		Logger:  log,
-		Users:   oidcuser.NewResolver(store),
+		Users:   resolver,
 		Store:   store,
 		Decoder: schema.NewUserDecoder(),
 		Health:  []handlers.Check{{Name: "store:" + store.Kind(), Probe: store.Health}},
@@ -208,6 +220,36 @@ func setupAuth(ctx context.Context, cfg Config, log *slog.Logger) (handlers.Auth
 		Allowlist:     o.Whitelist,
 		WriteGroups:   o.WriteGroups,
 	}, []handlers.Check{{Name: "oidc", Probe: authenticator.Ready}}, nil
+}
+
+// newDirectory returns the directory unknown users are resolved from, or nil
+// when none is configured.
+func newDirectory(ctx context.Context, cfg Config, log *slog.Logger) (oidcuser.Directory, error) {
+	o := cfg.Okta
+	if !o.Enabled {
+		log.Info("no directory configured: users unknown to the graph answer 404")
+		return nil, nil
+	}
+	budget := oidcuser.NewBudget(http.DefaultTransport, oidcuser.BudgetConfig{
+		MaxConcurrent: o.MaxConcurrent,
+		Reserve:       o.RateLimitReserve,
+	})
+	dir, err := oidcuser.NewOkta(ctx, oidcuser.OktaConfig{
+		OrgURL:            o.OrgURL,
+		AuthorizationMode: o.AuthorizationMode,
+		Token:             o.Token,
+		ClientID:          o.ClientID,
+		Scopes:            o.Scopes,
+		PrivateKey:        o.PrivateKey,
+		PrivateKeyID:      o.PrivateKeyID,
+		DisableHTTPSCheck: o.DisableHTTPSCheck,
+		Transport:         budget,
+	})
+	if err != nil {
+		return nil, &configError{Var: "OKTA_CLIENT_ORGURL", Problem: err.Error()}
+	}
+	log.Info("resolving unknown users from Okta", "org_url", o.OrgURL, "mode", o.AuthorizationMode)
+	return dir, nil
 }
 
 func isLoopbackHost(host string) bool {

@@ -1,0 +1,172 @@
+package oidcuser
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// RateLimitedError is returned by Budget instead of calling Okta when the
+// rate-limit window is (nearly) spent, and instead of handing a 429 to the
+// SDK, whose retry loop would sleep through the caller's deadline.
+type RateLimitedError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("okta rate limit budget exhausted; retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// BudgetConfig tunes the Budget transport.
+type BudgetConfig struct {
+	// MaxConcurrent caps in-flight Okta calls (Okta's own concurrency cap is
+	// 75, 35 on free orgs, shared by every client of the org).
+	MaxConcurrent int
+	// Reserve is how many calls of a window are left unused; it must cover
+	// the calls that can be in flight when the last count arrives.
+	Reserve int
+	Now     func() time.Time
+	// OnRemaining observes X-Rate-Limit-Remaining per bucket (metrics).
+	OnRemaining func(bucket string, remaining int)
+}
+
+// Budget is an http.RoundTripper that keeps usersvc inside Okta's rate
+// limits: it reads X-Rate-Limit-Remaining/Reset per endpoint bucket, stops
+// calling when a window is nearly spent until it resets, and caps
+// concurrency.
+type Budget struct {
+	next http.RoundTripper
+	cfg  BudgetConfig
+	sem  chan struct{}
+
+	mu      sync.Mutex
+	buckets map[string]*window
+}
+
+type window struct {
+	remaining int
+	reset     time.Time
+	inflight  int
+}
+
+// NewBudget wraps next (http.DefaultTransport when nil).
+func NewBudget(next http.RoundTripper, cfg BudgetConfig) *Budget {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 8
+	}
+	if cfg.Reserve < 0 {
+		cfg.Reserve = 0
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Budget{next: next, cfg: cfg, sem: make(chan struct{}, cfg.MaxConcurrent), buckets: map[string]*window{}}
+}
+
+// bucketOf names Okta's rate-limit bucket of a request: fetching one user
+// and listing/searching users are limited separately.
+func bucketOf(r *http.Request) string {
+	p := strings.TrimSuffix(r.URL.Path, "/")
+	switch {
+	case p == "/api/v1/users":
+		return "users:list"
+	case strings.HasPrefix(p, "/api/v1/users/") && !strings.Contains(strings.TrimPrefix(p, "/api/v1/users/"), "/"):
+		return "users:get"
+	case strings.HasPrefix(p, "/api/v1/users/"):
+		return "users:sub"
+	}
+	return r.Method + " " + p
+}
+
+// RoundTrip implements http.RoundTripper.
+func (b *Budget) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case b.sem <- struct{}{}:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	defer func() { <-b.sem }()
+
+	bucket := bucketOf(req)
+	if wait := b.take(bucket); wait > 0 {
+		return nil, &RateLimitedError{RetryAfter: wait}
+	}
+	resp, err := b.next.RoundTrip(req)
+	wait := b.record(bucket, resp)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		_ = resp.Body.Close()
+		return nil, &RateLimitedError{RetryAfter: max(wait, time.Second)}
+	}
+	return resp, nil
+}
+
+// take reserves a call in bucket, or returns how long to wait when the
+// window's known remainder (less calls in flight) is within the reserve.
+func (b *Budget) take(bucket string) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w := b.buckets[bucket]
+	if w == nil {
+		w = &window{remaining: -1}
+		b.buckets[bucket] = w
+	}
+	now := b.cfg.Now()
+	if w.remaining >= 0 && !now.Before(w.reset) {
+		w.remaining = -1 // the window has reset; the next answer tells the new count
+	}
+	if w.remaining >= 0 && w.remaining-w.inflight <= b.cfg.Reserve {
+		return w.reset.Sub(now)
+	}
+	w.inflight++
+	return 0
+}
+
+// record releases the call and learns the window from Okta's headers. It
+// returns how long the bucket is now blocked (for a 429).
+func (b *Budget) record(bucket string, resp *http.Response) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w := b.buckets[bucket]
+	w.inflight--
+	if resp == nil {
+		return 0
+	}
+	now := b.cfg.Now()
+	remaining, errR := strconv.Atoi(resp.Header.Get("X-Rate-Limit-Remaining"))
+	resetSec, errT := strconv.ParseInt(resp.Header.Get("X-Rate-Limit-Reset"), 10, 64)
+	reset := time.Unix(resetSec, 0)
+	if resp.StatusCode == http.StatusTooManyRequests {
+		// A concurrency 429 reports Limit 0: back off briefly, not for the
+		// whole window.
+		if resp.Header.Get("X-Rate-Limit-Limit") == "0" || errT != nil || !reset.After(now) {
+			reset = now.Add(time.Second)
+		}
+		w.remaining, w.reset = 0, reset
+		b.observe(bucket, 0)
+		return reset.Sub(now)
+	}
+	if errR != nil || errT != nil {
+		return 0
+	}
+	// Answers arrive out of order: within one window keep the lowest count.
+	if w.remaining < 0 || reset.After(w.reset) || remaining < w.remaining {
+		w.remaining, w.reset = remaining, reset
+	}
+	b.observe(bucket, remaining)
+	return 0
+}
+
+func (b *Budget) observe(bucket string, remaining int) {
+	if b.cfg.OnRemaining != nil {
+		b.cfg.OnRemaining(bucket, remaining)
+	}
+}

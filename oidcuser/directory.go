@@ -1,0 +1,127 @@
+package oidcuser
+
+import (
+	"context"
+	"strings"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+// Directory finds one person in an identity provider by the id usersvc was
+// asked about (a login or an email). Errors are classified: KindNotFound,
+// KindConflict (several people match), KindUnavailable (the provider is down,
+// slow or rate-limited; RetryAfter says when to try again).
+type Directory interface {
+	LookupUser(ctx context.Context, id string) (schema.User, error)
+}
+
+// OtherKeyOktaID is the other_key_values entry holding the person's id in the
+// directory, so graph records can be traced back to their source.
+const OtherKeyOktaID = "okta_id"
+
+// Okta user statuses that mean the person no longer works here.
+var inactiveStatuses = map[string]bool{"SUSPENDED": true, "DEPROVISIONED": true}
+
+// OktaUser is the part of an Okta user object (the Users API's JSON shape)
+// that usersvc maps.
+type OktaUser struct {
+	ID      string         `json:"id"`
+	Status  string         `json:"status"`
+	Profile map[string]any `json:"profile"`
+	Links   struct {
+		Self struct {
+			Href string `json:"href"`
+		} `json:"self"`
+	} `json:"_links"`
+}
+
+func (o OktaUser) profileString(name string) string {
+	s, _ := o.Profile[name].(string)
+	return strings.TrimSpace(s)
+}
+
+// Login is the profile's login (unique in the org, case-insensitively).
+func (o OktaUser) Login() string { return o.profileString("login") }
+
+// Email is the profile's primary email (not unique).
+func (o OktaUser) Email() string { return o.profileString("email") }
+
+// ToUser maps an Okta profile onto Amundsen's user (DESIGN §5): title is the
+// role, department the team, userType the employee type; SUSPENDED and
+// DEPROVISIONED people are inactive. The login is the user id.
+func (o OktaUser) ToUser() schema.User {
+	u := schema.User{
+		UserID:          o.Login(),
+		Email:           o.Email(),
+		FirstName:       o.profileString("firstName"),
+		LastName:        o.profileString("lastName"),
+		DisplayName:     o.profileString("displayName"),
+		RoleName:        o.profileString("title"),
+		TeamName:        o.profileString("department"),
+		EmployeeType:    o.profileString("userType"),
+		ManagerFullname: o.profileString("manager"),
+		ManagerID:       o.profileString("managerId"),
+		ProfileURL:      o.profileString("profileUrl"),
+		IsActive:        !inactiveStatuses[strings.ToUpper(o.Status)],
+	}
+	if u.FirstName != "" && u.LastName != "" {
+		u.FullName = u.FirstName + " " + u.LastName
+	}
+	if u.DisplayName == "" {
+		u.DisplayName = u.FullName
+	}
+	if u.ProfileURL == "" {
+		u.ProfileURL = o.Links.Self.Href
+	}
+	if o.ID != "" {
+		u.OtherKeyValues = map[string]string{OtherKeyOktaID: o.ID}
+	}
+	u.Normalize()
+	return u
+}
+
+// pickMatch chooses the person an id names among candidates: a login match
+// wins (logins are unique); otherwise exactly one email match. Several email
+// matches without a login match are a conflict: guessing would attach one
+// person's follows to another.
+func pickMatch(id string, candidates []OktaUser) (OktaUser, error) {
+	var byEmail []OktaUser
+	for _, c := range candidates {
+		if strings.EqualFold(c.Login(), id) {
+			return c, nil
+		}
+		if strings.EqualFold(c.Email(), id) {
+			byEmail = append(byEmail, c)
+		}
+	}
+	switch len(byEmail) {
+	case 0:
+		return OktaUser{}, schema.Errorf(schema.KindNotFound, "user_id %s not found in the directory", id)
+	case 1:
+		return byEmail[0], nil
+	default:
+		return OktaUser{}, schema.Errorf(schema.KindConflict, "user_id %s matches %d directory users by email and none by login; nothing was written", id, len(byEmail))
+	}
+}
+
+// SearchEqual builds an Okta search expression `attr eq "value"`, escaping the
+// two characters SCIM string literals give meaning to. Control characters
+// are refused: ids reaching here were already checked, but the filter
+// grammar must never see them.
+func SearchEqual(attr, value string) (string, error) {
+	if schema.HasControl(value) {
+		return "", schema.Errorf(schema.KindInvalid, "search value must not contain control characters")
+	}
+	var b strings.Builder
+	b.Grow(len(attr) + len(value) + 8)
+	b.WriteString(attr)
+	b.WriteString(` eq "`)
+	for _, r := range value {
+		if r == '"' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String(), nil
+}

@@ -1,0 +1,258 @@
+package oidcuser
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	josev3 "github.com/go-jose/go-jose/v3"
+	"github.com/okta/okta-sdk-golang/v2/okta"
+	"github.com/okta/okta-sdk-golang/v2/okta/query"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+// Okta error codes usersvc branches on (DESIGN §5: errorCode only).
+const (
+	oktaNotFound    = "E0000007"
+	oktaBadToken    = "E0000011"
+	oktaRateLimited = "E0000047"
+)
+
+// OktaConfig configures the Okta directory. The names mirror the SDK's
+// OKTA_CLIENT_* settings.
+type OktaConfig struct {
+	OrgURL string
+	// AuthorizationMode is "SSWS" (API token) or "PrivateKey" (OAuth 2.0
+	// client credentials with a private-key JWT).
+	AuthorizationMode string
+	Token             string
+	ClientID          string
+	Scopes            []string
+	// PrivateKey is a PEM (PKCS#1 or PKCS#8; RSA or EC P-256) for PrivateKey
+	// mode; PrivateKeyID is its kid.
+	PrivateKey        string
+	PrivateKeyID      string
+	DisableHTTPSCheck bool
+	// Transport carries every call (normally a Budget).
+	Transport http.RoundTripper
+}
+
+// OktaDirectory looks people up through okta-sdk-golang/v2.
+type OktaDirectory struct {
+	client *okta.Client
+}
+
+// NewOkta builds the SDK client. Every SDK setting is given explicitly,
+// because the SDK silently merges ~/.okta/okta.yaml, ./.okta.yaml and
+// OKTA_* variables into anything left unset.
+func NewOkta(ctx context.Context, cfg OktaConfig) (*OktaDirectory, error) {
+	orgURL := strings.TrimRight(cfg.OrgURL, "/") // a trailing slash breaks the SDK's paths
+	transport := cfg.Transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	opts := []okta.ConfigSetter{
+		okta.WithOrgUrl(orgURL),
+		okta.WithCache(false), // on by default, lists included: stale answers
+		okta.WithHttpClientPtr(&http.Client{Transport: transport}),
+		okta.WithRequestTimeout(0),      // the caller's context bounds each lookup
+		okta.WithRateLimitMaxRetries(0), // the Budget answers 429s; the SDK must not sleep
+		okta.WithRateLimitMaxBackOff(0),
+		okta.WithConnectionTimeout(10),
+		okta.WithTestingDisableHttpsCheck(cfg.DisableHTTPSCheck),
+		okta.WithProxyHost(""), okta.WithProxyPort(0), okta.WithProxyUsername(""), okta.WithProxyPassword(""),
+		okta.WithUserAgentExtra("usersvc"),
+		okta.WithClientAssertion(""),
+		okta.WithPrivateKey(""), okta.WithPrivateKeyId(""), okta.WithPrivateKeySigner(nil),
+	}
+	switch strings.ToLower(cfg.AuthorizationMode) {
+	case "", "ssws":
+		if cfg.Token == "" {
+			return nil, errors.New("SSWS mode needs an API token")
+		}
+		opts = append(opts, okta.WithAuthorizationMode("SSWS"), okta.WithToken(cfg.Token), okta.WithClientId(""), okta.WithScopes(nil))
+	case "privatekey":
+		signer, err := newAssertionSigner(cfg.PrivateKey, cfg.PrivateKeyID)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.ClientID == "" {
+			return nil, errors.New("PrivateKey mode needs a client id")
+		}
+		scopes := cfg.Scopes
+		if len(scopes) == 0 {
+			scopes = []string{"okta.users.read"}
+		}
+		opts = append(opts, okta.WithAuthorizationMode("PrivateKey"), okta.WithToken(""),
+			okta.WithClientId(cfg.ClientID), okta.WithScopes(scopes), okta.WithPrivateKeySigner(signer))
+	default:
+		return nil, fmt.Errorf("authorization mode %q is not SSWS or PrivateKey", cfg.AuthorizationMode)
+	}
+	_, client, err := okta.NewClient(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("okta client: %w", err)
+	}
+	return &OktaDirectory{client: client}, nil
+}
+
+// ValidatePrivateKey reports whether pemText is a private key NewOkta can
+// sign client assertions with.
+func ValidatePrivateKey(pemText string) error {
+	_, err := newAssertionSigner(pemText, "")
+	return err
+}
+
+// newAssertionSigner signs the client assertion. It reads PKCS#8 keys (what
+// the Admin Console produces) as well as PKCS#1, which is all the SDK's own
+// parser accepts; PEMs pasted into env vars with literal \n are accepted.
+func newAssertionSigner(pemText, keyID string) (josev3.Signer, error) {
+	block, _ := pem.Decode([]byte(strings.ReplaceAll(pemText, `\n`, "\n")))
+	if block == nil {
+		return nil, errors.New("private key is not PEM")
+	}
+	var key crypto.PrivateKey
+	var err error
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("private key PEM type %q is not supported", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse private key: %w", err)
+	}
+	var alg josev3.SignatureAlgorithm
+	switch key.(type) {
+	case *rsa.PrivateKey:
+		alg = josev3.RS256
+	case *ecdsa.PrivateKey:
+		alg = josev3.ES256
+	default:
+		return nil, fmt.Errorf("private key type %T is not RSA or EC", key)
+	}
+	opts := &josev3.SignerOptions{}
+	if keyID != "" {
+		opts = opts.WithHeader("kid", keyID)
+	}
+	return josev3.NewSigner(josev3.SigningKey{Algorithm: alg, Key: key}, opts)
+}
+
+// LookupUser finds the person id names: GET by login first (strongly
+// consistent, the higher rate limit), then an exact email search.
+func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User, error) {
+	u, err := d.byLogin(ctx, id)
+	if err == nil {
+		return u.ToUser(), nil
+	}
+	if !schema.IsNotFound(err) {
+		return schema.User{}, err
+	}
+	matches, err := d.searchEmail(ctx, id)
+	if err != nil {
+		return schema.User{}, err
+	}
+	match, err := pickMatch(id, matches)
+	if err != nil {
+		return schema.User{}, err
+	}
+	return match.ToUser(), nil
+}
+
+// byLogin fetches /api/v1/users/{login}. Okta also answers that path for a
+// user id; such an answer only counts when login or email is the id asked
+// about, so "00u..." ids never alias people.
+func (d *OktaDirectory) byLogin(ctx context.Context, id string) (OktaUser, error) {
+	user, _, err := d.client.User.GetUser(ctx, url.PathEscape(id))
+	if err != nil {
+		return OktaUser{}, classifyOktaError(ctx, id, err)
+	}
+	ou, err := fromSDK(user)
+	if err != nil {
+		return OktaUser{}, err
+	}
+	if _, err := pickMatch(id, []OktaUser{ou}); err != nil {
+		return OktaUser{}, err
+	}
+	return ou, nil
+}
+
+// searchEmail runs search=profile.email eq "<id>". Search is eventually
+// consistent and includes SUSPENDED and DEPROVISIONED people.
+func (d *OktaDirectory) searchEmail(ctx context.Context, id string) ([]OktaUser, error) {
+	expr, err := SearchEqual("profile.email", id)
+	if err != nil {
+		return nil, err
+	}
+	users, _, err := d.client.User.ListUsers(ctx, &query.Params{Search: expr, Limit: 200})
+	if err != nil {
+		return nil, classifyOktaError(ctx, id, err)
+	}
+	out := make([]OktaUser, 0, len(users))
+	for _, u := range users {
+		ou, err := fromSDK(u)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ou)
+	}
+	return out, nil
+}
+
+// fromSDK converts the SDK's user into OktaUser through JSON, the one
+// shape both the SDK and the file directory share.
+func fromSDK(u *okta.User) (OktaUser, error) {
+	if u == nil {
+		return OktaUser{}, schema.Unavailable("directory returned an empty user", 0, nil)
+	}
+	data, err := json.Marshal(u)
+	if err != nil {
+		return OktaUser{}, fmt.Errorf("encode okta user: %w", err)
+	}
+	var ou OktaUser
+	if err := json.Unmarshal(data, &ou); err != nil {
+		return OktaUser{}, schema.Unavailable("directory returned an unreadable user", 0, err)
+	}
+	return ou, nil
+}
+
+// classifyOktaError maps SDK failures: 404 is not found; rate limits,
+// timeouts, 5xx, bad credentials and broken answers are the directory
+// failing (503), never the caller's fault.
+func classifyOktaError(ctx context.Context, id string, err error) error {
+	var limited *RateLimitedError
+	if errors.As(err, &limited) {
+		return schema.Unavailable("the directory's rate limit is spent; try again later", limited.RetryAfter, err)
+	}
+	var oerr *okta.Error
+	if errors.As(err, &oerr) {
+		switch oerr.ErrorCode {
+		case oktaNotFound:
+			return schema.Errorf(schema.KindNotFound, "user_id %s not found in the directory", id)
+		case oktaRateLimited:
+			return schema.Unavailable("the directory's rate limit is spent; try again later", time.Second, err)
+		case oktaBadToken:
+			return schema.Unavailable("the directory refused usersvc's credentials", 30*time.Second, err)
+		}
+	}
+	var netErr net.Error
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
+		return schema.Unavailable("the directory did not answer in time", time.Second, err)
+	}
+	return schema.Unavailable("the directory is unavailable", 5*time.Second, err)
+}
