@@ -1,0 +1,216 @@
+package neo4j
+
+// Every Cypher statement the store runs. They are constants so that the
+// Cypher linter test and the Bolt test server can enumerate them, all values
+// are parameters, and labels and relationship types come only from the
+// fixed tables below, never from input.
+
+// stmtCreateUserKeyConstraint makes MERGE on User.key race-free.
+const stmtCreateUserKeyConstraint = `CREATE CONSTRAINT user_key_unique IF NOT EXISTS FOR (u:User) REQUIRE u.key IS UNIQUE`
+
+// stmtPing answers health checks.
+const stmtPing = `RETURN 1 AS ok`
+
+// stmtGetUser reads a user and their manager over MANAGE_BY.
+const stmtGetUser = `MATCH (u:User {key: $key})
+OPTIONAL MATCH (u)-[:MANAGE_BY]->(m:User)
+RETURN u {.*} AS user, m.full_name AS manager_fullname, m.email AS manager_email
+LIMIT 1`
+
+// stmtGetActiveUsers lists users whose is_active is true; nodes without the
+// property (minimal nodes from relation writes) are not listed.
+const stmtGetActiveUsers = `MATCH (u:User)
+WHERE u.is_active = true
+RETURN u {.*} AS user
+ORDER BY u.key`
+
+// stmtGetUserOtherKeyValues reads the stored other_key_values so an upsert
+// can merge into them inside the same transaction.
+const stmtGetUserOtherKeyValues = `MATCH (u:User {key: $key})
+RETURN u.other_key_values AS other_key_values`
+
+// stmtUpsertUser writes only the non-empty properties in $props, so stored
+// values are never replaced by empty ones. created compares the creation
+// stamp with this query's timestamp(), which is constant within a query.
+const stmtUpsertUser = `MERGE (u:User {key: $key})
+ON CREATE SET u += $props, u.publisher_created_epoch_ms = timestamp()
+ON MATCH SET u += $props
+SET u.is_active = $is_active,
+    u.published_tag = 'api_create_update_user',
+    u.publisher_last_updated_epoch_ms = timestamp()
+WITH u
+OPTIONAL MATCH (u)-[:MANAGE_BY]->(m:User)
+RETURN u {.*} AS user, m.full_name AS manager_fullname, m.email AS manager_email,
+       u.publisher_created_epoch_ms = timestamp() AS created`
+
+// Relation writes: the resource must exist (MATCH), then the user node is
+// merged (a minimal node with key and email, as Amundsen writes it) and both
+// edge directions are merged. No row back means the resource is missing and
+// nothing was written.
+const (
+	stmtAddFollowTable = `MATCH (r:Table {key: $resource_key})
+MERGE (u:User {key: $user_key})
+ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
+MERGE (u)-[:FOLLOW]->(r)
+MERGE (r)-[:FOLLOWED_BY]->(u)
+RETURN u.key AS user_key`
+	stmtAddFollowDashboard = `MATCH (r:Dashboard {key: $resource_key})
+MERGE (u:User {key: $user_key})
+ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
+MERGE (u)-[:FOLLOW]->(r)
+MERGE (r)-[:FOLLOWED_BY]->(u)
+RETURN u.key AS user_key`
+	stmtAddFollowFeature = `MATCH (r:Feature {key: $resource_key})
+MERGE (u:User {key: $user_key})
+ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
+MERGE (u)-[:FOLLOW]->(r)
+MERGE (r)-[:FOLLOWED_BY]->(u)
+RETURN u.key AS user_key`
+	stmtAddOwnTable = `MATCH (r:Table {key: $resource_key})
+MERGE (u:User {key: $user_key})
+ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
+MERGE (u)-[:OWNER_OF]->(r)
+MERGE (r)-[:OWNER]->(u)
+RETURN u.key AS user_key`
+	stmtAddOwnDashboard = `MATCH (r:Dashboard {key: $resource_key})
+MERGE (u:User {key: $user_key})
+ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
+MERGE (u)-[:OWNER_OF]->(r)
+MERGE (r)-[:OWNER]->(u)
+RETURN u.key AS user_key`
+	stmtAddOwnFeature = `MATCH (r:Feature {key: $resource_key})
+MERGE (u:User {key: $user_key})
+ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
+MERGE (u)-[:OWNER_OF]->(r)
+MERGE (r)-[:OWNER]->(u)
+RETURN u.key AS user_key`
+)
+
+// Relation deletes remove whichever directions exist, in one statement.
+const (
+	stmtDeleteFollowTable = `MATCH (u:User {key: $user_key})
+OPTIONAL MATCH (u)-[fwd:FOLLOW]->(:Table {key: $resource_key})
+OPTIONAL MATCH (u)<-[rev:FOLLOWED_BY]-(:Table {key: $resource_key})
+DELETE fwd, rev`
+	stmtDeleteFollowDashboard = `MATCH (u:User {key: $user_key})
+OPTIONAL MATCH (u)-[fwd:FOLLOW]->(:Dashboard {key: $resource_key})
+OPTIONAL MATCH (u)<-[rev:FOLLOWED_BY]-(:Dashboard {key: $resource_key})
+DELETE fwd, rev`
+	stmtDeleteFollowFeature = `MATCH (u:User {key: $user_key})
+OPTIONAL MATCH (u)-[fwd:FOLLOW]->(:Feature {key: $resource_key})
+OPTIONAL MATCH (u)<-[rev:FOLLOWED_BY]-(:Feature {key: $resource_key})
+DELETE fwd, rev`
+	stmtDeleteOwnTable = `MATCH (u:User {key: $user_key})
+OPTIONAL MATCH (u)-[fwd:OWNER_OF]->(:Table {key: $resource_key})
+OPTIONAL MATCH (u)<-[rev:OWNER]-(:Table {key: $resource_key})
+DELETE fwd, rev`
+	stmtDeleteOwnDashboard = `MATCH (u:User {key: $user_key})
+OPTIONAL MATCH (u)-[fwd:OWNER_OF]->(:Dashboard {key: $resource_key})
+OPTIONAL MATCH (u)<-[rev:OWNER]-(:Dashboard {key: $resource_key})
+DELETE fwd, rev`
+	stmtDeleteOwnFeature = `MATCH (u:User {key: $user_key})
+OPTIONAL MATCH (u)-[fwd:OWNER_OF]->(:Feature {key: $resource_key})
+OPTIONAL MATCH (u)<-[rev:OWNER]-(:Feature {key: $resource_key})
+DELETE fwd, rev`
+)
+
+// Reads of what a user follows or owns, with Amundsen's display paths.
+const (
+	stmtFollowedTables = `MATCH (u:User {key: $user_key})-[:FOLLOW]->(t:Table)<-[:TABLE]-(s:Schema)<-[:SCHEMA]-(c:Cluster)<-[:CLUSTER]-(db:Database)
+OPTIONAL MATCH (t)-[:DESCRIPTION]->(d:Description)
+RETURN DISTINCT db.name AS database, c.name AS cluster, s.name AS schema, t.name AS name, d.description AS description`
+	stmtOwnedTables = `MATCH (u:User {key: $user_key})-[:OWNER_OF]->(t:Table)<-[:TABLE]-(s:Schema)<-[:SCHEMA]-(c:Cluster)<-[:CLUSTER]-(db:Database)
+OPTIONAL MATCH (t)-[:DESCRIPTION]->(d:Description)
+RETURN DISTINCT db.name AS database, c.name AS cluster, s.name AS schema, t.name AS name, d.description AS description`
+	stmtFollowedDashboards = `MATCH (u:User {key: $user_key})-[:FOLLOW]->(dash:Dashboard)<-[:DASHBOARD]-(g:Dashboardgroup)<-[:DASHBOARD_GROUP]-(c:Cluster)
+OPTIONAL MATCH (dash)-[:DESCRIPTION]->(d:Description)
+OPTIONAL MATCH (dash)-[:EXECUTED]->(e:Execution)
+WHERE split(e.key, '/')[5] = '_last_successful_execution'
+RETURN DISTINCT dash.key AS uri, c.name AS cluster, g.name AS group_name, g.dashboard_group_url AS group_url,
+       dash.name AS name, dash.dashboard_url AS url, d.description AS description,
+       e.timestamp AS last_successful_run_timestamp`
+	stmtOwnedDashboards = `MATCH (u:User {key: $user_key})-[:OWNER_OF]->(dash:Dashboard)<-[:DASHBOARD]-(g:Dashboardgroup)<-[:DASHBOARD_GROUP]-(c:Cluster)
+OPTIONAL MATCH (dash)-[:DESCRIPTION]->(d:Description)
+OPTIONAL MATCH (dash)-[:EXECUTED]->(e:Execution)
+WHERE split(e.key, '/')[5] = '_last_successful_execution'
+RETURN DISTINCT dash.key AS uri, c.name AS cluster, g.name AS group_name, g.dashboard_group_url AS group_url,
+       dash.name AS name, dash.dashboard_url AS url, d.description AS description,
+       e.timestamp AS last_successful_run_timestamp`
+)
+
+// stmtFrequentlyUsedTables returns the 50 tables the user read most.
+const stmtFrequentlyUsedTables = `MATCH (u:User {key: $user_key})-[r:READ]->(t:Table)
+WITH t, r.read_count AS read_count
+ORDER BY read_count DESC, t.key
+LIMIT 50
+MATCH (t)<-[:TABLE]-(s:Schema)<-[:SCHEMA]-(c:Cluster)<-[:CLUSTER]-(db:Database)
+OPTIONAL MATCH (t)-[:DESCRIPTION]->(d:Description)
+RETURN db.name AS database, c.name AS cluster, s.name AS schema, t.name AS name, d.description AS description,
+       read_count, t.key AS key
+ORDER BY read_count DESC, key`
+
+// Reverse-direction reads (resource → user), used to check that both edge
+// directions exist.
+const (
+	stmtUsersFollowingTable     = `MATCH (:Table {key: $resource_key})-[:FOLLOWED_BY]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
+	stmtUsersFollowingDashboard = `MATCH (:Dashboard {key: $resource_key})-[:FOLLOWED_BY]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
+	stmtUsersFollowingFeature   = `MATCH (:Feature {key: $resource_key})-[:FOLLOWED_BY]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
+	stmtUsersOwningTable        = `MATCH (:Table {key: $resource_key})-[:OWNER]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
+	stmtUsersOwningDashboard    = `MATCH (:Dashboard {key: $resource_key})-[:OWNER]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
+	stmtUsersOwningFeature      = `MATCH (:Feature {key: $resource_key})-[:OWNER]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
+	stmtUsersReadingTable       = `MATCH (:Table {key: $resource_key})-[:READ_BY]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
+)
+
+// Catalog loading: the nodes and edges databuilder publishes for tables,
+// dashboards, features and reads, in both directions.
+const (
+	stmtLoadTable = `MERGE (db:Database {key: 'database://' + $database})
+ON CREATE SET db.name = $database
+MERGE (c:Cluster {key: $database + '://' + $cluster})
+ON CREATE SET c.name = $cluster
+MERGE (s:Schema {key: $database + '://' + $cluster + '.' + $schema})
+ON CREATE SET s.name = $schema
+MERGE (t:Table {key: $key})
+SET t.name = $name
+MERGE (db)-[:CLUSTER]->(c)
+MERGE (c)-[:CLUSTER_OF]->(db)
+MERGE (c)-[:SCHEMA]->(s)
+MERGE (s)-[:SCHEMA_OF]->(c)
+MERGE (s)-[:TABLE]->(t)
+MERGE (t)-[:TABLE_OF]->(s)
+FOREACH (_ IN CASE WHEN $description <> '' THEN [1] ELSE [] END |
+  MERGE (d:Description {key: $key + '/_description'})
+  SET d.description = $description
+  MERGE (t)-[:DESCRIPTION]->(d)
+  MERGE (d)-[:DESCRIPTION_OF]->(t))`
+	stmtLoadDashboard = `MERGE (c:Cluster {key: $product + '_dashboard://' + $cluster})
+ON CREATE SET c.name = $cluster
+MERGE (g:Dashboardgroup {key: $product + '_dashboard://' + $cluster + '.' + $group_name})
+SET g.name = $group_name, g.dashboard_group_url = $group_url
+MERGE (dash:Dashboard {key: $key})
+SET dash.name = $name, dash.dashboard_url = $url
+MERGE (c)-[:DASHBOARD_GROUP]->(g)
+MERGE (g)-[:DASHBOARD_GROUP_OF]->(c)
+MERGE (g)-[:DASHBOARD]->(dash)
+MERGE (dash)-[:DASHBOARD_OF]->(g)
+FOREACH (_ IN CASE WHEN $description <> '' THEN [1] ELSE [] END |
+  MERGE (d:Description {key: $key + '/_description'})
+  SET d.description = $description
+  MERGE (dash)-[:DESCRIPTION]->(d)
+  MERGE (d)-[:DESCRIPTION_OF]->(dash))
+FOREACH (_ IN CASE WHEN $last_successful_run_timestamp IS NOT NULL THEN [1] ELSE [] END |
+  MERGE (e:Execution {key: $key + '/execution/_last_successful_execution'})
+  SET e.timestamp = $last_successful_run_timestamp, e.state = 'succeeded'
+  MERGE (dash)-[:EXECUTED]->(e)
+  MERGE (e)-[:EXECUTION_OF]->(dash))`
+	stmtLoadFeature = `MERGE (f:Feature {key: $key})
+SET f.name = $name, f.feature_group = $feature_group, f.version = $version`
+	stmtLoadRead = `MATCH (t:Table {key: $table_key})
+MERGE (u:User {key: $user_key})
+ON CREATE SET u.email = $user_key, u.published_tag = 'catalog_load', u.publisher_created_epoch_ms = timestamp()
+MERGE (u)-[r:READ]->(t)
+SET r.read_count = $read_count
+MERGE (t)-[rb:READ_BY]->(u)
+SET rb.read_count = $read_count
+RETURN u.key AS user_key`
+)

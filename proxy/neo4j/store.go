@@ -1,0 +1,577 @@
+// Package neo4j is the production graph store: proxy.Store on the official
+// neo4j-go-driver/v5, over the graph Amundsen's metadata service and
+// databuilder share (DESIGN §3).
+package neo4j
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j/config"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+// Config configures the store.
+type Config struct {
+	// URI is the full driver URI (bolt://, neo4j://, with +s / +ssc for TLS).
+	URI      string
+	Username string
+	Password string
+	// Database is the database name; empty means the server's default.
+	Database    string
+	MaxPoolSize int
+	// ConnectTimeout bounds opening a connection; TxTimeout is the server-side
+	// limit of one transaction; RetryTime bounds the driver's retries of
+	// transient failures in one call.
+	ConnectTimeout time.Duration
+	TxTimeout      time.Duration
+	RetryTime      time.Duration
+	Logger         *slog.Logger
+}
+
+// Store is the Neo4j graph store.
+type Store struct {
+	driver neo4j.DriverWithContext
+	cfg    Config
+	// schemaReady records that the start-up schema step ran (successfully or
+	// with a logged lack of privilege).
+	schemaReady atomic.Bool
+}
+
+// Open builds the driver. It does not contact the server: Start does, in the
+// background, so that a Neo4j that is down at start-up cannot crash-loop the
+// service.
+func Open(cfg Config) (*Store, error) {
+	if cfg.MaxPoolSize <= 0 {
+		cfg.MaxPoolSize = 50
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.TxTimeout <= 0 {
+		cfg.TxTimeout = 10 * time.Second
+	}
+	if cfg.RetryTime <= 0 {
+		cfg.RetryTime = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	driver, err := neo4j.NewDriverWithContext(cfg.URI, neo4j.BasicAuth(cfg.Username, cfg.Password, ""), func(c *config.Config) {
+		c.MaxConnectionPoolSize = cfg.MaxPoolSize
+		c.SocketConnectTimeout = cfg.ConnectTimeout
+		c.ConnectionAcquisitionTimeout = cfg.ConnectTimeout
+		c.MaxTransactionRetryTime = cfg.RetryTime
+		c.UserAgent = "usersvc"
+	})
+	if err != nil {
+		return nil, fmt.Errorf("neo4j driver for %s: %w", redactURI(cfg.URI), err)
+	}
+	return &Store{driver: driver, cfg: cfg}, nil
+}
+
+// redactURI keeps credentials that may be embedded in a URI out of logs.
+func redactURI(uri string) string {
+	if at := strings.LastIndex(uri, "@"); at >= 0 {
+		if scheme := strings.Index(uri, "://"); scheme >= 0 && scheme < at {
+			return uri[:scheme+3] + "***@" + uri[at+1:]
+		}
+	}
+	return uri
+}
+
+// Start connects in the background with capped backoff, then creates the
+// uniqueness constraint. Until then store calls fail as unavailable.
+func (s *Store) Start(ctx context.Context) {
+	go func() {
+		backoff := 500 * time.Millisecond
+		for {
+			vctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
+			err := s.driver.VerifyConnectivity(vctx)
+			cancel()
+			if err == nil {
+				s.EnsureSchema(ctx)
+				return
+			}
+			s.cfg.Logger.Warn("neo4j not reachable yet; store routes answer 503 until it is",
+				"uri", redactURI(s.cfg.URI), "error", err, "retry_in", backoff.String())
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 30*time.Second)
+		}
+	}()
+}
+
+// EnsureSchema creates the User.key uniqueness constraint. MERGE alone races
+// without it; databuilder used to be the only one creating it. An account
+// without the privilege is logged, not fatal: the service still works.
+func (s *Store) EnsureSchema(ctx context.Context) {
+	_, err := s.write(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		_, err := tx.Run(ctx, stmtCreateUserKeyConstraint, nil)
+		return nil, err
+	})
+	var nerr *neo4j.Neo4jError
+	switch {
+	case err == nil:
+		s.cfg.Logger.Info("neo4j ready; User.key uniqueness constraint in place")
+	case errors.As(err, &nerr) && strings.HasPrefix(nerr.Code, "Neo.ClientError.Security."):
+		s.cfg.Logger.Warn("neo4j account may not create the User.key uniqueness constraint; "+
+			"create it once as an admin: "+stmtCreateUserKeyConstraint, "code", nerr.Code)
+	default:
+		s.cfg.Logger.Error("creating the User.key uniqueness constraint failed", "error", err)
+	}
+	s.schemaReady.Store(true)
+}
+
+// Kind names the implementation.
+func (s *Store) Kind() string { return "neo4j" }
+
+// Close releases the connection pool.
+func (s *Store) Close() error { return s.driver.Close(context.Background()) }
+
+// Health runs a trivial read.
+func (s *Store) Health(ctx context.Context) error {
+	_, err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		return collect(ctx, tx, stmtPing, nil)
+	})
+	return err
+}
+
+// Ready is Health plus the start-up schema step having run.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.Health(ctx); err != nil {
+		return err
+	}
+	if !s.schemaReady.Load() {
+		return schema.Unavailable("neo4j schema set-up has not run yet", time.Second, nil)
+	}
+	return nil
+}
+
+// userProperties are the User node properties usersvc writes, by the JSON
+// names Amundsen uses for both.
+var userProperties = []string{
+	"user_id", "email", "first_name", "last_name", "full_name", "display_name",
+	"github_username", "team_name", "slack_id", "employee_type", "manager_fullname",
+	"manager_email", "manager_id", "role_name", "profile_url",
+}
+
+func userFields(u *schema.User) map[string]*string {
+	return map[string]*string{
+		"user_id": &u.UserID, "email": &u.Email, "first_name": &u.FirstName, "last_name": &u.LastName,
+		"full_name": &u.FullName, "display_name": &u.DisplayName, "github_username": &u.GithubUsername,
+		"team_name": &u.TeamName, "slack_id": &u.SlackID, "employee_type": &u.EmployeeType,
+		"manager_fullname": &u.ManagerFullname, "manager_email": &u.ManagerEmail, "manager_id": &u.ManagerID,
+		"role_name": &u.RoleName, "profile_url": &u.ProfileURL,
+	}
+}
+
+// userFromRecord reads a user node as Amundsen does: missing user_id falls
+// back to email, missing is_active means active, ” (databuilder's empty)
+// is empty, and the manager's name comes from MANAGE_BY when the node has
+// none of its own.
+func userFromRecord(rec *neo4j.Record) (schema.User, error) {
+	raw, _ := rec.Get("user")
+	props, ok := raw.(map[string]any)
+	if !ok {
+		return schema.User{}, fmt.Errorf("user record is %T, not a map", raw)
+	}
+	u := schema.User{IsActive: true}
+	for name, dst := range userFields(&u) {
+		if v, ok := props[name].(string); ok {
+			*dst = v
+		}
+	}
+	if v, ok := props["is_active"].(bool); ok {
+		u.IsActive = v
+	}
+	if u.UserID == "" {
+		u.UserID = u.Email
+	}
+	if okv, ok := props["other_key_values"].(string); ok && okv != "" {
+		_ = json.Unmarshal([]byte(okv), &u.OtherKeyValues)
+	}
+	if u.ManagerFullname == "" {
+		u.ManagerFullname, _ = recordString(rec, "manager_fullname")
+	}
+	if u.ManagerEmail == "" {
+		u.ManagerEmail, _ = recordString(rec, "manager_email")
+	}
+	return u, nil
+}
+
+func recordString(rec *neo4j.Record, key string) (string, bool) {
+	v, _ := rec.Get(key)
+	s, ok := v.(string)
+	return s, ok
+}
+
+// GetUser returns the user node with the given key.
+func (s *Store) GetUser(ctx context.Context, key string) (schema.User, error) {
+	return read(s, ctx, func(tx neo4j.ManagedTransaction) (schema.User, error) {
+		recs, err := collect(ctx, tx, stmtGetUser, map[string]any{"key": key})
+		if err != nil {
+			return schema.User{}, err
+		}
+		if len(recs) == 0 {
+			return schema.User{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+		}
+		return userFromRecord(recs[0])
+	})
+}
+
+// GetUsers returns every active user.
+func (s *Store) GetUsers(ctx context.Context) ([]schema.User, error) {
+	return read(s, ctx, func(tx neo4j.ManagedTransaction) ([]schema.User, error) {
+		recs, err := collect(ctx, tx, stmtGetActiveUsers, nil)
+		if err != nil {
+			return nil, err
+		}
+		users := make([]schema.User, 0, len(recs))
+		for _, rec := range recs {
+			u, err := userFromRecord(rec)
+			if err != nil {
+				return nil, err
+			}
+			users = append(users, u)
+		}
+		return users, nil
+	})
+}
+
+// CreateUpdateUser upserts u; empty values never replace stored ones.
+func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error) {
+	key := u.Key()
+	if key == "" {
+		return schema.User{}, false, schema.Errorf(schema.KindInvalid, schema.MsgNoUserID)
+	}
+	type result struct {
+		user    schema.User
+		created bool
+	}
+	res, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (result, error) {
+		props := map[string]any{}
+		for name, v := range userFields(&u) {
+			if *v != "" {
+				props[name] = *v
+			}
+		}
+		if len(u.OtherKeyValues) > 0 {
+			merged, err := s.mergedOtherKeyValues(ctx, tx, key, u.OtherKeyValues)
+			if err != nil {
+				return result{}, err
+			}
+			props["other_key_values"] = merged
+		}
+		recs, err := collect(ctx, tx, stmtUpsertUser, map[string]any{"key": key, "props": props, "is_active": u.IsActive})
+		if err != nil {
+			return result{}, err
+		}
+		if len(recs) != 1 {
+			return result{}, fmt.Errorf("upsert returned %d rows", len(recs))
+		}
+		stored, err := userFromRecord(recs[0])
+		if err != nil {
+			return result{}, err
+		}
+		created, _ := recs[0].Get("created")
+		return result{user: stored, created: created == true}, nil
+	})
+	return res.user, res.created, err
+}
+
+// mergedOtherKeyValues merges incoming entries into the stored JSON map.
+func (s *Store) mergedOtherKeyValues(ctx context.Context, tx neo4j.ManagedTransaction, key string, incoming map[string]string) (string, error) {
+	recs, err := collect(ctx, tx, stmtGetUserOtherKeyValues, map[string]any{"key": key})
+	if err != nil {
+		return "", err
+	}
+	stored := schema.User{}
+	if len(recs) == 1 {
+		if raw, ok := recordString(recs[0], "other_key_values"); ok && raw != "" {
+			_ = json.Unmarshal([]byte(raw), &stored.OtherKeyValues)
+		}
+	}
+	merged := schema.MergeNonEmpty(stored, schema.User{OtherKeyValues: incoming})
+	data, err := json.Marshal(merged.OtherKeyValues)
+	return string(data), err
+}
+
+// GetUserResources returns the tables and dashboards the user follows or
+// owns, sorted.
+func (s *Store) GetUserResources(ctx context.Context, userKey string, rel schema.Relation) (schema.UserResources, error) {
+	tablesStmt, ok1 := tableReads[rel]
+	dashStmt, ok2 := dashboardReads[rel]
+	if !ok1 || !ok2 {
+		return schema.UserResources{}, schema.Errorf(schema.KindInvalid, "relation %q has no resource listing", rel)
+	}
+	return read(s, ctx, func(tx neo4j.ManagedTransaction) (schema.UserResources, error) {
+		res := schema.UserResources{Table: []schema.PopularTable{}, Dashboard: []schema.DashboardSummary{}}
+		params := map[string]any{"user_key": userKey}
+		recs, err := collect(ctx, tx, tablesStmt, params)
+		if err != nil {
+			return res, err
+		}
+		for _, rec := range recs {
+			res.Table = append(res.Table, tableFromRecord(rec))
+		}
+		recs, err = collect(ctx, tx, dashStmt, params)
+		if err != nil {
+			return res, err
+		}
+		for _, rec := range recs {
+			res.Dashboard = append(res.Dashboard, dashboardFromRecord(rec))
+		}
+		schema.SortTables(res.Table)
+		schema.SortDashboards(res.Dashboard)
+		return res, nil
+	})
+}
+
+func tableFromRecord(rec *neo4j.Record) schema.PopularTable {
+	t := schema.PopularTable{}
+	t.Database, _ = recordString(rec, "database")
+	t.Cluster, _ = recordString(rec, "cluster")
+	t.Schema, _ = recordString(rec, "schema")
+	t.Name, _ = recordString(rec, "name")
+	if d, ok := recordString(rec, "description"); ok && d != "" {
+		t.Description = &d
+	}
+	return t
+}
+
+func dashboardFromRecord(rec *neo4j.Record) schema.DashboardSummary {
+	d := schema.DashboardRecord{}
+	d.Key, _ = recordString(rec, "uri")
+	d.Cluster, _ = recordString(rec, "cluster")
+	d.GroupName, _ = recordString(rec, "group_name")
+	d.GroupURL, _ = recordString(rec, "group_url")
+	d.Name, _ = recordString(rec, "name")
+	d.URL, _ = recordString(rec, "url")
+	d.Description, _ = recordString(rec, "description")
+	switch ts := mustGet(rec, "last_successful_run_timestamp").(type) {
+	case int64:
+		d.LastSuccessfulRunTimestamp = &ts
+	case float64:
+		n := int64(ts)
+		d.LastSuccessfulRunTimestamp = &n
+	}
+	return d.Summary()
+}
+
+func mustGet(rec *neo4j.Record, key string) any {
+	v, _ := rec.Get(key)
+	return v
+}
+
+// GetFrequentlyUsedTables returns the user's most read tables.
+func (s *Store) GetFrequentlyUsedTables(ctx context.Context, userKey string) ([]schema.PopularTable, error) {
+	return read(s, ctx, func(tx neo4j.ManagedTransaction) ([]schema.PopularTable, error) {
+		recs, err := collect(ctx, tx, stmtFrequentlyUsedTables, map[string]any{"user_key": userKey})
+		if err != nil {
+			return nil, err
+		}
+		tables := make([]schema.PopularTable, 0, len(recs))
+		for _, rec := range recs {
+			tables = append(tables, tableFromRecord(rec))
+		}
+		return tables, nil
+	})
+}
+
+// AddResourceRelation links user and resource in both directions, in one
+// statement of one transaction.
+func (s *Store) AddResourceRelation(ctx context.Context, userKey string, rel schema.Relation, t schema.ResourceType, resourceKey string) error {
+	stmt, ok := addStatements[relationKey{rel, t}]
+	if !ok {
+		return schema.Errorf(schema.KindInvalid, "relation %s to %s cannot be written", rel, t)
+	}
+	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+		recs, err := collect(ctx, tx, stmt, map[string]any{"user_key": userKey, "resource_key": resourceKey})
+		if err != nil {
+			return struct{}{}, err
+		}
+		if len(recs) == 0 {
+			return struct{}{}, schema.Errorf(schema.KindNotFound, "%s %s not found", t, resourceKey)
+		}
+		return struct{}{}, nil
+	})
+	return err
+}
+
+// DeleteResourceRelation removes both directions, if present.
+func (s *Store) DeleteResourceRelation(ctx context.Context, userKey string, rel schema.Relation, t schema.ResourceType, resourceKey string) error {
+	stmt, ok := deleteStatements[relationKey{rel, t}]
+	if !ok {
+		return schema.Errorf(schema.KindInvalid, "relation %s to %s cannot be written", rel, t)
+	}
+	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+		_, err := collect(ctx, tx, stmt, map[string]any{"user_key": userKey, "resource_key": resourceKey})
+		return struct{}{}, err
+	})
+	return err
+}
+
+// UsersOfResource lists users with rel to the resource, read through the
+// resource→user edges.
+func (s *Store) UsersOfResource(ctx context.Context, t schema.ResourceType, resourceKey string, rel schema.Relation) ([]string, error) {
+	stmt, ok := reverseStatements[relationKey{rel, t}]
+	if !ok {
+		return nil, schema.Errorf(schema.KindInvalid, "relation %s to %s has no reverse edge", rel, t)
+	}
+	return read(s, ctx, func(tx neo4j.ManagedTransaction) ([]string, error) {
+		recs, err := collect(ctx, tx, stmt, map[string]any{"resource_key": resourceKey})
+		if err != nil {
+			return nil, err
+		}
+		var keys []string
+		for _, rec := range recs {
+			k, _ := recordString(rec, "user_key")
+			keys = append(keys, k)
+		}
+		return keys, nil
+	})
+}
+
+// LoadCatalog writes resource nodes and read edges as databuilder would, in
+// one transaction.
+func (s *Store) LoadCatalog(ctx context.Context, c schema.Catalog) error {
+	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+		for _, t := range c.Tables {
+			if err := schema.CheckID("table key", t.Key); err != nil {
+				return struct{}{}, err
+			}
+			if _, err := collect(ctx, tx, stmtLoadTable, map[string]any{
+				"database": t.Database, "cluster": t.Cluster, "schema": t.Schema,
+				"key": t.Key, "name": t.Name, "description": t.Description,
+			}); err != nil {
+				return struct{}{}, err
+			}
+		}
+		for _, d := range c.Dashboards {
+			if err := schema.CheckID("dashboard key", d.Key); err != nil {
+				return struct{}{}, err
+			}
+			var ts any
+			if d.LastSuccessfulRunTimestamp != nil {
+				ts = *d.LastSuccessfulRunTimestamp
+			}
+			if _, err := collect(ctx, tx, stmtLoadDashboard, map[string]any{
+				"product": d.Summary().Product, "cluster": d.Cluster, "group_name": d.GroupName, "group_url": d.GroupURL,
+				"key": d.Key, "name": d.Name, "url": d.URL, "description": d.Description, "last_successful_run_timestamp": ts,
+			}); err != nil {
+				return struct{}{}, err
+			}
+		}
+		for _, f := range c.Features {
+			if err := schema.CheckID("feature key", f.Key); err != nil {
+				return struct{}{}, err
+			}
+			if _, err := collect(ctx, tx, stmtLoadFeature, map[string]any{
+				"key": f.Key, "name": f.Name, "feature_group": f.Group, "version": f.Version,
+			}); err != nil {
+				return struct{}{}, err
+			}
+		}
+		for _, r := range c.Reads {
+			key := schema.UserKey(r.User)
+			if err := schema.CheckID("read user", key); err != nil {
+				return struct{}{}, err
+			}
+			recs, err := collect(ctx, tx, stmtLoadRead, map[string]any{"table_key": r.Table, "user_key": key, "read_count": r.ReadCount})
+			if err != nil {
+				return struct{}{}, err
+			}
+			if len(recs) == 0 {
+				return struct{}{}, schema.Errorf(schema.KindNotFound, "table %s not found", r.Table)
+			}
+		}
+		return struct{}{}, nil
+	})
+	return err
+}
+
+func collect(ctx context.Context, tx neo4j.ManagedTransaction, stmt string, params map[string]any) ([]*neo4j.Record, error) {
+	res, err := tx.Run(ctx, stmt, params)
+	if err != nil {
+		return nil, err
+	}
+	return res.Collect(ctx)
+}
+
+func (s *Store) session(ctx context.Context, mode neo4j.AccessMode) neo4j.SessionWithContext {
+	return s.driver.NewSession(ctx, neo4j.SessionConfig{DatabaseName: s.cfg.Database, AccessMode: mode})
+}
+
+// read and write run work in a managed transaction, which the driver retries
+// on transient failures, and classify what still fails.
+func read[T any](s *Store, ctx context.Context, work func(neo4j.ManagedTransaction) (T, error)) (T, error) {
+	sess := s.session(ctx, neo4j.AccessModeRead)
+	defer sess.Close(context.WithoutCancel(ctx))
+	v, err := neo4j.ExecuteRead(ctx, sess, work, neo4j.WithTxTimeout(s.cfg.TxTimeout))
+	return v, classify(err)
+}
+
+func write[T any](s *Store, ctx context.Context, work func(neo4j.ManagedTransaction) (T, error)) (T, error) {
+	sess := s.session(ctx, neo4j.AccessModeWrite)
+	defer sess.Close(context.WithoutCancel(ctx))
+	v, err := neo4j.ExecuteWrite(ctx, sess, work, neo4j.WithTxTimeout(s.cfg.TxTimeout))
+	return v, classify(err)
+}
+
+// read/write methods for untyped work (schema set-up, ping).
+func (s *Store) read(ctx context.Context, work func(neo4j.ManagedTransaction) (any, error)) (any, error) {
+	return read(s, ctx, work)
+}
+
+func (s *Store) write(ctx context.Context, work func(neo4j.ManagedTransaction) (any, error)) (any, error) {
+	sess := s.session(ctx, neo4j.AccessModeWrite)
+	defer sess.Close(context.WithoutCancel(ctx))
+	// Raw error: EnsureSchema inspects the Neo4j code.
+	return neo4j.ExecuteWrite(ctx, sess, work, neo4j.WithTxTimeout(s.cfg.TxTimeout))
+}
+
+// classify keeps domain errors and turns everything the database or the
+// network did into KindUnavailable (503), except statement errors, which
+// are usersvc bugs (500).
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var domain *schema.Error
+	if errors.As(err, &domain) {
+		return err
+	}
+	var nerr *neo4j.Neo4jError
+	if errors.As(err, &nerr) {
+		switch {
+		case strings.HasPrefix(nerr.Code, "Neo.ClientError.Statement."), strings.HasPrefix(nerr.Code, "Neo.ClientError.Schema."):
+			return fmt.Errorf("neo4j statement failed: %w", err)
+		case strings.HasPrefix(nerr.Code, "Neo.ClientError.Security."):
+			return schema.Unavailable("the graph store refused usersvc's credentials", 30*time.Second, err)
+		}
+		return schema.Unavailable("the graph store is unavailable", time.Second, err)
+	}
+	var usage *neo4j.UsageError
+	if errors.As(err, &usage) {
+		return fmt.Errorf("neo4j driver usage: %w", err)
+	}
+	var netErr net.Error
+	if neo4j.IsConnectivityError(err) || neo4j.IsTransactionExecutionLimit(err) || errors.As(err, &netErr) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return schema.Unavailable("the graph store is unavailable", time.Second, err)
+	}
+	return schema.Unavailable("the graph store is unavailable", time.Second, err)
+}
