@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -160,14 +159,8 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-// userProperties are the User node properties usersvc writes, by the JSON
-// names Amundsen uses for both.
-var userProperties = []string{
-	"user_id", "email", "first_name", "last_name", "full_name", "display_name",
-	"github_username", "team_name", "slack_id", "employee_type", "manager_fullname",
-	"manager_email", "manager_id", "role_name", "profile_url",
-}
-
+// userFields maps User node properties (the JSON names Amundsen uses for
+// both) to the fields of u.
 func userFields(u *schema.User) map[string]*string {
 	return map[string]*string{
 		"user_id": &u.UserID, "email": &u.Email, "first_name": &u.FirstName, "last_name": &u.LastName,
@@ -568,10 +561,7 @@ func classify(err error) error {
 	if errors.As(err, &usage) {
 		return fmt.Errorf("neo4j driver usage: %w", err)
 	}
-	var netErr net.Error
-	if neo4j.IsConnectivityError(err) || neo4j.IsTransactionExecutionLimit(err) || errors.As(err, &netErr) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return schema.Unavailable("the graph store is unavailable", time.Second, err)
-	}
+	// Connectivity errors, exhausted retries, timeouts and anything else the
+	// network or server did: a retry may succeed.
 	return schema.Unavailable("the graph store is unavailable", time.Second, err)
 }
