@@ -4,7 +4,11 @@ GO    ?= go
 BIN   := bin/usersvc
 PKGS  := ./...
 
-.PHONY: build run test lint vet fmt-check
+# Node packages the tests drive: a real OIDC provider and Neo4j's Cypher parser.
+NODE_DEPS := testsupport/oidcprovider/node_modules/.package-lock.json \
+             testsupport/cypherlint/node_modules/.package-lock.json
+
+.PHONY: build run test lint vet fmt-check node-deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/usersvc
@@ -22,8 +26,13 @@ run: build
 	AUTH_DISABLED=true PROXY_CLIENT=embedded EMBEDDED_DB_PATH=./data/usersvc.db \
 	EMBEDDED_CATALOG_FILE=examples/catalog.json LOG_FORMAT=text ./$(BIN)
 
-test: lint
+test: lint node-deps
 	$(GO) test -race -count=1 $(PKGS)
+
+node-deps: $(NODE_DEPS)
+
+testsupport/%/node_modules/.package-lock.json: testsupport/%/package-lock.json testsupport/%/package.json
+	npm ci --prefix testsupport/$* --no-audit --no-fund --loglevel=error
 
 lint: fmt-check vet
 

@@ -1,0 +1,172 @@
+// Package oidcprovider runs a real OpenID provider process
+// (npm oauth2-mock-server) on loopback for integration tests.
+package oidcprovider
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Provider is a running provider process.
+type Provider struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	done   chan struct{}
+	issuer string
+	port   int
+}
+
+// dir is this package's directory, where server.mjs and node_modules live.
+func dir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(file)
+}
+
+// Start runs the provider on a free loopback port; t.Cleanup stops it.
+func Start(t testing.TB) *Provider {
+	t.Helper()
+	return start(t, 0)
+}
+
+func start(t testing.TB, port int) *Provider {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir(), "node_modules", "oauth2-mock-server")); err != nil {
+		t.Fatalf("oauth2-mock-server is not installed: run `npm ci --prefix testsupport/oidcprovider` (make test does)")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is required for the OIDC provider: %v", err)
+	}
+	cmd := exec.Command(node, "server.mjs")
+	cmd.Dir = dir()
+	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start OIDC provider: %v", err)
+	}
+	p := &Provider{t: t, cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.Stop)
+
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil {
+			ready <- fmt.Errorf("provider exited before it was ready: %w", err)
+			return
+		}
+		var hello struct {
+			Issuer string `json:"issuer"`
+			Port   int    `json:"port"`
+		}
+		if err := json.Unmarshal([]byte(line), &hello); err != nil {
+			ready <- fmt.Errorf("provider ready line %q: %w", line, err)
+			return
+		}
+		p.issuer, p.port = hello.Issuer, hello.Port
+		ready <- nil
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("OIDC provider did not become ready in 20s")
+	}
+	return p
+}
+
+// Issuer is the provider's issuer identifier, http://localhost:PORT.
+func (p *Provider) Issuer() string { return p.issuer }
+
+// DiscoveryURL is the OpenID discovery document's address.
+func (p *Provider) DiscoveryURL() string { return p.issuer + "/.well-known/openid-configuration" }
+
+// Stop ends the process (closing stdin asks it to stop; a kill follows).
+func (p *Provider) Stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.stdin.Close()
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Restart starts a new process on the same port (with new signing keys).
+func (p *Provider) Restart() *Provider {
+	p.t.Helper()
+	p.Stop()
+	return start(p.t, p.port)
+}
+
+// TokenOptions shape the claims of a minted access token.
+type TokenOptions struct {
+	Audience  string // default api://default
+	Groups    []string
+	Scopes    []string // scp
+	ClientID  string   // cid
+	Subject   string
+	Email     string
+	ExpiresIn *time.Duration
+}
+
+// Token mints an access token with a client-credentials grant.
+func (p *Provider) Token(t testing.TB, o TokenOptions) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"usersvc-test"}, "scope": {"openid"}}
+	set := func(k, v string) {
+		if v != "" {
+			form.Set(k, v)
+		}
+	}
+	set("aud", o.Audience)
+	set("groups", strings.Join(o.Groups, ","))
+	set("scp", strings.Join(o.Scopes, ","))
+	set("cid", o.ClientID)
+	set("sub", o.Subject)
+	set("email", o.Email)
+	if o.ExpiresIn != nil {
+		form.Set("expires_in", strconv.Itoa(int(o.ExpiresIn.Seconds())))
+	}
+	resp, err := http.PostForm(p.issuer+"/token", form)
+	if err != nil {
+		t.Fatalf("token request: %v", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.AccessToken == "" {
+		t.Fatalf("token response %d: %v", resp.StatusCode, err)
+	}
+	return body.AccessToken
+}
