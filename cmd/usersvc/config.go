@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +56,17 @@ var envVars = []envVar{
 	{"NEGATIVE_CACHE_TTL", "5m", "How long 'not in the directory' is remembered."},
 	{"NEGATIVE_CACHE_SIZE", "10000", "How many such answers are remembered."},
 	{"PROXY_CLIENT", "embedded (neo4j when PROXY_HOST is set)", "Graph store: neo4j or embedded."},
-	{"PROXY_HOST", "", "Neo4j URI host, bolt://host or neo4j://host."},
+	{"PROXY_HOST", "", "Neo4j host as a URI: bolt://host or neo4j://host (+s/+ssc schemes too); bolt:// is assumed without a scheme."},
+	{"PROXY_PORT", "7687", "Neo4j Bolt port (unless PROXY_HOST names one)."},
+	{"CREDENTIALS_PROXY_USER", "neo4j", "Neo4j user."},
+	{"CREDENTIALS_PROXY_PASSWORD", "", "Neo4j password (secret; never logged)."},
+	{"PROXY_ENCRYPTED", "false", "Use TLS to Neo4j."},
+	{"PROXY_VALIDATE_SSL", "false", "With PROXY_ENCRYPTED, verify Neo4j's certificate against the system CAs (false trusts any certificate, as Amundsen does)."},
+	{"PROXY_DATABASE", "", "Neo4j database name; empty is the server's default."},
+	{"PROXY_MAX_POOL_SIZE", "50", "Most Neo4j connections per replica."},
+	{"PROXY_CONNECT_TIMEOUT", "5s", "Timeout of opening a Neo4j connection."},
+	{"PROXY_TX_TIMEOUT", "10s", "Server-side limit of one Neo4j transaction."},
+	{"PROXY_RETRY_TIME", "3s", "How long one call may retry transient Neo4j failures."},
 	{"EMBEDDED_DB_PATH", "./data/usersvc.db", "File of the embedded store."},
 	{"EMBEDDED_CATALOG_FILE", "", "Optional JSON catalog (tables, dashboards, features, reads) loaded into the embedded store at start."},
 }
@@ -75,6 +86,7 @@ type Config struct {
 
 	ProxyClient         string
 	ProxyHost           string
+	Neo4j               Neo4jConfig
 	EmbeddedDBPath      string
 	EmbeddedCatalogFile string
 }
@@ -116,6 +128,18 @@ type ResolverConfig struct {
 	LookupTimeout time.Duration
 	NegativeTTL   time.Duration
 	NegativeSize  int
+}
+
+// Neo4jConfig is the graph store setup when PROXY_CLIENT=neo4j.
+type Neo4jConfig struct {
+	URI            string
+	User           string
+	Password       string
+	Database       string
+	MaxPoolSize    int
+	ConnectTimeout time.Duration
+	TxTimeout      time.Duration
+	RetryTime      time.Duration
 }
 
 // configError names the variable at fault; main prints it as one line and
@@ -256,6 +280,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		defaultClient = "neo4j"
 	}
 	c.ProxyClient = r.oneOf("PROXY_CLIENT", defaultClient, "neo4j", "embedded")
+	c.Neo4j = loadNeo4j(r, c.ProxyHost, c.ProxyClient == "neo4j")
 	c.EmbeddedDBPath = r.str("EMBEDDED_DB_PATH", "./data/usersvc.db")
 	c.EmbeddedCatalogFile = r.str("EMBEDDED_CATALOG_FILE", "")
 
@@ -354,6 +379,68 @@ func loadOkta(r *envReader, oidcConfigURL string) OktaConfig {
 	return o
 }
 
+// neo4jSchemes are the driver's URI schemes; +s verifies the certificate,
+// +ssc trusts any.
+var neo4jSchemes = []string{"bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"}
+
+// loadNeo4j builds the driver URI from Amundsen's PROXY_* settings.
+func loadNeo4j(r *envReader, host string, used bool) Neo4jConfig {
+	n := Neo4jConfig{
+		User:           r.str("CREDENTIALS_PROXY_USER", "neo4j"),
+		Password:       r.str("CREDENTIALS_PROXY_PASSWORD", ""),
+		Database:       r.str("PROXY_DATABASE", ""),
+		MaxPoolSize:    r.integer("PROXY_MAX_POOL_SIZE", 50, 1, 1000),
+		ConnectTimeout: r.duration("PROXY_CONNECT_TIMEOUT", 5*time.Second),
+		TxTimeout:      r.duration("PROXY_TX_TIMEOUT", 10*time.Second),
+		RetryTime:      r.duration("PROXY_RETRY_TIME", 3*time.Second),
+	}
+	portVar := r.str("PROXY_PORT", "")
+	encrypted := r.boolean("PROXY_ENCRYPTED", false)
+	validate := r.boolean("PROXY_VALIDATE_SSL", false)
+	if !used {
+		return n
+	}
+	if host == "" {
+		r.fail("PROXY_HOST", "must be set when PROXY_CLIENT=neo4j")
+		return n
+	}
+	if !strings.Contains(host, "://") {
+		host = "bolt://" + host
+	}
+	u, err := url.Parse(host)
+	if err != nil || u.Hostname() == "" || (u.Path != "" && u.Path != "/") {
+		r.fail("PROXY_HOST", "must be a host or a URI like bolt://neo4j.example.com, got %q", host)
+		return n
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if !slices.Contains(neo4jSchemes, scheme) {
+		r.fail("PROXY_HOST", "scheme must be one of %s, got %q", strings.Join(neo4jSchemes, ", "), u.Scheme)
+		return n
+	}
+	if encrypted && !strings.Contains(scheme, "+") {
+		// Amundsen's flags map onto the driver's TLS schemes.
+		if validate {
+			scheme += "+s"
+		} else {
+			scheme += "+ssc"
+		}
+	}
+	port := u.Port()
+	switch {
+	case port == "" && portVar == "":
+		port = "7687"
+	case port == "":
+		port = portVar
+	case portVar != "" && portVar != port:
+		r.fail("PROXY_PORT", "%s conflicts with the port in PROXY_HOST (%s)", portVar, port)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		r.fail("PROXY_PORT", "must be a port number, got %q", port)
+	}
+	n.URI = scheme + "://" + net.JoinHostPort(u.Hostname(), port)
+	return n
+}
+
 // validate checks rules that span variables.
 func validate(c *Config, r *envReader) {
 	switch {
@@ -368,8 +455,5 @@ func validate(c *Config, r *envReader) {
 		} else if c.OIDC.Audience == "" {
 			r.fail("OIDC_AUDIENCE", "must be set when FLASK_OIDC_CLIENT_ID is empty")
 		}
-	}
-	if c.ProxyClient == "neo4j" {
-		r.fail("PROXY_CLIENT", "the neo4j store is not available in this build; use embedded")
 	}
 }

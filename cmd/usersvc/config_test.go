@@ -127,3 +127,41 @@ func TestEveryReadVariableIsDocumented(t *testing.T) {
 		}
 	}
 }
+
+func TestNeo4jURIFromAmundsenSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		wantURI string
+		wantVar string
+	}{
+		{"amundsen compose", []string{"PROXY_HOST", "bolt://neo4j_amundsen"}, "bolt://neo4j_amundsen:7687", ""},
+		{"no scheme", []string{"PROXY_HOST", "neo4j.example.com", "PROXY_PORT", "7688"}, "bolt://neo4j.example.com:7688", ""},
+		{"routing scheme", []string{"PROXY_HOST", "neo4j://cluster.example.com"}, "neo4j://cluster.example.com:7687", ""},
+		{"encrypted, validated", []string{"PROXY_HOST", "bolt://db", "PROXY_ENCRYPTED", "true", "PROXY_VALIDATE_SSL", "true"}, "bolt+s://db:7687", ""},
+		{"encrypted, any certificate", []string{"PROXY_HOST", "neo4j://db", "PROXY_ENCRYPTED", "true"}, "neo4j+ssc://db:7687", ""},
+		{"explicit TLS scheme kept", []string{"PROXY_HOST", "neo4j+s://db", "PROXY_ENCRYPTED", "true"}, "neo4j+s://db:7687", ""},
+		{"port in host", []string{"PROXY_HOST", "bolt://db:17687"}, "bolt://db:17687", ""},
+		{"ipv6", []string{"PROXY_HOST", "bolt://[::1]"}, "bolt://[::1]:7687", ""},
+		{"conflicting ports", []string{"PROXY_HOST", "bolt://db:1", "PROXY_PORT", "2"}, "", "PROXY_PORT"},
+		{"bad scheme", []string{"PROXY_HOST", "http://db"}, "", "PROXY_HOST"},
+		{"path", []string{"PROXY_HOST", "bolt://db/x"}, "", "PROXY_HOST"},
+		{"neo4j without host", []string{"PROXY_CLIENT", "neo4j"}, "", "PROXY_HOST"},
+		{"bad port", []string{"PROXY_HOST", "db", "PROXY_PORT", "http"}, "", "PROXY_PORT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(envMap(append([]string{"AUTH_DISABLED", "true"}, tt.env...)...))
+			if tt.wantVar != "" {
+				cerr, ok := err.(*configError)
+				if !ok || cerr.Var != tt.wantVar {
+					t.Fatalf("error = %v, want one naming %s", err, tt.wantVar)
+				}
+				return
+			}
+			if err != nil || c.ProxyClient != "neo4j" || c.Neo4j.URI != tt.wantURI {
+				t.Fatalf("client %q uri %q err %v; want neo4j %q", c.ProxyClient, c.Neo4j.URI, err, tt.wantURI)
+			}
+		})
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/usersvc/usersvc/oidcuser"
 	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/proxy/embedded"
+	neo4jstore "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/schema"
 )
 
@@ -112,7 +113,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 
-	store, err := openStore(ctx, cfg, log)
+	store, storeReady, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Store:   store,
 		Decoder: schema.NewUserDecoder(),
 		Health:  []handlers.Check{{Name: "store:" + store.Kind(), Probe: store.Health}},
-		Ready:   ready,
+		Ready:   append(storeReady, ready...),
 		Auth:    authCfg,
 	})
 
@@ -260,19 +261,36 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func openStore(ctx context.Context, cfg Config, log *slog.Logger) (proxy.Store, error) {
+// openStore opens the configured graph store and returns it with the
+// readiness checks it adds to its health probe.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (proxy.Store, []handlers.Check, error) {
+	if cfg.ProxyClient == "neo4j" {
+		n := cfg.Neo4j
+		s, err := neo4jstore.Open(neo4jstore.Config{
+			URI: n.URI, Username: n.User, Password: n.Password, Database: n.Database,
+			MaxPoolSize: n.MaxPoolSize, ConnectTimeout: n.ConnectTimeout, TxTimeout: n.TxTimeout, RetryTime: n.RetryTime,
+			Logger: log,
+		})
+		if err != nil {
+			return nil, nil, &configError{Var: "PROXY_HOST", Problem: err.Error()}
+		}
+		s.Start(ctx)
+		log.Info("graph store: neo4j", "uri", n.URI, "database", n.Database)
+		return s, []handlers.Check{{Name: "neo4j_schema", Probe: s.SchemaReady}}, nil
+	}
 	s, err := embedded.Open(cfg.EmbeddedDBPath, 5*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("embedded store: %w", err)
+		return nil, nil, fmt.Errorf("embedded store: %w", err)
 	}
 	if cfg.EmbeddedCatalogFile != "" {
 		if err := loadCatalogFile(ctx, s, cfg.EmbeddedCatalogFile); err != nil {
 			_ = s.Close()
-			return nil, &configError{Var: "EMBEDDED_CATALOG_FILE", Problem: err.Error()}
+			return nil, nil, &configError{Var: "EMBEDDED_CATALOG_FILE", Problem: err.Error()}
 		}
 		log.Info("catalog loaded into embedded store", "file", cfg.EmbeddedCatalogFile)
 	}
-	return s, nil
+	log.Info("graph store: embedded", "path", cfg.EmbeddedDBPath)
+	return s, nil, nil
 }
 
 func loadCatalogFile(ctx context.Context, s proxy.CatalogLoader, path string) error {

@@ -148,11 +148,9 @@ func (s *Store) Health(ctx context.Context) error {
 	return err
 }
 
-// Ready is Health plus the start-up schema step having run.
-func (s *Store) Ready(ctx context.Context) error {
-	if err := s.Health(ctx); err != nil {
-		return err
-	}
+// SchemaReady reports whether the start-up schema step has run; readiness
+// waits for it so no write races the uniqueness constraint.
+func (s *Store) SchemaReady(context.Context) error {
 	if !s.schemaReady.Load() {
 		return schema.Unavailable("neo4j schema set-up has not run yet", time.Second, nil)
 	}
