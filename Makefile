@@ -8,7 +8,9 @@ PKGS  := ./...
 NODE_DEPS := testsupport/oidcprovider/node_modules/.package-lock.json \
              testsupport/cypherlint/node_modules/.package-lock.json
 
-.PHONY: build run test lint vet fmt-check node-deps
+IMAGE ?= usersvc:dev
+
+.PHONY: build run test lint vet fmt-check node-deps image
 
 build:
 	$(GO) build -o $(BIN) ./cmd/usersvc
@@ -25,6 +27,11 @@ run: build
 	@echo "  curl -s localhost:5002/user/grace.hopper@example.com/read/"
 	AUTH_DISABLED=true PROXY_CLIENT=embedded EMBEDDED_DB_PATH=./data/usersvc.db \
 	EMBEDDED_CATALOG_FILE=examples/catalog.json LOG_FORMAT=text ./$(BIN)
+
+# Needs a Docker engine (none runs on the development machines of this repo).
+image:
+	docker build --build-arg VERSION=$$(git describe --tags --always 2>/dev/null || echo dev) \
+		--build-arg COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) -t $(IMAGE) .
 
 test: lint node-deps
 	$(GO) test -race -count=1 $(PKGS)

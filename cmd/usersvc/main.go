@@ -56,8 +56,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "env":
 		printEnv(stdout)
 		return exitOK
+	case "check":
+		return check(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: usersvc [serve|env]\n\nserve  run the API (default)\nenv    list the environment variables it reads")
+		fmt.Fprintln(stdout, "usage: usersvc [serve|env|check URL]\n\nserve      run the API (default)\nenv        list the environment variables it reads\ncheck URL  exit 0 when URL answers 2xx within 5s (container probes and helm test)")
 		return exitOK
 	default:
 		fmt.Fprintf(stderr, "usersvc: unknown command %q (try: usersvc help)\n", cmd)
@@ -79,6 +81,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return exitConfig
 		}
 		log.Error("usersvc stopped", "error", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// check GETs a URL: the probe of images that have no shell or curl.
+func check(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: usersvc check URL")
+		return exitConfig
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(args[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "usersvc check: %v\n", err)
+		return exitFailure
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	fmt.Fprintf(stdout, "%d %s\n", resp.StatusCode, strings.TrimSpace(string(body)))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return exitFailure
 	}
 	return exitOK

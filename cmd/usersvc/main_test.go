@@ -273,3 +273,21 @@ func TestBinaryConfigErrorExits2WithOneLine(t *testing.T) {
 		t.Fatalf("stderr = %q", stderr.String())
 	}
 }
+
+func TestCheckCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done := startRun(t, ctx, "AUTH_DISABLED", "true", "LISTEN_ADDR", "127.0.0.1:0", "EMBEDDED_DB_PATH", filepath.Join(t.TempDir(), "u.db"))
+	var out bytes.Buffer
+	if code := run(ctx, []string{"check", "http://" + addr + "/healthcheck"}, envMap(), &out, io.Discard); code != exitOK || !strings.HasPrefix(out.String(), "200 ") {
+		t.Fatalf("check healthy = %d %q", code, out.String())
+	}
+	if code := run(ctx, []string{"check", "http://" + addr + "/nope"}, envMap(), io.Discard, io.Discard); code != exitFailure {
+		t.Fatalf("check of a 404 = %d, want 1", code)
+	}
+	if code := run(ctx, []string{"check"}, envMap(), io.Discard, io.Discard); code != exitConfig {
+		t.Fatalf("check without URL = %d, want 2", code)
+	}
+	cancel()
+	<-done
+}
