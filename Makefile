@@ -9,6 +9,9 @@ NODE_DEPS := testsupport/oidcprovider/node_modules/.package-lock.json \
              testsupport/cypherlint/node_modules/.package-lock.json
 
 IMAGE ?= usersvc:dev
+# Helm is installed into bin/ with `go install`, outside the service's go.mod.
+HELM_VERSION := v3.22.0
+HELM := bin/helm
 
 .PHONY: build run test lint vet fmt-check node-deps image
 
@@ -33,8 +36,12 @@ image:
 	docker build --build-arg VERSION=$$(git describe --tags --always 2>/dev/null || echo dev) \
 		--build-arg COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) -t $(IMAGE) .
 
-test: lint node-deps
+test: lint node-deps $(HELM)
 	$(GO) test -race -count=1 $(PKGS)
+	cd charts && HELM=$(CURDIR)/$(HELM) $(GO) test -count=1 ./...
+
+$(HELM):
+	GOBIN=$(CURDIR)/bin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 node-deps: $(NODE_DEPS)
 
@@ -45,7 +52,8 @@ lint: fmt-check vet
 
 vet:
 	$(GO) vet $(PKGS)
+	cd charts && $(GO) vet ./...
 
 fmt-check:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -32,6 +32,9 @@ var envVars = []envVar{
 	{"FLASK_OIDC_CLIENT_ID", "", "OIDC client id; the default audience."},
 	{"FLASK_OIDC_CLIENT_SECRET", "", "Accepted for flaskoidc compatibility; a resource server does not need it and never logs it."},
 	{"FLASK_OIDC_SCOPES", "", "Accepted for flaskoidc compatibility (scopes the frontend requests); see OIDC_REQUIRED_SCOPES."},
+	{"FLASK_OIDC_PROVIDER_NAME", "", "Accepted for flaskoidc compatibility; unused."},
+	{"FLASK_OIDC_REDIRECT_URI", "", "Accepted for flaskoidc compatibility (a login flow setting); unused."},
+	{"FLASK_OIDC_OVERWRITE_REDIRECT_URI", "", "Accepted for flaskoidc compatibility; unused."},
 	{"FLASK_OIDC_USER_ID_FIELD", "email", "Token claim used as the caller's user id (falls back to sub)."},
 	{"FLASK_OIDC_WHITELISTED_ENDPOINTS", "status,healthcheck,health", "Comma list of paths (without slashes) or endpoint names (api.healthcheck, api.healthcheckapi) open without a token; exact GET/HEAD match."},
 	{"OIDC_AUDIENCE", "FLASK_OIDC_CLIENT_ID", "Expected aud (Okta custom authorization server: api://default)."},
@@ -307,9 +310,12 @@ func loadOIDC(r *envReader) OIDCConfig {
 		TokenCacheSize:   r.integer("OIDC_TOKEN_CACHE_SIZE", 10000, 0, 10_000_000),
 		HTTPTimeout:      r.duration("OIDC_HTTP_TIMEOUT", 10*time.Second),
 	}
-	// Read, never stored: the secret is not needed to verify tokens.
-	_ = r.str("FLASK_OIDC_CLIENT_SECRET", "")
-	_ = r.str("FLASK_OIDC_SCOPES", "")
+	// Read, never stored: flaskoidc settings that an Amundsen deployment
+	// carries but a resource server does not need (the secret included).
+	for _, name := range []string{"FLASK_OIDC_CLIENT_SECRET", "FLASK_OIDC_SCOPES", "FLASK_OIDC_PROVIDER_NAME",
+		"FLASK_OIDC_REDIRECT_URI", "FLASK_OIDC_OVERWRITE_REDIRECT_URI"} {
+		_ = r.str(name, "")
+	}
 	o.Audience = r.str("OIDC_AUDIENCE", o.ClientID)
 	if o.ClockSkew > 10*time.Minute {
 		r.fail("OIDC_CLOCK_SKEW", "must be at most 10m, got %s", o.ClockSkew)

@@ -1,0 +1,503 @@
+// Package charts tests the Helm chart: lint, render, strict decoding into
+// Kubernetes API types, and a cross-check against the service's settings.
+// It is its own module so the Kubernetes libraries stay out of the
+// service's go.mod.
+package charts
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const chartDir = "usersvc"
+
+// secretValues appear in the test values files; none may land in a ConfigMap.
+var secretValues = []string{"s3cr3t-oidc-client", "n3o4j-password", "00okta-ssws-token", "frontend-secret-unused"}
+
+// secretNames are settings that only ever come from a Secret.
+var secretNames = []string{"FLASK_OIDC_CLIENT_SECRET", "OKTA_CLIENT_TOKEN", "OKTA_CLIENT_PRIVATEKEY", "CREDENTIALS_PROXY_PASSWORD"}
+
+func helm(t *testing.T) string {
+	t.Helper()
+	if h := os.Getenv("HELM"); h != "" {
+		return h
+	}
+	if _, err := os.Stat("../bin/helm"); err == nil {
+		abs, _ := filepath.Abs("../bin/helm")
+		return abs
+	}
+	if p, err := exec.LookPath("helm"); err == nil {
+		return p
+	}
+	t.Fatal("helm not found: set HELM, or run `make test`, which installs bin/helm")
+	return ""
+}
+
+func runHelm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(helm(t), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("helm %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out), nil
+}
+
+// rendered is one `helm template` output, decoded strictly.
+type rendered struct {
+	deployment *appsv1.Deployment
+	configMap  *corev1.ConfigMap
+	secret     *corev1.Secret
+	service    *corev1.Service
+	account    *corev1.ServiceAccount
+	pvc        *corev1.PersistentVolumeClaim
+	testPod    *corev1.Pod
+	ingress    *networkingv1.Ingress
+	hpa        *autoscalingv2.HorizontalPodAutoscaler
+	pdb        *policyv1.PodDisruptionBudget
+	netpol     *networkingv1.NetworkPolicy
+	kinds      []string
+}
+
+// decodeStrict fails on any field the Kubernetes type does not have.
+func decodeStrict(t *testing.T, doc string, into any) {
+	t.Helper()
+	if err := yaml.UnmarshalStrict([]byte(doc), into); err != nil {
+		t.Fatalf("manifest does not decode strictly into %T: %v\n%s", into, err, doc)
+	}
+}
+
+func render(t *testing.T, args ...string) rendered {
+	t.Helper()
+	out, err := runHelm(t, append([]string{"template", "rel", chartDir, "--namespace", "catalog"}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r rendered
+	for _, doc := range strings.Split(out, "\n---") {
+		if strings.TrimSpace(stripComments(doc)) == "" {
+			continue
+		}
+		var head struct {
+			Kind string `json:"kind"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			t.Fatalf("invalid YAML: %v\n%s", err, doc)
+		}
+		r.kinds = append(r.kinds, head.Kind)
+		switch head.Kind {
+		case "Deployment":
+			r.deployment = &appsv1.Deployment{}
+			decodeStrict(t, doc, r.deployment)
+		case "ConfigMap":
+			r.configMap = &corev1.ConfigMap{}
+			decodeStrict(t, doc, r.configMap)
+		case "Secret":
+			r.secret = &corev1.Secret{}
+			decodeStrict(t, doc, r.secret)
+		case "Service":
+			r.service = &corev1.Service{}
+			decodeStrict(t, doc, r.service)
+		case "ServiceAccount":
+			r.account = &corev1.ServiceAccount{}
+			decodeStrict(t, doc, r.account)
+		case "PersistentVolumeClaim":
+			r.pvc = &corev1.PersistentVolumeClaim{}
+			decodeStrict(t, doc, r.pvc)
+		case "Pod":
+			r.testPod = &corev1.Pod{}
+			decodeStrict(t, doc, r.testPod)
+		case "Ingress":
+			r.ingress = &networkingv1.Ingress{}
+			decodeStrict(t, doc, r.ingress)
+		case "HorizontalPodAutoscaler":
+			r.hpa = &autoscalingv2.HorizontalPodAutoscaler{}
+			decodeStrict(t, doc, r.hpa)
+		case "PodDisruptionBudget":
+			r.pdb = &policyv1.PodDisruptionBudget{}
+			decodeStrict(t, doc, r.pdb)
+		case "NetworkPolicy":
+			r.netpol = &networkingv1.NetworkPolicy{}
+			decodeStrict(t, doc, r.netpol)
+		default:
+			t.Fatalf("unexpected kind %q", head.Kind)
+		}
+	}
+	if r.deployment == nil || r.configMap == nil || r.service == nil {
+		t.Fatalf("missing core manifests, got %v", r.kinds)
+	}
+	return r
+}
+
+func stripComments(doc string) string {
+	var b strings.Builder
+	sc := bufio.NewScanner(strings.NewReader(doc))
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
+func (r rendered) container(t *testing.T) corev1.Container {
+	t.Helper()
+	cs := r.deployment.Spec.Template.Spec.Containers
+	if len(cs) != 1 {
+		t.Fatalf("%d containers, want 1", len(cs))
+	}
+	return cs[0]
+}
+
+// envNames lists every variable the chart sets for the container: the
+// ConfigMap's keys (via envFrom) and the explicit env entries.
+func (r rendered) envNames(t *testing.T) map[string]bool {
+	names := map[string]bool{}
+	for k := range r.configMap.Data {
+		names[k] = true
+	}
+	for _, e := range r.container(t).Env {
+		names[e.Name] = true
+	}
+	return names
+}
+
+var scenarios = []struct {
+	name   string
+	values string // testdata file, "" for the defaults
+}{
+	{"defaults", ""},
+	{"amundsen", "testdata/amundsen.yaml"},
+	{"existing secrets", "testdata/existing-secret.yaml"},
+	{"everything enabled", "testdata/everything.yaml"},
+	{"embedded with persistence", "testdata/embedded-persistent.yaml"},
+}
+
+func valuesArgs(file string) []string {
+	if file == "" {
+		return nil
+	}
+	return []string{"-f", file}
+}
+
+func TestLintStrict(t *testing.T) {
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			if out, err := runHelm(t, append([]string{"lint", "--strict", chartDir}, valuesArgs(sc.values)...)...); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+		})
+	}
+}
+
+func TestRenderedManifests(t *testing.T) {
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			r := render(t, valuesArgs(sc.values)...)
+			c := r.container(t)
+			pod := r.deployment.Spec.Template.Spec
+
+			// Probes point at routes that are open without a token.
+			for name, probe := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe, "startup": c.StartupProbe} {
+				if probe == nil || probe.HTTPGet == nil {
+					t.Fatalf("%s probe missing", name)
+				}
+				if p := probe.HTTPGet.Path; p != "/livez" && p != "/readyz" {
+					t.Fatalf("%s probe path %q is not an always-open route", name, p)
+				}
+				if probe.HTTPGet.Port.String() != "http" {
+					t.Fatalf("%s probe port %v", name, probe.HTTPGet.Port)
+				}
+			}
+			if c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.LivenessProbe.HTTPGet.Path != "/livez" {
+				t.Fatal("readiness must use /readyz and liveness /livez")
+			}
+			if len(c.Ports) != 1 || c.Ports[0].ContainerPort != 5002 || r.service.Spec.Ports[0].Port != 5002 {
+				t.Fatalf("ports: container %v service %v", c.Ports, r.service.Spec.Ports)
+			}
+
+			assertHardened(t, "container", c.SecurityContext, pod.SecurityContext)
+			if r.testPod == nil {
+				t.Fatal("no helm test pod")
+			}
+			if r.testPod.Annotations["helm.sh/hook"] != "test" || !strings.HasSuffix(strings.Join(r.testPod.Spec.Containers[0].Args, " "), "/healthcheck") {
+				t.Fatalf("test pod = %+v", r.testPod.Spec.Containers[0].Args)
+			}
+			assertHardened(t, "test pod", r.testPod.Spec.Containers[0].SecurityContext, r.testPod.Spec.SecurityContext)
+
+			// Secrets never in ConfigMaps.
+			for k, v := range r.configMap.Data {
+				if slices.Contains(secretNames, k) {
+					t.Fatalf("ConfigMap carries the secret setting %s", k)
+				}
+				for _, s := range secretValues {
+					if strings.Contains(v, s) {
+						t.Fatalf("ConfigMap %s holds a secret value", k)
+					}
+				}
+			}
+			for _, e := range c.Env {
+				if slices.Contains(secretNames, e.Name) && (e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
+					t.Fatalf("%s is not read from a Secret: %+v", e.Name, e)
+				}
+			}
+
+			// Config and secret changes roll the pods.
+			ann := r.deployment.Spec.Template.Annotations
+			if len(ann["checksum/config"]) != 64 || len(ann["checksum/secret"]) != 64 {
+				t.Fatalf("checksum annotations = %v", ann)
+			}
+		})
+	}
+}
+
+func assertHardened(t *testing.T, what string, sc *corev1.SecurityContext, psc *corev1.PodSecurityContext) {
+	t.Helper()
+	if sc == nil || psc == nil {
+		t.Fatalf("%s: security contexts missing", what)
+	}
+	switch {
+	case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot, psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot:
+		t.Fatalf("%s: not forced non-root", what)
+	case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+		t.Fatalf("%s: root filesystem writable", what)
+	case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+		t.Fatalf("%s: privilege escalation allowed", what)
+	case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0:
+		t.Fatalf("%s: capabilities = %+v", what, sc.Capabilities)
+	case sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault:
+		t.Fatalf("%s: seccomp = %+v", what, sc.SeccompProfile)
+	case psc.RunAsUser == nil || *psc.RunAsUser == 0:
+		t.Fatalf("%s: runs as root", what)
+	}
+}
+
+func TestScenarioSpecifics(t *testing.T) {
+	t.Run("defaults: embedded, auth off, single replica", func(t *testing.T) {
+		r := render(t)
+		env := r.configMap.Data
+		if env["AUTH_DISABLED"] != "true" || env["PROXY_CLIENT"] != "embedded" || env["EMBEDDED_DB_PATH"] != "/data/usersvc.db" {
+			t.Fatalf("defaults env = %v", env)
+		}
+		if *r.deployment.Spec.Replicas != 1 || r.deployment.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+			t.Fatal("the embedded store must run one replica with Recreate")
+		}
+		if r.secret != nil || r.ingress != nil || r.hpa != nil || r.pdb != nil || r.netpol != nil {
+			t.Fatalf("optional objects rendered by default: %v", r.kinds)
+		}
+		if r.account == nil || r.account.AutomountServiceAccountToken == nil || *r.account.AutomountServiceAccountToken {
+			t.Fatal("service account must not automount a token")
+		}
+	})
+
+	t.Run("amundsen values: oidc configs become env", func(t *testing.T) {
+		r := render(t, "-f", "testdata/amundsen.yaml")
+		env := r.configMap.Data
+		want := map[string]string{
+			"FLASK_OIDC_CONFIG_URL":            "https://example.okta.com/oauth2/default/.well-known/openid-configuration",
+			"FLASK_OIDC_SCOPES":                "openid email profile offline_access",
+			"FLASK_OIDC_WHITELISTED_ENDPOINTS": "status,healthcheck,health,api.healthcheck",
+			"FLASK_OIDC_CLIENT_ID":             "amundsen-metadata",
+			"OIDC_AUDIENCE":                    "api://default",
+			"PROXY_CLIENT":                     "neo4j",
+			"PROXY_HOST":                       "bolt://neo4j.amundsen.svc.cluster.local",
+			"PROXY_PORT":                       "7687",
+			"CREDENTIALS_PROXY_USER":           "neo4j",
+		}
+		for k, v := range want {
+			if env[k] != v {
+				t.Errorf("%s = %q, want %q", k, env[k], v)
+			}
+		}
+		if _, ok := env["AUTH_DISABLED"]; ok {
+			t.Fatal("AUTH_DISABLED set with oidc enabled")
+		}
+		if r.secret == nil || string(r.secret.Data["FLASK_OIDC_CLIENT_SECRET"]) != "s3cr3t-oidc-client" ||
+			string(r.secret.Data["CREDENTIALS_PROXY_PASSWORD"]) != "n3o4j-password" {
+			t.Fatalf("secret = %v", r.secret)
+		}
+		if _, ok := r.secret.Data["frontend"]; ok || strings.Contains(fmt.Sprint(r.secret.Data), "frontend-secret-unused") {
+			t.Fatal("the frontend's secret leaked into this service")
+		}
+		if *r.deployment.Spec.Replicas != 2 {
+			t.Fatalf("replicas = %d", *r.deployment.Spec.Replicas)
+		}
+	})
+
+	t.Run("existing secrets are referenced, not created", func(t *testing.T) {
+		r := render(t, "-f", "testdata/existing-secret.yaml")
+		if r.secret != nil {
+			t.Fatalf("a Secret was rendered although existing ones are named: %v", r.secret.Data)
+		}
+		refs := map[string]string{}
+		for _, e := range r.container(t).Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				refs[e.Name] = e.ValueFrom.SecretKeyRef.Name
+			}
+		}
+		want := map[string]string{"FLASK_OIDC_CLIENT_SECRET": "usersvc-oidc", "OKTA_CLIENT_TOKEN": "usersvc-okta",
+			"OKTA_CLIENT_PRIVATEKEY": "usersvc-okta", "CREDENTIALS_PROXY_PASSWORD": "usersvc-neo4j"}
+		if fmt.Sprint(refs) != fmt.Sprint(want) {
+			t.Fatalf("secret refs = %v, want %v", refs, want)
+		}
+		if env := r.configMap.Data; env["OKTA_CLIENT_AUTHORIZATIONMODE"] != "PrivateKey" || env["OKTA_CLIENT_CLIENTID"] != "0oa-usersvc" || env["PROXY_DATABASE"] != "amundsen" {
+			t.Fatalf("env = %v", env)
+		}
+	})
+
+	t.Run("everything enabled", func(t *testing.T) {
+		r := render(t, "-f", "testdata/everything.yaml")
+		if r.ingress == nil || r.hpa == nil || r.pdb == nil || r.netpol == nil {
+			t.Fatalf("kinds = %v", r.kinds)
+		}
+		if r.deployment.Spec.Replicas != nil {
+			t.Fatal("replicas set while the HPA owns them")
+		}
+		if r.hpa.Spec.MaxReplicas != 6 || r.hpa.Spec.ScaleTargetRef.Name != r.deployment.Name {
+			t.Fatalf("hpa = %+v", r.hpa.Spec)
+		}
+		if r.netpol.Spec.Ingress[0].Ports[0].Port.String() != "http" {
+			t.Fatalf("network policy ports = %+v", r.netpol.Spec.Ingress[0].Ports)
+		}
+		if got := r.container(t).Image; got != "registry.example.com/usersvc:1.2.3" {
+			t.Fatalf("image = %s", got)
+		}
+		if r.configMap.Data["PROXY_ENCRYPTED"] != "true" || r.configMap.Data["OIDC_TOKEN_CACHE_SIZE"] != "20000" {
+			t.Fatalf("env = %v", r.configMap.Data)
+		}
+	})
+
+	t.Run("embedded with persistence uses a claim", func(t *testing.T) {
+		r := render(t, "-f", "testdata/embedded-persistent.yaml")
+		if r.pvc == nil || r.pvc.Spec.Resources.Requests.Storage().String() != "2Gi" {
+			t.Fatalf("pvc = %+v", r.pvc)
+		}
+		var claim string
+		for _, v := range r.deployment.Spec.Template.Spec.Volumes {
+			if v.Name == "data" && v.PersistentVolumeClaim != nil {
+				claim = v.PersistentVolumeClaim.ClaimName
+			}
+		}
+		if claim != r.pvc.Name {
+			t.Fatalf("data volume claim %q, pvc %q", claim, r.pvc.Name)
+		}
+	})
+}
+
+func TestChecksumsFollowConfig(t *testing.T) {
+	a := render(t)
+	b := render(t, "--set", "log.level=debug")
+	c := render(t, "--set", "proxy.host=bolt://db", "--set", "proxy.password=x")
+	if a.deployment.Spec.Template.Annotations["checksum/config"] == b.deployment.Spec.Template.Annotations["checksum/config"] {
+		t.Fatal("a config change does not change checksum/config")
+	}
+	if a.deployment.Spec.Template.Annotations["checksum/secret"] == c.deployment.Spec.Template.Annotations["checksum/secret"] {
+		t.Fatal("a secret change does not change checksum/secret")
+	}
+}
+
+func TestSchemaRejectsBadValues(t *testing.T) {
+	for _, args := range [][]string{
+		{"--set", "replicas=two"},
+		{"--set", "surprise=1"},
+		{"--set", "oidc.enabled=true"}, // no FLASK_OIDC_CONFIG_URL
+		{"--set", "oidc.enabled=true", "--set", "oidc.configs.FLASK_OIDC_CONFIG_URL=https://x", "--set", "oidc.configs.FLASK_OIDC_CONFIG_UR=typo"},
+		{"--set", "okta.enabled=true"}, // no orgUrl
+		{"--set", "okta.authorizationMode=Password"},
+		{"--set", "proxy.host=http://neo4j"},
+		{"--set", "service.port=70000"},
+		{"--set", "log.level=loud"},
+		{"--set", "autoscaling.enabled=true"}, // the embedded store cannot scale
+	} {
+		if _, err := runHelm(t, append([]string{"template", "rel", chartDir}, args...)...); err == nil {
+			t.Errorf("helm template %v succeeded, want a validation error", args)
+		}
+	}
+}
+
+// serviceSettings runs `usersvc env` from the service module.
+func serviceSettings(t *testing.T) map[string]bool {
+	t.Helper()
+	cmd := exec.Command("go", "run", "./cmd/usersvc", "env")
+	cmd.Dir = ".."
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("usersvc env: %v\n%s", err, stderr.String())
+	}
+	names := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 0 {
+			names[f[0]] = true
+		}
+	}
+	if len(names) < 20 {
+		t.Fatalf("usersvc env listed only %d settings:\n%s", len(names), out)
+	}
+	return names
+}
+
+// notExposed are settings the chart deliberately does not offer as values;
+// extraEnv still reaches them.
+var notExposed = map[string]string{
+	"EMBEDDED_CATALOG_FILE":             "seeding is for local runs",
+	"OKTA_TESTING_DISABLE_HTTPS_CHECK":  "test servers only",
+	"FLASK_OIDC_CLIENT_SECRET":          "set from oidc.metadata.client_secret (Secret)",
+	"OKTA_CLIENT_PRIVATEKEY":            "set from okta.privateKey (Secret)",
+	"OKTA_CLIENT_PRIVATEKEYID":          "set from okta.privateKeyId with PrivateKey mode",
+	"OKTA_CLIENT_CLIENTID":              "set from okta.clientId with PrivateKey mode",
+	"PROXY_MAX_POOL_SIZE":               "tuning; extraEnv",
+	"PROXY_CONNECT_TIMEOUT":             "tuning; extraEnv",
+	"PROXY_TX_TIMEOUT":                  "tuning; extraEnv",
+	"PROXY_RETRY_TIME":                  "tuning; extraEnv",
+	"NEGATIVE_CACHE_SIZE":               "tuning; extraEnv",
+	"AUTH_DISABLED":                     "set when oidc.enabled is false",
+	"FLASK_OIDC_PROVIDER_NAME":          "flaskoidc compatibility; oidc.configs",
+	"FLASK_OIDC_REDIRECT_URI":           "flaskoidc compatibility; oidc.configs",
+	"FLASK_OIDC_OVERWRITE_REDIRECT_URI": "flaskoidc compatibility; oidc.configs",
+	"EMBEDDED_DB_PATH":                  "set when proxy.host is empty",
+}
+
+// TestChartMatchesServiceSettings: every variable the chart sets is one the
+// service reads (no silent typos), and every service setting is either set
+// by the chart or deliberately left to extraEnv.
+func TestChartMatchesServiceSettings(t *testing.T) {
+	settings := serviceSettings(t)
+	set := map[string]bool{}
+	for _, sc := range scenarios {
+		r := render(t, valuesArgs(sc.values)...)
+		for name := range r.envNames(t) {
+			if !settings[name] {
+				t.Errorf("%s: the chart sets %s, which usersvc does not read", sc.name, name)
+			}
+			set[name] = true
+		}
+	}
+	for name := range settings {
+		if !set[name] && notExposed[name] == "" {
+			t.Errorf("usersvc reads %s but no chart value sets it (add a value or list it in notExposed)", name)
+		}
+	}
+	for name := range notExposed {
+		if !settings[name] {
+			t.Errorf("notExposed lists %s, which usersvc does not read", name)
+		}
+	}
+}
