@@ -66,7 +66,9 @@ func NewOkta(ctx context.Context, cfg OktaConfig) (*OktaDirectory, error) {
 	opts := []okta.ConfigSetter{
 		okta.WithOrgUrl(orgURL),
 		okta.WithCache(false), // on by default, lists included: stale answers
-		okta.WithHttpClientPtr(&http.Client{Transport: transport}),
+		// The SDK fetches private-key access tokens with context.TODO(): only
+		// the client's own timeout bounds that call.
+		okta.WithHttpClientPtr(&http.Client{Transport: transport, Timeout: 10 * time.Second}),
 		okta.WithRequestTimeout(0),      // the caller's context bounds each lookup
 		okta.WithRateLimitMaxRetries(0), // the Budget answers 429s; the SDK must not sleep
 		okta.WithRateLimitMaxBackOff(0),

@@ -1,0 +1,280 @@
+package oidcuser_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/usersvc/usersvc/handlers"
+	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/proxy/embedded"
+	"github.com/usersvc/usersvc/proxy/proxytest"
+	"github.com/usersvc/usersvc/schema"
+	"github.com/usersvc/usersvc/testsupport/oktaapi"
+)
+
+func init() { gin.SetMode(gin.TestMode) }
+
+type resolutionEnv struct {
+	h     http.Handler
+	org   *oktaapi.Server
+	store *embedded.Store
+	logs  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newResolutionEnv serves the real handlers over an embedded store, resolving
+// unknown users through the real Okta SDK against the test org.
+func newResolutionEnv(t *testing.T, org *oktaapi.Server, budget oidcuser.BudgetConfig) *resolutionEnv {
+	t.Helper()
+	store, err := embedded.Open(filepath.Join(t.TempDir(), "usersvc.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	if err := store.LoadCatalog(context.Background(), proxytest.Catalog()); err != nil {
+		t.Fatal(err)
+	}
+	dir := newDirectory(t, org, oidcuser.OktaConfig{Transport: oidcuser.NewBudget(nil, budget)})
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	resolver := oidcuser.NewResolver(store, oidcuser.ResolverConfig{Directory: dir, LookupTimeout: 500 * time.Millisecond, Logger: log})
+	h := handlers.New(handlers.Deps{Logger: log, Users: resolver, Store: store})
+	return &resolutionEnv{h: h, org: org, store: store, logs: logs}
+}
+
+func (e *resolutionEnv) get(t *testing.T, path string) (*httptest.ResponseRecorder, map[string]any) {
+	t.Helper()
+	return e.do(t, http.MethodGet, path)
+}
+
+func (e *resolutionEnv) do(t *testing.T, method, path string) (*httptest.ResponseRecorder, map[string]any) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, httptest.NewRequest(method, path, nil))
+	var body map[string]any
+	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	return w, body
+}
+
+func oktaCalls(org *oktaapi.Server) int { return org.Count(oktaapi.IsAPI) }
+
+func TestUnknownUserIsResolvedAndStored(t *testing.T) {
+	e := newResolutionEnv(t, newOrg(t), oidcuser.BudgetConfig{})
+	w, body := e.get(t, "/user/grace.hopper@example.com")
+	if w.Code != http.StatusOK || body["full_name"] != "Grace Hopper" || body["user_id"] != "grace.hopper@example.com" || len(body) != 17 {
+		t.Fatalf("first GET = %d %s", w.Code, w.Body.String())
+	}
+	stored, err := e.store.GetUser(context.Background(), "grace.hopper@example.com")
+	if err != nil || stored.FirstName != "Grace" || stored.OtherKeyValues["okta_id"] != "00u2grace" {
+		t.Fatalf("stored = %+v, %v", stored, err)
+	}
+	calls := oktaCalls(e.org)
+	w, _ = e.get(t, "/user/Grace.Hopper@example.com")
+	if w.Code != http.StatusOK || oktaCalls(e.org) != calls {
+		t.Fatalf("second GET = %d with %d more Okta calls; want a graph hit", w.Code, oktaCalls(e.org)-calls)
+	}
+	// One audit record for the resolution, with the Okta id.
+	var audits int
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["audit"] == true {
+			audits++
+			if rec["key"] != "grace.hopper@example.com" || rec["source"] != "okta" || rec["okta_id"] != "00u2grace" || rec["created"] != true {
+				t.Fatalf("audit record = %v", rec)
+			}
+		}
+	}
+	if audits != 1 {
+		t.Fatalf("%d audit records, want 1", audits)
+	}
+}
+
+func TestNotFoundIsCached(t *testing.T) {
+	e := newResolutionEnv(t, newOrg(t), oidcuser.BudgetConfig{})
+	w, body := e.get(t, "/user/nobody@example.com")
+	if w.Code != http.StatusNotFound || body["message"] != "user_id nobody@example.com not found" {
+		t.Fatalf("first GET = %d %s", w.Code, w.Body.String())
+	}
+	calls := oktaCalls(e.org)
+	w, _ = e.get(t, "/user/nobody@example.com")
+	if w.Code != http.StatusNotFound || oktaCalls(e.org) != calls {
+		t.Fatalf("second GET = %d with %d Okta calls; want a cached 404", w.Code, oktaCalls(e.org)-calls)
+	}
+	if _, err := e.store.GetUser(context.Background(), "nobody@example.com"); !schema.IsNotFound(err) {
+		t.Fatal("a not-found user was written")
+	}
+}
+
+func TestAmbiguousEmailIsConflict(t *testing.T) {
+	e := newResolutionEnv(t, newOrg(t), oidcuser.BudgetConfig{})
+	w, body := e.get(t, "/user/shared@example.com")
+	if w.Code != http.StatusConflict || !strings.Contains(body["message"].(string), "matches 2 directory users") {
+		t.Fatalf("GET = %d %s", w.Code, w.Body.String())
+	}
+	if users, _ := e.store.GetUsers(context.Background()); len(users) != 0 {
+		t.Fatalf("ambiguous resolution wrote %d users", len(users))
+	}
+}
+
+func TestDeprovisionedIsInactive(t *testing.T) {
+	e := newResolutionEnv(t, newOrg(t), oidcuser.BudgetConfig{})
+	w, body := e.get(t, "/user/gone@example.com")
+	if w.Code != http.StatusOK || body["is_active"] != false {
+		t.Fatalf("GET = %d %s", w.Code, w.Body.String())
+	}
+	_, list := e.get(t, "/user")
+	if users := list["users"].([]any); len(users) != 0 {
+		t.Fatalf("an inactive user is listed: %v", users)
+	}
+}
+
+// TestConcurrentFirstRequestsShareOneLookup: 100 simultaneous requests for
+// one unknown person make one Okta lookup and one stored user.
+func TestConcurrentFirstRequestsShareOneLookup(t *testing.T) {
+	org := newOrg(t)
+	org.SetLatency(100 * time.Millisecond) // keep the flight open while requests pile up
+	e := newResolutionEnv(t, org, oidcuser.BudgetConfig{})
+	var wg sync.WaitGroup
+	codes := make([]int, 100)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w, _ := e.get(t, "/user/ada.lovelace+data@example.com")
+			codes[i] = w.Code
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Fatalf("request %d = %d", i, c)
+		}
+	}
+	if got := oktaCalls(org); got != 1 {
+		t.Fatalf("%d Okta calls, want 1", got)
+	}
+	if users, _ := e.store.GetUsers(context.Background()); len(users) != 1 {
+		t.Fatalf("%d stored users, want 1", len(users))
+	}
+}
+
+func TestRateLimitedIs503WithRetryAfter(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	org := newOrg(t, oktaapi.WithClock(clock), oktaapi.WithRateLimits(1, 600))
+	e := newResolutionEnv(t, org, oidcuser.BudgetConfig{Now: clock})
+	if w, _ := e.get(t, "/user/ghopper"); w.Code != http.StatusOK {
+		t.Fatalf("first = %d", w.Code)
+	}
+	calls := oktaCalls(org)
+	w, body := e.get(t, "/user/ada.lovelace+data@example.com")
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "60" || body["message"] == nil {
+		t.Fatalf("past the limit = %d Retry-After %q %s", w.Code, w.Header().Get("Retry-After"), w.Body.String())
+	}
+	if oktaCalls(org) != calls {
+		t.Fatal("a call reached Okta although the window was spent")
+	}
+	// Known users are still served.
+	if w, _ := e.get(t, "/user/ghopper"); w.Code != http.StatusOK {
+		t.Fatalf("known user while rate-limited = %d", w.Code)
+	}
+}
+
+func TestOktaDownOrSlowIs503AndKnownUsersServed(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		fault func(*oktaapi.Server)
+	}{
+		{"500", func(s *oktaapi.Server) { s.FailNext(100, http.StatusInternalServerError) }},
+		{"slow", func(s *oktaapi.Server) { s.SetLatency(5 * time.Second) }},
+		{"down", func(s *oktaapi.Server) { s.Close() }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newResolutionEnv(t, newOrg(t), oidcuser.BudgetConfig{})
+			if w, _ := e.get(t, "/user/ghopper"); w.Code != http.StatusOK {
+				t.Fatalf("warm-up = %d", w.Code)
+			}
+			tt.fault(e.org)
+			start := time.Now()
+			w, body := e.get(t, "/user/ada.lovelace+data@example.com")
+			if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || body["message"] == nil {
+				t.Fatalf("unknown user = %d %s", w.Code, w.Body.String())
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Fatalf("503 took %s, want it within the 500ms lookup timeout", took)
+			}
+			if w, _ := e.get(t, "/user/ghopper"); w.Code != http.StatusOK {
+				t.Fatalf("known user = %d", w.Code)
+			}
+			// A failure is not remembered as "not found".
+			if w, _ := e.get(t, "/user/ada.lovelace+data@example.com"); w.Code != http.StatusServiceUnavailable {
+				t.Fatalf("retry = %d, want 503 again", w.Code)
+			}
+		})
+	}
+}
+
+func TestStubNodeIsCompletedFromOkta(t *testing.T) {
+	e := newResolutionEnv(t, newOrg(t), oidcuser.BudgetConfig{})
+	if w, _ := e.do(t, http.MethodPut, "/user/grace.hopper@example.com/follow/table/"+proxytest.TableOrders); w.Code != http.StatusOK {
+		t.Fatalf("follow = %d", w.Code)
+	}
+	w, body := e.get(t, "/user/grace.hopper@example.com")
+	if w.Code != http.StatusOK || body["full_name"] != "Grace Hopper" || body["email"] != "grace.hopper@example.com" {
+		t.Fatalf("GET = %d %s", w.Code, w.Body.String())
+	}
+	_, follows := e.get(t, "/user/grace.hopper@example.com/follow/")
+	if tables := follows["table"].([]any); len(tables) != 1 {
+		t.Fatalf("follow lost while completing the node: %v", follows)
+	}
+	// A stub the directory does not know is still served as it is.
+	if w, _ := e.do(t, http.MethodPut, "/user/alias@example.com/own/table/"+proxytest.TableOrders); w.Code != http.StatusOK {
+		t.Fatalf("own = %d", w.Code)
+	}
+	if w, body := e.get(t, "/user/alias@example.com"); w.Code != http.StatusOK || body["email"] != "alias@example.com" {
+		t.Fatalf("stub GET = %d %s", w.Code, w.Body.String())
+	}
+}
+
+func TestResolutionOffWithoutDirectory(t *testing.T) {
+	store, err := embedded.Open(filepath.Join(t.TempDir(), "u.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	h := handlers.New(handlers.Deps{Users: oidcuser.NewResolver(store, oidcuser.ResolverConfig{}), Store: store})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/user/grace.hopper@example.com", nil))
+	body, _ := io.ReadAll(w.Body)
+	if w.Code != http.StatusNotFound || string(body) != `{"message":"user_id grace.hopper@example.com not found"}` {
+		t.Fatalf("GET without directory = %d %s", w.Code, body)
+	}
+}

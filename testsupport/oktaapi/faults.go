@@ -1,0 +1,100 @@
+package oktaapi
+
+import (
+	"net/http"
+	"time"
+)
+
+type faults struct {
+	latency   time.Duration
+	failNext  int
+	failCode  int
+	malformed int
+	hang      int
+	drop      int
+}
+
+// SetLatency delays every answer by d (cut short when the client gives up).
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.latency = d
+}
+
+// FailNext answers the next n requests with status and an Okta error body.
+func (s *Server) FailNext(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.failNext, s.faults.failCode = n, status
+}
+
+// MalformNext answers the next n requests 200 with a body that is not JSON.
+func (s *Server) MalformNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.malformed = n
+}
+
+// HangNext holds the next n requests until the client gives up.
+func (s *Server) HangNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.hang = n
+}
+
+// DropNext closes the connection of the next n requests without answering.
+func (s *Server) DropNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.drop = n
+}
+
+// take decrements a counter and reports whether it was positive.
+func take(n *int) bool {
+	if *n > 0 {
+		*n--
+		return true
+	}
+	return false
+}
+
+// injectFault applies the pending fault, if any; true means the request was
+// answered (or dropped) by it.
+func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	latency := s.faults.latency
+	hang, drop := take(&s.faults.hang), take(&s.faults.drop)
+	fail := take(&s.faults.failNext)
+	status := s.faults.failCode
+	malformed := take(&s.faults.malformed)
+	s.mu.Unlock()
+
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-r.Context().Done():
+			return true
+		}
+	}
+	switch {
+	case hang:
+		<-r.Context().Done()
+		return true
+	case drop:
+		hijackClose(w)
+		return true
+	case fail:
+		code := CodeInternalError
+		if status == http.StatusServiceUnavailable {
+			code = CodeServiceUnavail
+		}
+		s.writeError(w, status, code, "Internal Server Error")
+		return true
+	case malformed:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"id": "00u`))
+		return true
+	}
+	return false
+}
