@@ -278,3 +278,27 @@ func TestResolutionOffWithoutDirectory(t *testing.T) {
 		t.Fatalf("GET without directory = %d %s", w.Code, body)
 	}
 }
+
+func TestAuditNamesTheActor(t *testing.T) {
+	store, err := embedded.Open(filepath.Join(t.TempDir(), "u.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	logs := &syncBuffer{}
+	r := oidcuser.NewResolver(store, oidcuser.ResolverConfig{
+		Directory: newDirectory(t, newOrg(t), oidcuser.OktaConfig{}),
+		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
+	})
+	ctx := schema.WithPrincipal(context.Background(), schema.Principal{Subject: "00u-caller", UserID: "caller@example.com"})
+	if _, err := r.ResolveUser(ctx, "ghopper"); err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &rec); err != nil {
+		t.Fatalf("log = %q", logs.String())
+	}
+	if rec["audit"] != true || rec["actor"] != "00u-caller" || rec["key"] != "ghopper" || rec["okta_id"] != "00u2grace" {
+		t.Fatalf("audit record = %v", rec)
+	}
+}

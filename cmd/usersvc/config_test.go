@@ -165,3 +165,47 @@ func TestNeo4jURIFromAmundsenSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestOktaConfig(t *testing.T) {
+	okta := "https://example.okta.com/oauth2/default/.well-known/openid-configuration"
+	tests := []struct {
+		name    string
+		env     []string
+		enabled bool
+		orgURL  string
+		wantVar string
+	}{
+		{"no okta: resolution off", nil, false, "", ""},
+		{"org and token", []string{"OKTA_CLIENT_ORGURL", "https://example.okta.com/", "OKTA_CLIENT_TOKEN", "t"}, true, "https://example.okta.com", ""},
+		{"org derived from an Okta issuer", []string{"FLASK_OIDC_CONFIG_URL", okta, "OIDC_AUDIENCE", "api://default", "OKTA_CLIENT_TOKEN", "t"}, true, "https://example.okta.com", ""},
+		{"non-Okta issuer: no derived org", []string{"FLASK_OIDC_CONFIG_URL", "https://accounts.google.com/.well-known/openid-configuration", "OIDC_AUDIENCE", "a"}, false, "", ""},
+		{"token without org", []string{"AUTH_DISABLED", "true", "OKTA_CLIENT_TOKEN", "t"}, false, "", "OKTA_CLIENT_ORGURL"},
+		{"org without token", []string{"OKTA_CLIENT_ORGURL", "https://example.okta.com"}, false, "", "OKTA_CLIENT_TOKEN"},
+		{"http org refused", []string{"OKTA_CLIENT_ORGURL", "http://127.0.0.1:9", "OKTA_CLIENT_TOKEN", "t"}, false, "", "OKTA_CLIENT_ORGURL"},
+		{"http org for tests", []string{"OKTA_CLIENT_ORGURL", "http://127.0.0.1:9", "OKTA_CLIENT_TOKEN", "t", "OKTA_TESTING_DISABLE_HTTPS_CHECK", "true"}, true, "http://127.0.0.1:9", ""},
+		{"private key mode needs a client", []string{"OKTA_CLIENT_ORGURL", "https://e.okta.com", "OKTA_CLIENT_AUTHORIZATIONMODE", "PrivateKey", "OKTA_CLIENT_PRIVATEKEY", "x"}, false, "", "OKTA_CLIENT_CLIENTID"},
+		{"private key mode needs a key", []string{"OKTA_CLIENT_ORGURL", "https://e.okta.com", "OKTA_CLIENT_AUTHORIZATIONMODE", "PrivateKey", "OKTA_CLIENT_CLIENTID", "c"}, false, "", "OKTA_CLIENT_PRIVATEKEY"},
+		{"unreadable key", []string{"OKTA_CLIENT_ORGURL", "https://e.okta.com", "OKTA_CLIENT_AUTHORIZATIONMODE", "privatekey", "OKTA_CLIENT_CLIENTID", "c", "OKTA_CLIENT_PRIVATEKEY", "/nonexistent/key.pem"}, false, "", "OKTA_CLIENT_PRIVATEKEY"},
+		{"bad mode", []string{"OKTA_CLIENT_AUTHORIZATIONMODE", "password"}, false, "", "OKTA_CLIENT_AUTHORIZATIONMODE"},
+		{"concurrency over Okta's cap", []string{"OKTA_MAX_CONCURRENT", "100"}, false, "", "OKTA_MAX_CONCURRENT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := tt.env
+			if !strings.Contains(strings.Join(env, " "), "FLASK_OIDC_CONFIG_URL") && !strings.Contains(strings.Join(env, " "), "AUTH_DISABLED") {
+				env = append(env, "AUTH_DISABLED", "true")
+			}
+			c, err := loadConfig(envMap(env...))
+			if tt.wantVar != "" {
+				cerr, ok := err.(*configError)
+				if !ok || cerr.Var != tt.wantVar {
+					t.Fatalf("error = %v, want one naming %s", err, tt.wantVar)
+				}
+				return
+			}
+			if err != nil || c.Okta.Enabled != tt.enabled || (tt.enabled && c.Okta.OrgURL != tt.orgURL) {
+				t.Fatalf("okta = %+v, err %v", c.Okta, err)
+			}
+		})
+	}
+}
