@@ -11,10 +11,13 @@ const stmtCreateUserKeyConstraint = `CREATE CONSTRAINT user_key_unique IF NOT EX
 // stmtPing answers health checks.
 const stmtPing = `RETURN 1 AS ok`
 
-// stmtGetUser reads a user and their manager over MANAGE_BY.
+// stmtGetUser reads a user and their manager: over MANAGE_BY as databuilder
+// links them, else the user whose key is the stored manager_email.
 const stmtGetUser = `MATCH (u:User {key: $key})
 OPTIONAL MATCH (u)-[:MANAGE_BY]->(m:User)
-RETURN u {.*} AS user, m.full_name AS manager_fullname, m.email AS manager_email
+OPTIONAL MATCH (byEmail:User {key: toLower(trim(u.manager_email))})
+RETURN u {.*} AS user, coalesce(m.full_name, byEmail.full_name) AS manager_fullname,
+       coalesce(m.email, byEmail.email) AS manager_email
 LIMIT 1`
 
 // stmtGetActiveUsers lists users whose is_active is true; nodes without the
@@ -40,7 +43,9 @@ SET u.is_active = $is_active,
     u.publisher_last_updated_epoch_ms = timestamp()
 WITH u
 OPTIONAL MATCH (u)-[:MANAGE_BY]->(m:User)
-RETURN u {.*} AS user, m.full_name AS manager_fullname, m.email AS manager_email,
+OPTIONAL MATCH (byEmail:User {key: toLower(trim(u.manager_email))})
+RETURN u {.*} AS user, coalesce(m.full_name, byEmail.full_name) AS manager_fullname,
+       coalesce(m.email, byEmail.email) AS manager_email,
        u.publisher_created_epoch_ms = timestamp() AS created`
 
 // Relation writes: the resource must exist (MATCH), then the user node is

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,10 @@ type Store struct {
 	// schemaReady records that the start-up schema step ran (successfully or
 	// with a logged lack of privilege).
 	schemaReady atomic.Bool
+	// firstDial serialises the driver's first connection attempt: v5.28.4
+	// initialises a connector field lazily inside every Connect, a data race
+	// when the first connections open concurrently.
+	firstDial sync.Once
 }
 
 // Open builds the driver. It does not contact the server: Start does, in the
@@ -92,6 +97,7 @@ func redactURI(uri string) string {
 // uniqueness constraint. Until then store calls fail as unavailable.
 func (s *Store) Start(ctx context.Context) {
 	go func() {
+		s.warm(ctx)
 		backoff := 500 * time.Millisecond
 		for {
 			vctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
@@ -113,13 +119,22 @@ func (s *Store) Start(ctx context.Context) {
 	}()
 }
 
+// warm makes the first connection attempt alone (see firstDial).
+func (s *Store) warm(ctx context.Context) {
+	s.firstDial.Do(func() {
+		vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ConnectTimeout)
+		defer cancel()
+		_ = s.driver.VerifyConnectivity(vctx)
+	})
+}
+
 // EnsureSchema creates the User.key uniqueness constraint. MERGE alone races
 // without it; databuilder used to be the only one creating it. An account
 // without the privilege is logged, not fatal: the service still works.
 func (s *Store) EnsureSchema(ctx context.Context) {
-	_, err := s.write(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
-		_, err := tx.Run(ctx, stmtCreateUserKeyConstraint, nil)
-		return nil, err
+	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+		_, err := collect(ctx, tx, stmtCreateUserKeyConstraint, nil)
+		return struct{}{}, err
 	})
 	var nerr *neo4j.Neo4jError
 	switch {
@@ -142,8 +157,9 @@ func (s *Store) Close() error { return s.driver.Close(context.Background()) }
 
 // Health runs a trivial read.
 func (s *Store) Health(ctx context.Context) error {
-	_, err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
-		return collect(ctx, tx, stmtPing, nil)
+	_, err := read(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+		_, err := collect(ctx, tx, stmtPing, nil)
+		return struct{}{}, err
 	})
 	return err
 }
@@ -509,6 +525,7 @@ func (s *Store) session(ctx context.Context, mode neo4j.AccessMode) neo4j.Sessio
 // read and write run work in a managed transaction, which the driver retries
 // on transient failures, and classify what still fails.
 func read[T any](s *Store, ctx context.Context, work func(neo4j.ManagedTransaction) (T, error)) (T, error) {
+	s.warm(ctx)
 	sess := s.session(ctx, neo4j.AccessModeRead)
 	defer sess.Close(context.WithoutCancel(ctx))
 	v, err := neo4j.ExecuteRead(ctx, sess, work, neo4j.WithTxTimeout(s.cfg.TxTimeout))
@@ -516,22 +533,11 @@ func read[T any](s *Store, ctx context.Context, work func(neo4j.ManagedTransacti
 }
 
 func write[T any](s *Store, ctx context.Context, work func(neo4j.ManagedTransaction) (T, error)) (T, error) {
+	s.warm(ctx)
 	sess := s.session(ctx, neo4j.AccessModeWrite)
 	defer sess.Close(context.WithoutCancel(ctx))
 	v, err := neo4j.ExecuteWrite(ctx, sess, work, neo4j.WithTxTimeout(s.cfg.TxTimeout))
 	return v, classify(err)
-}
-
-// read/write methods for untyped work (schema set-up, ping).
-func (s *Store) read(ctx context.Context, work func(neo4j.ManagedTransaction) (any, error)) (any, error) {
-	return read(s, ctx, work)
-}
-
-func (s *Store) write(ctx context.Context, work func(neo4j.ManagedTransaction) (any, error)) (any, error) {
-	sess := s.session(ctx, neo4j.AccessModeWrite)
-	defer sess.Close(context.WithoutCancel(ctx))
-	// Raw error: EnsureSchema inspects the Neo4j code.
-	return neo4j.ExecuteWrite(ctx, sess, work, neo4j.WithTxTimeout(s.cfg.TxTimeout))
 }
 
 // classify keeps domain errors and turns everything the database or the

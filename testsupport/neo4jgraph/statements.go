@@ -46,11 +46,24 @@ func implementations() map[string]handler {
 	return m
 }
 
-// userRow is RETURN u {.*} AS user, m.full_name AS manager_fullname,
-// m.email AS manager_email.
+// userRow is RETURN u {.*} AS user, then the manager's full_name and email
+// from MANAGE_BY, falling back to the user keyed by manager_email.
 func (s *state) userRow(u *Node) []any {
 	m := s.neighbour(u, "MANAGE_BY", "User", true)
-	return []any{props(u), prop(m, "full_name"), prop(m, "email")}
+	var byEmail *Node
+	if email, ok := u.Props["manager_email"].(string); ok {
+		byEmail = s.find("User", strings.ToLower(strings.TrimSpace(email)))
+	}
+	return []any{props(u), coalesce(prop(m, "full_name"), prop(byEmail, "full_name")), coalesce(prop(m, "email"), prop(byEmail, "email"))}
+}
+
+func coalesce(vs ...any) any {
+	for _, v := range vs {
+		if v != nil {
+			return v
+		}
+	}
+	return nil
 }
 
 var userKeys = []string{"user", "manager_fullname", "manager_email"}
