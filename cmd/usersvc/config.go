@@ -69,7 +69,7 @@ var envVars = []envVar{
 	{"PROXY_MAX_POOL_SIZE", "50", "Most Neo4j connections per replica."},
 	{"PROXY_CONNECT_TIMEOUT", "5s", "Timeout of opening a Neo4j connection."},
 	{"PROXY_TX_TIMEOUT", "10s", "Server-side limit of one Neo4j transaction."},
-	{"PROXY_RETRY_TIME", "3s", "How long one call may retry transient Neo4j failures."},
+	{"PROXY_RETRY_TIME", "2s", "How long one call may retry transient Neo4j failures."},
 	{"EMBEDDED_DB_PATH", "./data/usersvc.db", "File of the embedded store."},
 	{"EMBEDDED_CATALOG_FILE", "", "Optional JSON catalog (tables, dashboards, features, reads) loaded into the embedded store at start."},
 }
@@ -398,7 +398,7 @@ func loadNeo4j(r *envReader, host string, used bool) Neo4jConfig {
 		MaxPoolSize:    r.integer("PROXY_MAX_POOL_SIZE", 50, 1, 1000),
 		ConnectTimeout: r.duration("PROXY_CONNECT_TIMEOUT", 5*time.Second),
 		TxTimeout:      r.duration("PROXY_TX_TIMEOUT", 10*time.Second),
-		RetryTime:      r.duration("PROXY_RETRY_TIME", 3*time.Second),
+		RetryTime:      r.duration("PROXY_RETRY_TIME", 2*time.Second),
 	}
 	portVar := r.str("PROXY_PORT", "")
 	encrypted := r.boolean("PROXY_ENCRYPTED", false)

@@ -56,6 +56,7 @@ func Statements() []Statement {
 		{"LoadRead", stmtLoadRead, []string{"table_key", "user_key", "read_count"}},
 		{"FixtureDatabuilderUser", stmtFixtureDatabuilderUser, []string{"key", "email", "first_name", "last_name", "full_name",
 			"is_active", "team_name", "role_name", "manager_email", "updated_at", "manager_key"}},
+		{"FixtureWipe", stmtFixtureWipe, nil},
 	}
 }
 

@@ -33,20 +33,23 @@ const stmtGetUserOtherKeyValues = `MATCH (u:User {key: $key})
 RETURN u.other_key_values AS other_key_values`
 
 // stmtUpsertUser writes only the non-empty properties in $props, so stored
-// values are never replaced by empty ones. created compares the creation
-// stamp with this query's timestamp(), which is constant within a query.
+// values are never replaced by empty ones. created comes from a marker set
+// ON CREATE and removed in the same statement, so no other transaction ever
+// sees it; comparing the creation stamp with timestamp(), as Amundsen does,
+// misreports an update that lands in the same millisecond as the create.
 const stmtUpsertUser = `MERGE (u:User {key: $key})
-ON CREATE SET u += $props, u.publisher_created_epoch_ms = timestamp()
+ON CREATE SET u += $props, u.publisher_created_epoch_ms = timestamp(), u.usersvc_created_marker = true
 ON MATCH SET u += $props
 SET u.is_active = $is_active,
     u.published_tag = 'api_create_update_user',
     u.publisher_last_updated_epoch_ms = timestamp()
-WITH u
+WITH u, coalesce(u.usersvc_created_marker, false) AS created
+REMOVE u.usersvc_created_marker
+WITH u, created
 OPTIONAL MATCH (u)-[:MANAGE_BY]->(m:User)
 OPTIONAL MATCH (byEmail:User {key: toLower(trim(u.manager_email))})
 RETURN u {.*} AS user, coalesce(m.full_name, byEmail.full_name) AS manager_fullname,
-       coalesce(m.email, byEmail.email) AS manager_email,
-       u.publisher_created_epoch_ms = timestamp() AS created`
+       coalesce(m.email, byEmail.email) AS manager_email, created`
 
 // Relation writes: the resource must exist (MATCH), then the user node is
 // merged (a minimal node with key and email, as Amundsen writes it) and both
@@ -234,3 +237,7 @@ OPTIONAL MATCH (m:User {key: $manager_key})
 FOREACH (_ IN CASE WHEN m IS NULL THEN [] ELSE [1] END |
   MERGE (u)-[:MANAGE_BY]->(m)
   MERGE (m)-[:MANAGE]->(u))`
+
+// stmtFixtureWipe empties the database between cases of the real-Neo4j test
+// suite, which must only ever point at a throwaway database.
+const stmtFixtureWipe = `MATCH (n) DETACH DELETE n`

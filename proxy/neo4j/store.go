@@ -65,7 +65,7 @@ func Open(cfg Config) (*Store, error) {
 		cfg.TxTimeout = 10 * time.Second
 	}
 	if cfg.RetryTime <= 0 {
-		cfg.RetryTime = 3 * time.Second
+		cfg.RetryTime = 2 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -114,7 +114,7 @@ func (s *Store) Start(ctx context.Context) {
 				return
 			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 30*time.Second)
+			backoff = min(backoff*2, 5*time.Second)
 		}
 	}()
 }

@@ -27,11 +27,15 @@ func implementations() map[string]handler {
 		"LoadFeature":            loadFeature,
 		"LoadRead":               loadRead,
 		"FixtureDatabuilderUser": fixtureDatabuilderUser,
-		"FollowedTables":         userTables("FOLLOW"),
-		"OwnedTables":            userTables("OWNER_OF"),
-		"FollowedDashboards":     userDashboards("FOLLOW"),
-		"OwnedDashboards":        userDashboards("OWNER_OF"),
-		"UsersReadingTable":      usersOf("Table", "READ_BY"),
+		"FixtureWipe": func(s *state, _ params, _ int64) (Result, error) {
+			s.nodes, s.rels = map[int64]*Node{}, map[int64]*Rel{}
+			return Result{}, nil
+		},
+		"FollowedTables":     userTables("FOLLOW"),
+		"OwnedTables":        userTables("OWNER_OF"),
+		"FollowedDashboards": userDashboards("FOLLOW"),
+		"OwnedDashboards":    userDashboards("OWNER_OF"),
+		"UsersReadingTable":  usersOf("Table", "READ_BY"),
 	}
 	for _, rel := range []struct{ name, fwd, rev string }{{"Follow", "FOLLOW", "FOLLOWED_BY"}, {"Own", "OWNER_OF", "OWNER"}} {
 		for _, label := range []string{"Table", "Dashboard", "Feature"} {
@@ -105,8 +109,7 @@ func getUserOtherKeyValues(s *state, p params, _ int64) (Result, error) {
 }
 
 // upsertUser: MERGE; SET u += $props on create and on match; is_active and
-// publisher stamps always; created compares the creation stamp with the
-// query's timestamp().
+// publisher stamps always; created is whether MERGE created the node.
 func upsertUser(s *state, p params, now int64) (Result, error) {
 	key, err := p.str("key")
 	if err != nil {
@@ -138,7 +141,7 @@ func upsertUser(s *state, p params, now int64) (Result, error) {
 	u.Props["is_active"] = active
 	u.Props["published_tag"] = "api_create_update_user"
 	u.Props["publisher_last_updated_epoch_ms"] = now
-	row := append(s.userRow(u), u.Props["publisher_created_epoch_ms"] == now)
+	row := append(s.userRow(u), created)
 	return Result{Keys: append(slices.Clone(userKeys), "created"), Records: [][]any{row}}, nil
 }
 

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
+	"github.com/usersvc/usersvc/proxy/proxytest"
+	"github.com/usersvc/usersvc/testsupport/boltserver"
+	"github.com/usersvc/usersvc/testsupport/neo4jgraph"
+)
+
+// TestBinaryAgainstNeo4jDownAtStart: the binary, pointed with Amundsen's
+// PROXY_* names at a Neo4j that is down, stays up and not ready, answers 503
+// JSON on store routes, then serves once Neo4j appears.
+func TestBinaryAgainstNeo4jDownAtStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary")
+	}
+	graph := neo4jgraph.New()
+	bolt := boltserver.New(t, graph.Executor(), boltserver.WithAuth("neo4j", "s3cret"))
+	_, addr := startBinary(t, "AUTH_DISABLED=true",
+		"PROXY_HOST=bolt://127.0.0.1", "PROXY_PORT="+bolt.Addr()[strings.LastIndex(bolt.Addr(), ":")+1:],
+		"CREDENTIALS_PROXY_USER=neo4j", "CREDENTIALS_PROXY_PASSWORD=s3cret", "PROXY_CONNECT_TIMEOUT=1s")
+	base := "http://" + addr
+
+	for _, path := range []string{"/readyz", "/healthcheck"} {
+		if resp, body := call(t, http.MethodGet, base+path, "", ""); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"status":"fail"`) {
+			t.Fatalf("%s with Neo4j down = %d %s", path, resp.StatusCode, body)
+		}
+	}
+	if resp, body := call(t, http.MethodGet, base+"/user/ada@example.com", "", ""); resp.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(body, `{"message":`) {
+		t.Fatalf("store route with Neo4j down = %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := call(t, http.MethodGet, base+"/livez", "", ""); resp.StatusCode != http.StatusOK {
+		t.Fatal("liveness must not depend on Neo4j")
+	}
+
+	bolt.Start(t)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, _ := call(t, http.MethodGet, base+"/readyz", "", ""); resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not ready 20s after Neo4j came up")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !graph.HasConstraint("user_key_unique") {
+		t.Fatal("ready before the uniqueness constraint was created")
+	}
+	if resp, body := call(t, http.MethodPut, base+"/user", "", `{"email":"Ada@Example.com","first_name":"Ada","last_name":"Lovelace"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT /user = %d %s", resp.StatusCode, body)
+	}
+	if resp, body := call(t, http.MethodGet, base+"/user/ada@example.com", "", ""); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"full_name":"Ada Lovelace"`) {
+		t.Fatalf("GET /user = %d %s", resp.StatusCode, body)
+	}
+
+	// Resources come from databuilder; load the fixture catalog through Bolt.
+	loader, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: bolt.URI(), Username: "neo4j", Password: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loader.Close()
+	if err := loader.LoadCatalog(context.Background(), proxytest.Catalog()); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := call(t, http.MethodPut, base+"/user/ada@example.com/follow/table/"+proxytest.TableOrders, "", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("follow = %d %s", resp.StatusCode, body)
+	}
+	if resp, body := call(t, http.MethodPut, base+"/user/ada@example.com/follow/table/hive://gold.sales/missing", "", ""); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("follow of a missing table = %d %s", resp.StatusCode, body)
+	}
+	if resp, body := call(t, http.MethodGet, base+"/user/ada@example.com/follow/", "", ""); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"name":"orders"`) {
+		t.Fatalf("GET follow = %d %s", resp.StatusCode, body)
+	}
+
+	// Neo4j goes away mid-flight: 503, then recovery without a restart.
+	bolt.Stop()
+	if resp, body := call(t, http.MethodGet, base+"/user/ada@example.com", "", ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("GET with Neo4j stopped = %d %s", resp.StatusCode, body)
+	}
+	bolt.Start(t)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		resp, _ := call(t, http.MethodGet, base+"/user/ada@example.com", "", "")
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery after Neo4j came back: %d", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
