@@ -127,7 +127,7 @@ func (a *Authenticator) Start(ctx context.Context) {
 				return
 			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 30*time.Second)
+			backoff = min(backoff*2, 5*time.Second)
 		}
 	}()
 }
