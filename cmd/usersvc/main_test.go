@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"debug/elf"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -176,7 +177,10 @@ func buildBinary(t *testing.T) string {
 			return
 		}
 		buildOnce.path = filepath.Join(dir, "usersvc")
-		out, err := exec.Command("go", "build", "-o", buildOnce.path, ".").CombinedOutput()
+		// Built as the Dockerfile builds it: static, for a distroless image.
+		cmd := exec.Command("go", "build", "-trimpath", "-o", buildOnce.path, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -253,6 +257,24 @@ func TestBinaryRoundTripSurvivesRestart(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || u["full_name"] != "Re Start" {
 		t.Fatalf("after restart: %d %v", resp.StatusCode, u)
+	}
+}
+
+// TestBinaryIsStatic: the distroless image has no libc, so the binary the
+// Dockerfile builds must not need a dynamic loader.
+func TestBinaryIsStatic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	f, err := elf.Open(buildBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatal("the binary asks for a dynamic loader")
+		}
 	}
 }
 
