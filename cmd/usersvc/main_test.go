@@ -2,9 +2,9 @@ package main
 
 import (
 	"bufio"
-	"debug/elf"
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
