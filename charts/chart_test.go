@@ -72,7 +72,30 @@ type rendered struct {
 	hpa        *autoscalingv2.HorizontalPodAutoscaler
 	pdb        *policyv1.PodDisruptionBudget
 	netpol     *networkingv1.NetworkPolicy
+	monitor    *serviceMonitor
 	kinds      []string
+}
+
+// serviceMonitor is the part of prometheus-operator's CRD the chart renders;
+// decoding is strict, so any other field fails the test.
+type serviceMonitor struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
+		Selector struct {
+			MatchLabels map[string]string `json:"matchLabels"`
+		} `json:"selector"`
+		Endpoints []struct {
+			Port          string `json:"port"`
+			Path          string `json:"path"`
+			Interval      string `json:"interval"`
+			ScrapeTimeout string `json:"scrapeTimeout"`
+		} `json:"endpoints"`
+	} `json:"spec"`
 }
 
 // decodeStrict fails on any field the Kubernetes type does not have.
@@ -135,6 +158,9 @@ func render(t *testing.T, args ...string) rendered {
 		case "NetworkPolicy":
 			r.netpol = &networkingv1.NetworkPolicy{}
 			decodeStrict(t, doc, r.netpol)
+		case "ServiceMonitor":
+			r.monitor = &serviceMonitor{}
+			decodeStrict(t, doc, r.monitor)
 		default:
 			t.Fatalf("unexpected kind %q", head.Kind)
 		}
@@ -228,8 +254,12 @@ func TestRenderedManifests(t *testing.T) {
 			if c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.LivenessProbe.HTTPGet.Path != "/livez" {
 				t.Fatal("readiness must use /readyz and liveness /livez")
 			}
-			if len(c.Ports) != 1 || c.Ports[0].ContainerPort != 5002 || r.service.Spec.Ports[0].Port != 5002 {
+			if c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 5002 || r.service.Spec.Ports[0].Port != 5002 {
 				t.Fatalf("ports: container %v service %v", c.Ports, r.service.Spec.Ports)
+			}
+			// Metrics listen on their own port, never the API's.
+			if addr := r.configMap.Data["METRICS_ADDR"]; addr != ":9102" || len(c.Ports) != 2 || c.Ports[1].Name != "metrics" || c.Ports[1].ContainerPort != 9102 {
+				t.Fatalf("metrics: METRICS_ADDR %q, ports %v", addr, c.Ports)
 			}
 
 			assertHardened(t, "container", c.SecurityContext, pod.SecurityContext)
@@ -372,14 +402,28 @@ func TestScenarioSpecifics(t *testing.T) {
 		if r.hpa.Spec.MaxReplicas != 6 || r.hpa.Spec.ScaleTargetRef.Name != r.deployment.Name {
 			t.Fatalf("hpa = %+v", r.hpa.Spec)
 		}
-		if r.netpol.Spec.Ingress[0].Ports[0].Port.String() != "http" {
-			t.Fatalf("network policy ports = %+v", r.netpol.Spec.Ingress[0].Ports)
+		if r.netpol.Spec.Ingress[0].Ports[0].Port.String() != "http" || r.netpol.Spec.Ingress[1].Ports[0].Port.String() != "metrics" {
+			t.Fatalf("network policy ingress = %+v", r.netpol.Spec.Ingress)
+		}
+		if r.monitor == nil || r.monitor.Spec.Endpoints[0].Port != "metrics" || r.monitor.Spec.Endpoints[0].Path != "/metrics" ||
+			r.monitor.Spec.Selector.MatchLabels["app.kubernetes.io/name"] != "usersvc" || r.monitor.Metadata.Labels["release"] != "prometheus" {
+			t.Fatalf("service monitor = %+v", r.monitor)
+		}
+		if len(r.service.Spec.Ports) != 2 || r.service.Spec.Ports[1].Name != "metrics" {
+			t.Fatalf("service ports = %+v", r.service.Spec.Ports)
 		}
 		if got := r.container(t).Image; got != "registry.example.com/usersvc:1.2.3" {
 			t.Fatalf("image = %s", got)
 		}
 		if r.configMap.Data["PROXY_ENCRYPTED"] != "true" || r.configMap.Data["OIDC_TOKEN_CACHE_SIZE"] != "20000" {
 			t.Fatalf("env = %v", r.configMap.Data)
+		}
+	})
+
+	t.Run("metrics off", func(t *testing.T) {
+		r := render(t, "--set", "metrics.enabled=false")
+		if r.configMap.Data["METRICS_ADDR"] != "off" || len(r.container(t).Ports) != 1 || len(r.service.Spec.Ports) != 1 || r.monitor != nil {
+			t.Fatalf("metrics off: env %q ports %v", r.configMap.Data["METRICS_ADDR"], r.container(t).Ports)
 		}
 	})
 
@@ -424,6 +468,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"--set", "service.port=70000"},
 		{"--set", "log.level=loud"},
 		{"--set", "autoscaling.enabled=true"}, // the embedded store cannot scale
+		{"--set", "metrics.port=5002"},        // never the API port
 	} {
 		if _, err := runHelm(t, append([]string{"template", "rel", chartDir}, args...)...); err == nil {
 			t.Errorf("helm template %v succeeded, want a validation error", args)

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -91,9 +92,15 @@ func (s *server) authenticate(c *gin.Context) {
 	ctx := c.Request.Context()
 	p, err := s.auth.Authenticator.Authenticate(ctx, header)
 	if err != nil {
+		outcome := string(auth.ReasonOf(err))
+		if outcome == "" {
+			outcome = "unavailable"
+		}
+		s.obs.AuthOutcome(outcome)
 		s.refuse(c, err)
 		return
 	}
+	s.obs.AuthOutcome("ok")
 	c.Request = c.Request.WithContext(schema.WithPrincipal(ctx, p))
 	c.Next()
 }
@@ -147,5 +154,6 @@ func (s *server) mayWrite(c *gin.Context, targetKey string) bool {
 		}
 	}
 	abortJSON(c, http.StatusForbidden, "writing another user's data requires membership in one of the groups in OIDC_WRITE_GROUPS")
+	s.audit(c, "write_denied", targetKey, "forbidden", slog.String("route", routeOf(c)))
 	return false
 }

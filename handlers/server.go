@@ -47,6 +47,19 @@ type Deps struct {
 	// include the directory: Okta trouble must not take pods out of service.
 	Ready []Check
 	Auth  AuthConfig
+	// Observer receives request, auth and write events (metrics); optional.
+	Observer Observer
+	// Build describes the running binary for GET /version.
+	Build BuildInfo
+	// OpenAPI is the API description served at GET /openapi.json.
+	OpenAPI []byte
+}
+
+// BuildInfo identifies the binary.
+type BuildInfo struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	GoVersion string `json:"go_version"`
 }
 
 type server struct {
@@ -58,6 +71,9 @@ type server struct {
 	ready   []Check
 	auth    AuthConfig
 	open    map[string]bool
+	obs     Observer
+	build   BuildInfo
+	openapi []byte
 }
 
 // New builds the gin engine with every route of DESIGN §2.
@@ -71,6 +87,12 @@ func New(d Deps) http.Handler {
 		ready:   append(append([]Check{}, d.Health...), d.Ready...),
 		auth:    d.Auth,
 		open:    openTargets(d.Auth.Allowlist),
+		obs:     d.Observer,
+		build:   d.Build,
+		openapi: d.OpenAPI,
+	}
+	if s.obs == nil {
+		s.obs = noObserver{}
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -90,12 +112,16 @@ func New(d Deps) http.Handler {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 
-	r.Use(withRequestID(), logRequests(s.log), recoverPanics(s.log), securityHeaders(), s.authenticate)
+	r.Use(withRequestID(), classifyRoute, s.observeRequests, logRequests(s.log), recoverPanics(s.log), securityHeaders(), s.authenticate)
 
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
 		r.Handle(m, "/healthcheck", s.healthcheck)
 		r.Handle(m, "/livez", s.livez)
 		r.Handle(m, "/readyz", s.readyz)
+	}
+	r.GET("/version", s.version)
+	if len(s.openapi) > 0 {
+		r.GET("/openapi.json", s.serveOpenAPI)
 	}
 	r.GET("/user", s.listUsers)
 	r.PUT("/user", s.putUser)
@@ -106,4 +132,49 @@ func New(d Deps) http.Handler {
 	r.NoRoute(func(c *gin.Context) { abortJSON(c, http.StatusNotFound, "not found") })
 	r.NoMethod(func(c *gin.Context) { abortJSON(c, http.StatusMethodNotAllowed, "method not allowed") })
 	return r
+}
+
+// version is GET /version.
+func (s *server) version(c *gin.Context) { c.JSON(http.StatusOK, s.build) }
+
+// serveOpenAPI is GET /openapi.json.
+func (s *server) serveOpenAPI(c *gin.Context) {
+	c.Data(http.StatusOK, "application/json", s.openapi)
+}
+
+// Route is one logical route: a method and a path template (gin syntax).
+type Route struct {
+	Method string
+	Path   string
+}
+
+// userRoutes are the logical routes the /user/*path catch-all dispatches;
+// their templates are what routeTemplate reports.
+var userRoutes = []Route{
+	{http.MethodGet, "/user/:id"},
+	{http.MethodGet, "/user/:id/follow/"},
+	{http.MethodPut, "/user/:id/follow/:type/*key"},
+	{http.MethodDelete, "/user/:id/follow/:type/*key"},
+	{http.MethodGet, "/user/:id/own/"},
+	{http.MethodPut, "/user/:id/own/:type/*key"},
+	{http.MethodDelete, "/user/:id/own/:type/*key"},
+	{http.MethodGet, "/user/:id/read/"},
+}
+
+// Routes lists every logical route h serves: the engine's registered routes
+// with the /user/*path catch-all expanded into what it dispatches. h must
+// come from New.
+func Routes(h http.Handler) []Route {
+	engine, ok := h.(*gin.Engine)
+	if !ok {
+		return nil
+	}
+	var routes []Route
+	for _, r := range engine.Routes() {
+		if r.Path == "/user/*path" {
+			continue
+		}
+		routes = append(routes, Route{r.Method, r.Path})
+	}
+	return append(routes, userRoutes...)
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -47,13 +48,16 @@ func (s *server) putUser(c *gin.Context) {
 	}
 	stored, created, err := s.store.CreateUpdateUser(c.Request.Context(), u)
 	if err != nil {
+		s.audit(c, "user_write", u.Key(), schema.KindOf(err).String())
 		respondError(c, s.log, err)
 		return
 	}
-	status := http.StatusOK
+	status, event := http.StatusOK, "user_updated"
 	if created {
-		status = http.StatusCreated
+		status, event = http.StatusCreated, "user_created"
 	}
+	s.obs.UserWritten("api", created)
+	s.audit(c, event, u.Key(), "ok")
 	c.JSON(status, stored)
 }
 
@@ -130,15 +134,29 @@ func (r userRequest) routeTemplate() string {
 	}
 }
 
+const ctxUserRequest = "usersvc.user_request"
+
+// classifyRoute names the route template of a request before anything else
+// runs, so logs and metrics label even refused requests by template. Paths
+// under the /user/*path catch-all are parsed once, here.
+func classifyRoute(c *gin.Context) {
+	if c.FullPath() == "/user/*path" {
+		if req, ok := parseUserPath(strings.TrimPrefix(c.Request.URL.EscapedPath(), "/user/")); ok {
+			c.Set(ctxUserRequest, req)
+			c.Set(ctxRoute, req.routeTemplate())
+		}
+	}
+	c.Next()
+}
+
 // userPath dispatches every /user/<id>... route.
 func (s *server) userPath(c *gin.Context) {
-	escaped := strings.TrimPrefix(c.Request.URL.EscapedPath(), "/user/")
-	req, ok := parseUserPath(escaped)
+	v, ok := c.Get(ctxUserRequest)
 	if !ok {
 		abortJSON(c, http.StatusNotFound, "not found")
 		return
 	}
-	c.Set(ctxRoute, req.routeTemplate())
+	req := v.(userRequest)
 
 	allowed := []string{http.MethodGet}
 	if req.hasKey {
@@ -207,6 +225,12 @@ func (s *server) writeRelation(c *gin.Context, userKey string, req userRequest) 
 	} else {
 		err = s.store.AddResourceRelation(ctx, userKey, req.rel, t, req.key)
 	}
+	outcome := "ok"
+	if err != nil {
+		outcome = schema.KindOf(err).String()
+	}
+	s.audit(c, string(req.rel)+"_"+verb, userKey, outcome,
+		slog.String("resource_type", string(t)), slog.String("resource_key", req.key))
 	if err != nil {
 		respondError(c, s.log, err)
 		return

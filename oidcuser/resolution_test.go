@@ -107,7 +107,7 @@ func TestUnknownUserIsResolvedAndStored(t *testing.T) {
 		var rec map[string]any
 		if json.Unmarshal([]byte(line), &rec) == nil && rec["audit"] == true {
 			audits++
-			if rec["key"] != "grace.hopper@example.com" || rec["source"] != "okta" || rec["okta_id"] != "00u2grace" || rec["created"] != true {
+			if rec["key"] != "grace.hopper@example.com" || rec["source"] != "okta" || rec["okta_id"] != "00u2grace" || rec["event"] != "user_created" || rec["actor"] != "anonymous" || rec["outcome"] != "ok" {
 				t.Fatalf("audit record = %v", rec)
 			}
 		}

@@ -5,6 +5,7 @@ package oidcuser
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -33,7 +34,25 @@ type ResolverConfig struct {
 	LookupTimeout time.Duration
 	Logger        *slog.Logger
 	Now           func() time.Time
+	// Observer receives lookup and write events (metrics); optional.
+	Observer Observer
 }
+
+// Observer is told about directory lookups, negative-cache hits and users
+// written from the directory.
+type Observer interface {
+	// DirectoryLookup outcome is found, not_found, ambiguous, rate_limited
+	// or error.
+	DirectoryLookup(outcome string, elapsed time.Duration)
+	NegativeCacheHit()
+	UserWritten(source string, created bool)
+}
+
+type noObserver struct{}
+
+func (noObserver) DirectoryLookup(string, time.Duration) {}
+func (noObserver) NegativeCacheHit()                     {}
+func (noObserver) UserWritten(string, bool)              {}
 
 // Resolver answers GET /user/<id>: the graph when it knows the user, else
 // the directory, whose answer is written to the graph.
@@ -61,6 +80,9 @@ func NewResolver(store UserStore, cfg ResolverConfig) *Resolver {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
+	}
 	negative, _ := lru.New[string, time.Time](cfg.NegativeSize) // size is positive
 	return &Resolver{store: store, cfg: cfg, negative: negative}
 }
@@ -81,6 +103,7 @@ func (r *Resolver) ResolveUser(ctx context.Context, key string) (schema.User, er
 	haveStub := err == nil
 
 	if r.knownAbsent(key) {
+		r.cfg.Observer.NegativeCacheHit()
 		return r.fallback(key, stored, haveStub, nil)
 	}
 	// Concurrent first requests for one person share one lookup and one
@@ -123,7 +146,9 @@ func (r *Resolver) knownAbsent(key string) bool {
 
 // resolve looks the person up and writes them under key.
 func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error) {
+	start := time.Now()
 	u, err := r.cfg.Directory.LookupUser(ctx, key)
+	r.cfg.Observer.DirectoryLookup(lookupOutcome(err), time.Since(start))
 	if schema.IsNotFound(err) {
 		r.negative.Add(key, r.cfg.Now().Add(r.cfg.NegativeTTL))
 		return schema.User{}, err
@@ -145,11 +170,32 @@ func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error)
 	if err != nil {
 		return schema.User{}, err
 	}
-	attrs := []any{"audit", true, "event", "user_resolved", "key", key, "source", "okta",
-		"okta_id", u.OtherKeyValues[OtherKeyOktaID], "created", created, "outcome", "ok"}
-	if p, ok := schema.PrincipalFrom(ctx); ok {
-		attrs = append(attrs, "actor", p.Subject)
+	r.cfg.Observer.UserWritten("okta", created)
+	event, actor := "user_updated", "anonymous"
+	if created {
+		event = "user_created"
 	}
-	r.cfg.Logger.InfoContext(ctx, "user resolved from the directory", attrs...)
+	if p, ok := schema.PrincipalFrom(ctx); ok {
+		actor = p.Subject
+	}
+	r.cfg.Logger.InfoContext(ctx, "audit", "audit", true, "event", event, "actor", actor, "key", key,
+		"source", "okta", "outcome", "ok", "okta_id", u.OtherKeyValues[OtherKeyOktaID])
 	return stored, nil
+}
+
+// lookupOutcome labels a directory answer for metrics.
+func lookupOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "found"
+	case schema.IsNotFound(err):
+		return "not_found"
+	case schema.KindOf(err) == schema.KindConflict:
+		return "ambiguous"
+	}
+	var limited *RateLimitedError
+	if errors.As(err, &limited) {
+		return "rate_limited"
+	}
+	return "error"
 }

@@ -24,6 +24,7 @@ type envVar struct {
 
 var envVars = []envVar{
 	{"LISTEN_ADDR", ":5002", "API listen address."},
+	{"METRICS_ADDR", ":9102", "Prometheus /metrics listener, separate from the API; off disables it."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"LOG_FORMAT", "json", "json or text."},
 	{"SHUTDOWN_TIMEOUT", "20s", "How long in-flight requests may run after SIGTERM."},
@@ -77,6 +78,7 @@ var envVars = []envVar{
 // Config is the service configuration, read once from the environment.
 type Config struct {
 	ListenAddr      string
+	MetricsAddr     string // "" when off
 	LogLevel        slog.Level
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -251,6 +253,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	r := &envReader{getenv: getenv}
 	var c Config
 	c.ListenAddr = r.listenAddr("LISTEN_ADDR", ":5002")
+	if v := r.str("METRICS_ADDR", ":9102"); !strings.EqualFold(v, "off") {
+		c.MetricsAddr = r.listenAddr("METRICS_ADDR", ":9102")
+	}
 	switch r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error") {
 	case "debug":
 		c.LogLevel = slog.LevelDebug

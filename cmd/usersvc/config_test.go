@@ -21,8 +21,15 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.ListenAddr != ":5002" || c.LogLevel != slog.LevelInfo || c.LogFormat != "json" ||
-		c.ProxyClient != "embedded" || c.EmbeddedDBPath != "./data/usersvc.db" || c.ShutdownTimeout != 20*time.Second {
+		c.ProxyClient != "embedded" || c.EmbeddedDBPath != "./data/usersvc.db" || c.ShutdownTimeout != 20*time.Second ||
+		c.MetricsAddr != ":9102" {
 		t.Fatalf("defaults = %+v", c)
+	}
+	if c, err := loadConfig(envMap("AUTH_DISABLED", "true", "METRICS_ADDR", "off")); err != nil || c.MetricsAddr != "" {
+		t.Fatalf("METRICS_ADDR=off: %q, %v", c.MetricsAddr, err)
+	}
+	if _, err := loadConfig(envMap("AUTH_DISABLED", "true", "METRICS_ADDR", "9102")); err == nil || !strings.Contains(err.Error(), "METRICS_ADDR") {
+		t.Fatalf("bad METRICS_ADDR accepted: %v", err)
 	}
 }
 

@@ -16,13 +16,17 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/usersvc/usersvc/docs"
 	"github.com/usersvc/usersvc/handlers"
 	"github.com/usersvc/usersvc/handlers/auth"
 	"github.com/usersvc/usersvc/oidcuser"
@@ -30,6 +34,12 @@ import (
 	"github.com/usersvc/usersvc/proxy/embedded"
 	neo4jstore "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/schema"
+)
+
+// version and commit are set at build time (-ldflags -X); see the Dockerfile.
+var (
+	version = "dev"
+	commit  = "unknown"
 )
 
 const (
@@ -131,22 +141,25 @@ func printEnv(w io.Writer) {
 // serve wires the service from cfg and runs it until ctx ends, then drains
 // in-flight requests for up to cfg.ShutdownTimeout.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
-	authCfg, ready, err := setupAuth(ctx, cfg, log)
+	build := buildInfo()
+	m := newMetrics(build)
+	authCfg, ready, err := setupAuth(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
 
-	store, storeReady, err := openStore(ctx, cfg, log)
+	rawStore, storeReady, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := store.Close(); err != nil {
+		if err := rawStore.Close(); err != nil {
 			log.Error("closing store", "error", err)
 		}
 	}()
+	store := proxy.Observed(rawStore, m)
 
-	directory, err := newDirectory(ctx, cfg, log)
+	directory, err := newDirectory(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
@@ -156,17 +169,32 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		NegativeSize:  cfg.Resolver.NegativeSize,
 		LookupTimeout: cfg.Resolver.LookupTimeout,
 		Logger:        log,
+		Observer:      m,
 	})
+	spec, err := docs.OpenAPIJSON()
+	if err != nil {
+		return fmt.Errorf("openapi document: %w", err)
+	}
 
 	handler := handlers.New(handlers.Deps{
-		Logger:  log,
-		Users:   resolver,
-		Store:   store,
-		Decoder: schema.NewUserDecoder(),
-		Health:  []handlers.Check{{Name: "store:" + store.Kind(), Probe: store.Health}},
-		Ready:   append(storeReady, ready...),
-		Auth:    authCfg,
+		Logger:   log,
+		Users:    resolver,
+		Store:    store,
+		Decoder:  schema.NewUserDecoder(),
+		Health:   []handlers.Check{{Name: "store:" + store.Kind(), Probe: store.Health}},
+		Ready:    append(storeReady, ready...),
+		Auth:     authCfg,
+		Observer: m,
+		Build:    build,
+		OpenAPI:  spec,
 	})
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -208,7 +236,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 
 // setupAuth builds the bearer-token verifier and starts provider discovery in
 // the background; until keys load, /readyz fails and protected routes 503.
-func setupAuth(ctx context.Context, cfg Config, log *slog.Logger) (handlers.AuthConfig, []handlers.Check, error) {
+func setupAuth(ctx context.Context, cfg Config, log *slog.Logger, obs auth.Observer) (handlers.AuthConfig, []handlers.Check, error) {
 	if cfg.AuthDisabled {
 		log.Warn("AUTH_DISABLED=true: every route is open without a bearer token; never run like this in production")
 		return handlers.AuthConfig{}, nil, nil
@@ -232,6 +260,7 @@ func setupAuth(ctx context.Context, cfg Config, log *slog.Logger) (handlers.Auth
 		CacheSize:        cacheSize,
 		HTTPClient:       &http.Client{Timeout: o.HTTPTimeout},
 		Logger:           log,
+		Observer:         obs,
 	})
 	if err != nil {
 		return handlers.AuthConfig{}, nil, &configError{Var: "FLASK_OIDC_CONFIG_URL", Problem: err.Error()}
@@ -248,7 +277,7 @@ func setupAuth(ctx context.Context, cfg Config, log *slog.Logger) (handlers.Auth
 
 // newDirectory returns the directory unknown users are resolved from, or nil
 // when none is configured.
-func newDirectory(ctx context.Context, cfg Config, log *slog.Logger) (oidcuser.Directory, error) {
+func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (oidcuser.Directory, error) {
 	o := cfg.Okta
 	if !o.Enabled {
 		log.Info("no directory configured: users unknown to the graph answer 404")
@@ -257,6 +286,7 @@ func newDirectory(ctx context.Context, cfg Config, log *slog.Logger) (oidcuser.D
 	budget := oidcuser.NewBudget(http.DefaultTransport, oidcuser.BudgetConfig{
 		MaxConcurrent: o.MaxConcurrent,
 		Reserve:       o.RateLimitReserve,
+		OnRemaining:   m.RateLimitRemaining,
 	})
 	dir, err := oidcuser.NewOkta(ctx, oidcuser.OktaConfig{
 		OrgURL:            o.OrgURL,
@@ -274,6 +304,42 @@ func newDirectory(ctx context.Context, cfg Config, log *slog.Logger) (oidcuser.D
 	}
 	log.Info("resolving unknown users from Okta", "org_url", o.OrgURL, "mode", o.AuthorizationMode)
 	return dir, nil
+}
+
+// buildInfo describes this binary: ldflags when set, else the module's own
+// build information.
+func buildInfo() handlers.BuildInfo {
+	b := handlers.BuildInfo{Version: version, Commit: commit, GoVersion: runtime.Version()}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if b.Version == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			b.Version = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && b.Commit == "unknown" {
+				b.Commit = s.Value
+			}
+		}
+	}
+	return b
+}
+
+// serveMetrics runs /metrics on its own listener, so scrapes never compete
+// with API traffic and the port can stay cluster-internal.
+func serveMetrics(addr string, m *metrics, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	srv := newHTTPServer(mux, log)
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
 }
 
 func isLoopbackHost(host string) bool {

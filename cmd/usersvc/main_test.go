@@ -26,6 +26,8 @@ func startRun(t *testing.T, ctx context.Context, env ...string) (string, <-chan 
 	t.Helper()
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
+	// Tests never take the default metrics port.
+	env = append([]string{"METRICS_ADDR", "127.0.0.1:0"}, env...)
 	go func() {
 		code := run(ctx, nil, envMap(env...), pw, io.Discard)
 		_ = pw.Close()
@@ -207,7 +209,7 @@ func startBinary(t *testing.T, env ...string) (*exec.Cmd, string) {
 	t.Helper()
 	addr := freePort(t)
 	cmd := exec.Command(buildBinary(t))
-	cmd.Env = append([]string{"LISTEN_ADDR=" + addr}, env...)
+	cmd.Env = append([]string{"LISTEN_ADDR=" + addr, "METRICS_ADDR=127.0.0.1:0"}, env...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

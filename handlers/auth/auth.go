@@ -53,7 +53,20 @@ type Config struct {
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// Observer receives cache and key-set events (metrics); optional.
+	Observer Observer
 }
+
+// Observer is told about token-cache lookups and JWKS fetches.
+type Observer interface {
+	TokenCache(hit bool)
+	JWKSFetch(ok bool)
+}
+
+type noObserver struct{}
+
+func (noObserver) TokenCache(bool) {}
+func (noObserver) JWKSFetch(bool)  {}
 
 // Authenticator verifies bearer credentials once the provider's keys are
 // loaded; until then it answers unavailable.
@@ -106,6 +119,9 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
+	}
 	return &Authenticator{cfg: cfg, cache: newTokenCache(cfg.CacheSize, cfg.CacheMaxAge)}, nil
 }
 
@@ -144,6 +160,7 @@ func (a *Authenticator) Discover(ctx context.Context) error {
 		client:     a.cfg.HTTPClient,
 		minRefresh: a.cfg.JWKSMinRefresh,
 		now:        a.cfg.Now,
+		observe:    a.cfg.Observer.JWKSFetch,
 	}
 	if err := keys.fetch(ctx); err != nil {
 		return err
@@ -217,8 +234,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (schema
 	}
 	now := a.cfg.Now()
 	if p, ok := a.cache.get(jwt, now); ok {
+		a.cfg.Observer.TokenCache(true)
 		return p, nil
 	}
+	a.cfg.Observer.TokenCache(false)
 	if err := precheck(jwt); err != nil {
 		return schema.Principal{}, err
 	}

@@ -38,7 +38,7 @@ type keySet struct {
 	lastFetch time.Time
 
 	group   singleflight.Group
-	fetches func() // observer for tests and metrics; may be nil
+	observe func(ok bool) // told about every fetch; may be nil
 }
 
 // VerifySignature implements oidc.KeySet.
@@ -124,10 +124,10 @@ func (k *keySet) refresh(ctx context.Context) error {
 // fetch loads the JWKS. A failed fetch still counts against minRefresh and
 // keeps the previous keys.
 func (k *keySet) fetch(ctx context.Context) error {
-	if k.fetches != nil {
-		k.fetches()
-	}
 	keys, err := k.download(ctx)
+	if k.observe != nil {
+		k.observe(err == nil)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.lastFetch = k.now()

@@ -50,7 +50,9 @@ func Start(t testing.TB) *Issuer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", iss.serveDiscovery)
 	mux.HandleFunc("/keys", iss.serveKeys)
-	iss.srv = httptest.NewServer(mux)
+	// Unstarted first, so handlers never read srv before it is assigned.
+	iss.srv = httptest.NewUnstartedServer(mux)
+	iss.srv.Start()
 	t.Cleanup(iss.srv.Close)
 	return iss
 }

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/usersvc/usersvc/handlers"
+	"github.com/usersvc/usersvc/schema"
+)
+
+// metrics implements every observer interface of the service on one
+// Prometheus registry of its own (no global registry). Label values are
+// bounded: route templates, methods, statuses, outcomes, operation names;
+// never ids, keys or token text.
+type metrics struct {
+	reg *prometheus.Registry
+
+	httpRequests   *prometheus.CounterVec
+	httpDuration   *prometheus.HistogramVec
+	inFlight       prometheus.Gauge
+	auth           *prometheus.CounterVec
+	tokenCache     *prometheus.CounterVec
+	jwksFetches    *prometheus.CounterVec
+	lookups        *prometheus.CounterVec
+	lookupDuration prometheus.Histogram
+	rateRemaining  *prometheus.GaugeVec
+	negativeHits   prometheus.Counter
+	usersWritten   *prometheus.CounterVec
+	storeDuration  *prometheus.HistogramVec
+	storeErrors    *prometheus.CounterVec
+}
+
+func newMetrics(build handlers.BuildInfo) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usersvc_http_requests_total", Help: "HTTP requests by route template, method and status.",
+		}, []string{"route", "method", "status"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "usersvc_http_request_duration_seconds", Help: "HTTP request latency by route template and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "method"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "usersvc_http_requests_in_flight", Help: "HTTP requests being served.",
+		}),
+		auth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usersvc_auth_total", Help: "Bearer-token checks by outcome (ok or the refusal reason).",
+		}, []string{"outcome"}),
+		tokenCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usersvc_token_cache_total", Help: "Verified-token cache lookups by result (hit, miss).",
+		}, []string{"result"}),
+		jwksFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usersvc_jwks_fetches_total", Help: "JWKS fetches by result (ok, error).",
+		}, []string{"result"}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usersvc_directory_lookups_total", Help: "Directory lookups by outcome (found, not_found, ambiguous, rate_limited, error).",
+		}, []string{"outcome"}),
+		lookupDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "usersvc_directory_lookup_duration_seconds", Help: "Directory lookup latency.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2, 3, 5},
+		}),
+		rateRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "usersvc_okta_rate_limit_remaining", Help: "Okta X-Rate-Limit-Remaining by endpoint bucket.",
+		}, []string{"bucket"}),
+		negativeHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "usersvc_negative_cache_hits_total", Help: "Lookups answered from the not-in-directory cache.",
+		}),
+		usersWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usersvc_users_written_total", Help: "Users written by source (api, okta) and result (created, updated).",
+		}, []string{"source", "result"}),
+		storeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "usersvc_store_operation_duration_seconds", Help: "Graph store operation latency.",
+			Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"operation"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usersvc_store_errors_total", Help: "Graph store operations that failed (not-found and invalid answers excluded).",
+		}, []string{"operation"}),
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "usersvc_build_info", Help: "The running binary; always 1.",
+	}, []string{"version", "commit", "go_version"})
+	buildInfo.WithLabelValues(build.Version, build.Commit, build.GoVersion).Set(1)
+	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.inFlight, m.auth, m.tokenCache, m.jwksFetches,
+		m.lookups, m.lookupDuration, m.rateRemaining, m.negativeHits, m.usersWritten, m.storeDuration,
+		m.storeErrors, buildInfo,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) RequestStarted() { m.inFlight.Inc() }
+
+func (m *metrics) RequestFinished(route, method string, status int, elapsed time.Duration) {
+	m.inFlight.Dec()
+	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.httpDuration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+}
+
+func (m *metrics) AuthOutcome(outcome string) { m.auth.WithLabelValues(outcome).Inc() }
+
+func (m *metrics) TokenCache(hit bool) {
+	if hit {
+		m.tokenCache.WithLabelValues("hit").Inc()
+	} else {
+		m.tokenCache.WithLabelValues("miss").Inc()
+	}
+}
+
+func (m *metrics) JWKSFetch(ok bool) {
+	if ok {
+		m.jwksFetches.WithLabelValues("ok").Inc()
+	} else {
+		m.jwksFetches.WithLabelValues("error").Inc()
+	}
+}
+
+func (m *metrics) DirectoryLookup(outcome string, elapsed time.Duration) {
+	m.lookups.WithLabelValues(outcome).Inc()
+	m.lookupDuration.Observe(elapsed.Seconds())
+}
+
+func (m *metrics) NegativeCacheHit() { m.negativeHits.Inc() }
+
+func (m *metrics) UserWritten(source string, created bool) {
+	result := "updated"
+	if created {
+		result = "created"
+	}
+	m.usersWritten.WithLabelValues(source, result).Inc()
+}
+
+func (m *metrics) RateLimitRemaining(bucket string, remaining int) {
+	m.rateRemaining.WithLabelValues(bucket).Set(float64(remaining))
+}
+
+func (m *metrics) StoreOperation(op string, elapsed time.Duration, err error) {
+	m.storeDuration.WithLabelValues(op).Observe(elapsed.Seconds())
+	if err != nil {
+		switch schema.KindOf(err) {
+		case schema.KindNotFound, schema.KindInvalid, schema.KindConflict:
+		default:
+			m.storeErrors.WithLabelValues(op).Inc()
+		}
+	}
+}

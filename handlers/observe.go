@@ -1,0 +1,69 @@
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+// Observer is told what the HTTP layer does, for metrics. Labels it receives
+// are bounded: route templates, never raw paths or ids.
+type Observer interface {
+	RequestStarted()
+	RequestFinished(route, method string, status int, elapsed time.Duration)
+	AuthOutcome(outcome string)
+	UserWritten(source string, created bool)
+}
+
+type noObserver struct{}
+
+func (noObserver) RequestStarted()                                    {}
+func (noObserver) RequestFinished(string, string, int, time.Duration) {}
+func (noObserver) AuthOutcome(string)                                 {}
+func (noObserver) UserWritten(string, bool)                           {}
+
+// knownMethods bounds the method label: anything else is "OTHER".
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+func methodLabel(m string) string {
+	if knownMethods[m] {
+		return m
+	}
+	return "OTHER"
+}
+
+// observeRequests reports every request to the observer.
+func (s *server) observeRequests(c *gin.Context) {
+	start := time.Now()
+	s.obs.RequestStarted()
+	defer func() {
+		s.obs.RequestFinished(routeOf(c), methodLabel(c.Request.Method), c.Writer.Status(), time.Since(start))
+	}()
+	c.Next()
+}
+
+// audit writes one audit record for a change made through the API: who did
+// what to which key, and how it ended.
+func (s *server) audit(c *gin.Context, event, key, outcome string, attrs ...slog.Attr) {
+	actor := "anonymous"
+	if p, ok := schema.PrincipalFrom(c.Request.Context()); ok {
+		actor = p.Subject
+	}
+	all := append([]slog.Attr{
+		slog.Bool("audit", true),
+		slog.String("event", event),
+		slog.String("actor", actor),
+		slog.String("key", key),
+		slog.String("source", "api"),
+		slog.String("outcome", outcome),
+		slog.String("request_id", requestID(c)),
+	}, attrs...)
+	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "audit", all...)
+}

@@ -1,0 +1,79 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+// Observer is told how long each store operation took and how it ended.
+type Observer interface {
+	StoreOperation(op string, elapsed time.Duration, err error)
+}
+
+// Observed wraps s so that every call is reported to obs.
+func Observed(s Store, obs Observer) Store { return observed{s: s, obs: obs} }
+
+type observed struct {
+	s   Store
+	obs Observer
+}
+
+// timed runs one store call and reports it.
+func timed[T any](o observed, op string, call func() (T, error)) (T, error) {
+	start := time.Now()
+	v, err := call()
+	o.obs.StoreOperation(op, time.Since(start), err)
+	return v, err
+}
+
+func (o observed) GetUser(ctx context.Context, key string) (schema.User, error) {
+	return timed(o, "get_user", func() (schema.User, error) { return o.s.GetUser(ctx, key) })
+}
+
+func (o observed) GetUsers(ctx context.Context) ([]schema.User, error) {
+	return timed(o, "get_users", func() ([]schema.User, error) { return o.s.GetUsers(ctx) })
+}
+
+func (o observed) CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error) {
+	type result struct {
+		user    schema.User
+		created bool
+	}
+	r, err := timed(o, "create_update_user", func() (result, error) {
+		stored, created, err := o.s.CreateUpdateUser(ctx, u)
+		return result{stored, created}, err
+	})
+	return r.user, r.created, err
+}
+
+func (o observed) GetUserResources(ctx context.Context, userKey string, rel schema.Relation) (schema.UserResources, error) {
+	return timed(o, "get_user_resources", func() (schema.UserResources, error) { return o.s.GetUserResources(ctx, userKey, rel) })
+}
+
+func (o observed) GetFrequentlyUsedTables(ctx context.Context, userKey string) ([]schema.PopularTable, error) {
+	return timed(o, "get_frequently_used_tables", func() ([]schema.PopularTable, error) { return o.s.GetFrequentlyUsedTables(ctx, userKey) })
+}
+
+func (o observed) AddResourceRelation(ctx context.Context, userKey string, rel schema.Relation, t schema.ResourceType, key string) error {
+	_, err := timed(o, "add_resource_relation", func() (struct{}, error) {
+		return struct{}{}, o.s.AddResourceRelation(ctx, userKey, rel, t, key)
+	})
+	return err
+}
+
+func (o observed) DeleteResourceRelation(ctx context.Context, userKey string, rel schema.Relation, t schema.ResourceType, key string) error {
+	_, err := timed(o, "delete_resource_relation", func() (struct{}, error) {
+		return struct{}{}, o.s.DeleteResourceRelation(ctx, userKey, rel, t, key)
+	})
+	return err
+}
+
+func (o observed) Health(ctx context.Context) error {
+	_, err := timed(o, "health", func() (struct{}, error) { return struct{}{}, o.s.Health(ctx) })
+	return err
+}
+
+func (o observed) Kind() string { return o.s.Kind() }
+func (o observed) Close() error { return o.s.Close() }
