@@ -13,7 +13,7 @@ IMAGE ?= usersvc:dev
 HELM_VERSION := v3.22.0
 HELM := bin/helm
 
-.PHONY: build run test lint vet fmt-check node-deps image
+.PHONY: build run test lint vet fmt-check node-deps image bench
 
 build:
 	$(GO) build -o $(BIN) ./cmd/usersvc
@@ -47,6 +47,12 @@ node-deps: $(NODE_DEPS)
 
 testsupport/%/node_modules/.package-lock.json: testsupport/%/package-lock.json testsupport/%/package.json
 	npm ci --prefix testsupport/$* --no-audit --no-fund --loglevel=error
+
+# Benchmarks, then the load harness (loopback only, bounded, stops by itself;
+# exits non-zero when a target is missed). See docs/performance.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./handlers/... ./oidcuser/ ./proxy/...
+	$(GO) run ./cmd/loadgen
 
 lint: fmt-check vet
 

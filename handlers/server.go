@@ -112,7 +112,7 @@ func New(d Deps) http.Handler {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 
-	r.Use(withRequestID(), classifyRoute, s.observeRequests, logRequests(s.log), recoverPanics(s.log), securityHeaders(), s.authenticate)
+	r.Use(withRequestID(newRequestIDs()), classifyRoute, s.observeRequests, logRequests(s.log), recoverPanics(s.log), securityHeaders(), s.authenticate)
 
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
 		r.Handle(m, "/healthcheck", s.healthcheck)

@@ -58,7 +58,7 @@ func (s *server) putUser(c *gin.Context) {
 	}
 	s.obs.UserWritten("api", created)
 	s.audit(c, event, u.Key(), "ok")
-	c.JSON(status, stored)
+	writeUser(c, status, stored)
 }
 
 // getUser is GET /user/<id>: the graph, else the directory.
@@ -72,7 +72,18 @@ func (s *server) getUser(c *gin.Context, id string) {
 		respondError(c, s.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, u)
+	writeUser(c, http.StatusOK, u)
+}
+
+// writeUser answers with u's JSON directly: going through c.JSON would make
+// encoding/json re-scan the bytes User.MarshalJSON already produced.
+func writeUser(c *gin.Context, status int, u schema.User) {
+	body, err := u.MarshalJSON()
+	if err != nil {
+		abortJSON(c, http.StatusInternalServerError, "internal server error")
+		return
+	}
+	c.Data(status, "application/json; charset=utf-8", body)
 }
 
 // userRequest is a parsed /user/<id>/... path.

@@ -112,6 +112,14 @@ func (r *Resolver) ResolveUser(ctx context.Context, key string) (schema.User, er
 	v, err, _ := r.flights.Do(key, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.LookupTimeout)
 		defer cancel()
+		// A caller that missed the graph just before an earlier flight stored
+		// the user starts its flight after that one ended: look again first.
+		if u, err := r.store.GetUser(fctx, key); err == nil && !u.IsStub() {
+			return u, nil
+		}
+		if r.knownAbsent(key) {
+			return nil, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+		}
 		return r.resolve(fctx, key)
 	})
 	if err != nil {

@@ -2,7 +2,9 @@ package schema
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // User is Amundsen's UserSchema (amundsen_common.models.user). Empty strings
@@ -79,24 +81,75 @@ func (u User) MarshalJSON() ([]byte, error) {
 	} else {
 		buf = append(buf, "false"...)
 	}
-	buf = append(buf, `,"other_key_values":`...)
-	if len(u.OtherKeyValues) == 0 {
-		buf = append(buf, "{}"...)
-	} else {
-		okv, err := json.Marshal(u.OtherKeyValues)
-		if err != nil {
-			return nil, err
-		}
-		buf = append(buf, okv...)
+	buf = append(buf, `,"other_key_values":{`...)
+	keys := make([]string, 0, len(u.OtherKeyValues))
+	for k := range u.OtherKeyValues {
+		keys = append(keys, k)
 	}
-	return append(buf, '}'), nil
+	slices.Sort(keys) // as encoding/json orders map keys
+	for i, k := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendJSONString(buf, k)
+		buf = append(buf, ':')
+		buf = appendJSONString(buf, u.OtherKeyValues[k])
+	}
+	return append(buf, "}}"...), nil
 }
 
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string with encoding/json's escaping
+// (control characters, quote, backslash, <, >, &, U+2028, U+2029; invalid
+// UTF-8 as U+FFFD) without encoding/json's reflection and allocations: user
+// JSON is written on every request of the hot path.
 func appendJSONString(buf []byte, s string) []byte {
-	// json.Marshal of a string cannot fail; it also escapes <, > and & so the
-	// output is safe to embed anywhere.
-	b, _ := json.Marshal(s)
-	return append(buf, b...)
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			buf = append(buf, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				buf = append(buf, '\\', c)
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
 }
 
 // UnmarshalJSON accepts the UserSchema shape leniently (it is used to read

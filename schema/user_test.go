@@ -161,3 +161,27 @@ func marshalMap(t *testing.T, u schema.User) map[string]any {
 	}
 	return out
 }
+
+// TestMarshalMatchesEncodingJSON: the hand-written encoder escapes exactly as
+// encoding/json does, for hostile strings too.
+func TestMarshalMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		"plain", `quote " and \ backslash`, "<script>&amp;</script>", "line\nbreak\ttab\rret",
+		"\x00\x01\x1f\x7f", "é ü 日本 🙂", "\u2028\u2029", "bad \xff\xfe utf8", "\xe2\x82", "ok\u00a0nbsp",
+	} {
+		u := schema.User{UserID: s, OtherKeyValues: map[string]string{s: s, "b": "2", "a": "1"}}
+		got, err := json.Marshal(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(s)
+		okv, _ := json.Marshal(u.OtherKeyValues)
+		if !strings.HasPrefix(string(got), `{"user_id":`+string(want)+",") || !strings.HasSuffix(string(got), `"other_key_values":`+string(okv)+"}") {
+			t.Errorf("%q encodes as %s", s, got)
+		}
+		var back schema.User
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Errorf("%q: output is not valid JSON: %v", s, err)
+		}
+	}
+}

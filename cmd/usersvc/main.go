@@ -83,7 +83,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", err)
 		return exitConfig
 	}
-	log := newLogger(cfg, stdout)
+	logOut := newBufferedLog(stdout)
+	defer logOut.close()
+	log := newLogger(cfg, logOut)
 	if err := serve(ctx, cfg, log); err != nil {
 		var cerr *configError
 		if errors.As(err, &cerr) {
@@ -117,12 +119,13 @@ func check(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
+func newLogger(cfg Config, w *bufferedLog) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(flushOnLevel{Handler: h, flush: w.flush})
 }
 
 func printEnv(w io.Writer) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,24 @@ type metrics struct {
 	usersWritten   *prometheus.CounterVec
 	storeDuration  *prometheus.HistogramVec
 	storeErrors    *prometheus.CounterVec
+
+	// Label sets seen on the hot path, resolved once: WithLabelValues hashes
+	// and locks on every call.
+	requestSeries sync.Map // requestKey → requestSeries
+	authSeries    sync.Map // outcome → prometheus.Counter
+	storeSeries   sync.Map // operation → prometheus.Observer
+	cacheHit      prometheus.Counter
+	cacheMiss     prometheus.Counter
+}
+
+type requestKey struct {
+	route, method string
+	status        int
+}
+
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newMetrics(build handlers.BuildInfo) *metrics {
@@ -79,6 +98,8 @@ func newMetrics(build handlers.BuildInfo) *metrics {
 			Name: "usersvc_store_errors_total", Help: "Graph store operations that failed (not-found and invalid answers excluded).",
 		}, []string{"operation"}),
 	}
+	m.cacheHit = m.tokenCache.WithLabelValues("hit")
+	m.cacheMiss = m.tokenCache.WithLabelValues("miss")
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "usersvc_build_info", Help: "The running binary; always 1.",
 	}, []string{"version", "commit", "go_version"})
@@ -92,19 +113,36 @@ func newMetrics(build handlers.BuildInfo) *metrics {
 
 func (m *metrics) RequestStarted() { m.inFlight.Inc() }
 
-func (m *metrics) RequestFinished(route, method string, status int, elapsed time.Duration) {
-	m.inFlight.Dec()
-	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.httpDuration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+// series returns the value cached under key, creating it once.
+func series[K comparable, V any](cache *sync.Map, key K, create func() V) V {
+	if v, ok := cache.Load(key); ok {
+		return v.(V)
+	}
+	v, _ := cache.LoadOrStore(key, create())
+	return v.(V)
 }
 
-func (m *metrics) AuthOutcome(outcome string) { m.auth.WithLabelValues(outcome).Inc() }
+func (m *metrics) RequestFinished(route, method string, status int, elapsed time.Duration) {
+	m.inFlight.Dec()
+	s := series(&m.requestSeries, requestKey{route, method, status}, func() requestSeries {
+		return requestSeries{
+			count:    m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)),
+			duration: m.httpDuration.WithLabelValues(route, method),
+		}
+	})
+	s.count.Inc()
+	s.duration.Observe(elapsed.Seconds())
+}
+
+func (m *metrics) AuthOutcome(outcome string) {
+	series(&m.authSeries, outcome, func() prometheus.Counter { return m.auth.WithLabelValues(outcome) }).Inc()
+}
 
 func (m *metrics) TokenCache(hit bool) {
 	if hit {
-		m.tokenCache.WithLabelValues("hit").Inc()
+		m.cacheHit.Inc()
 	} else {
-		m.tokenCache.WithLabelValues("miss").Inc()
+		m.cacheMiss.Inc()
 	}
 }
 
@@ -136,7 +174,7 @@ func (m *metrics) RateLimitRemaining(bucket string, remaining int) {
 }
 
 func (m *metrics) StoreOperation(op string, elapsed time.Duration, err error) {
-	m.storeDuration.WithLabelValues(op).Observe(elapsed.Seconds())
+	series(&m.storeSeries, op, func() prometheus.Observer { return m.storeDuration.WithLabelValues(op) }).Observe(elapsed.Seconds())
 	if err != nil {
 		switch schema.KindOf(err) {
 		case schema.KindNotFound, schema.KindInvalid, schema.KindConflict:

@@ -16,8 +16,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
@@ -42,7 +45,18 @@ const sep = "\x00"
 type Store struct {
 	db  *bolt.DB
 	now func() time.Time
+
+	// users caches decoded user records: the file belongs to this process
+	// alone (bbolt's lock), so every write passes here and the cache stays
+	// exact. gen counts writes, so a read that raced a write does not put
+	// what it read back into the cache.
+	users   *lru.Cache[string, userRecord]
+	cacheMu sync.Mutex
+	gen     atomic.Uint64
 }
+
+// userCacheSize bounds the read cache (a record is well under 1 KiB).
+const userCacheSize = 10000
 
 // Open opens (creating if needed) the store file at path. A second process
 // opening the same file waits up to lockWait, then fails.
@@ -71,7 +85,50 @@ func Open(path string, lockWait time.Duration) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("initialise embedded store %s: %w", path, err)
 	}
-	return &Store{db: db, now: time.Now}, nil
+	users, _ := lru.New[string, userRecord](userCacheSize) // size is positive
+	return &Store{db: db, now: time.Now, users: users}, nil
+}
+
+// record returns the stored record of key from the cache or the file.
+func (s *Store) record(ctx context.Context, key string) (userRecord, bool, error) {
+	if rec, ok := s.users.Get(key); ok {
+		return rec, true, nil
+	}
+	gen := s.gen.Load()
+	var rec userRecord
+	var found bool
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		found, err = getJSON(tx.Bucket(bucketUsers), key, &rec)
+		return err
+	})
+	if err != nil || !found {
+		return userRecord{}, false, err
+	}
+	s.cacheMu.Lock()
+	if s.gen.Load() == gen {
+		s.users.Add(key, rec)
+	}
+	s.cacheMu.Unlock()
+	return rec, true, nil
+}
+
+// update runs a write transaction; afterwards the cached records of keys
+// are replaced by what the transaction stored (or dropped when it failed).
+func (s *Store) updateUsers(ctx context.Context, fn func(tx *bolt.Tx, written map[string]userRecord) error) error {
+	written := map[string]userRecord{}
+	err := s.update(ctx, func(tx *bolt.Tx) error { return fn(tx, written) })
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	s.gen.Add(1)
+	for key, rec := range written {
+		if err != nil {
+			s.users.Remove(key)
+		} else {
+			s.users.Add(key, rec)
+		}
+	}
+	return err
 }
 
 // Kind names the implementation.
@@ -85,9 +142,14 @@ func (s *Store) Health(ctx context.Context) error {
 	return s.view(ctx, func(tx *bolt.Tx) error { return nil })
 }
 
+// storedUser is schema.User without its methods, so records encode and
+// decode as a plain struct: the lenient request-style decoding of User is
+// much slower and records are always well-formed.
+type storedUser schema.User
+
 // userRecord is the stored form of a user node.
 type userRecord struct {
-	User schema.User `json:"user"`
+	User storedUser `json:"user"`
 	// Stub marks the minimal node a relation write creates for an unknown
 	// id; like a Neo4j node without is_active, it is not listed as active.
 	Stub           bool   `json:"stub,omitempty"`
@@ -98,21 +160,14 @@ type userRecord struct {
 
 // GetUser returns the user stored under key.
 func (s *Store) GetUser(ctx context.Context, key string) (schema.User, error) {
-	var rec userRecord
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(bucketUsers), key, &rec)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
-		}
-		return nil
-	})
+	rec, found, err := s.record(ctx, key)
 	if err != nil {
 		return schema.User{}, err
 	}
-	return s.withManager(ctx, rec.User), nil
+	if !found {
+		return schema.User{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+	}
+	return s.withManager(ctx, schema.User(rec.User)), nil
 }
 
 // withManager fills manager_fullname from the manager's node when the user
@@ -121,11 +176,7 @@ func (s *Store) withManager(ctx context.Context, u schema.User) schema.User {
 	if u.ManagerFullname != "" || u.ManagerEmail == "" {
 		return u
 	}
-	var mgr userRecord
-	_ = s.view(ctx, func(tx *bolt.Tx) error {
-		_, err := getJSON(tx.Bucket(bucketUsers), schema.UserKey(u.ManagerEmail), &mgr)
-		return err
-	})
+	mgr, _, _ := s.record(ctx, schema.UserKey(u.ManagerEmail))
 	u.ManagerFullname = mgr.User.FullName
 	return u
 }
@@ -140,7 +191,7 @@ func (s *Store) GetUsers(ctx context.Context) ([]schema.User, error) {
 				return fmt.Errorf("decode stored user: %w", err)
 			}
 			if rec.User.IsActive && !rec.Stub {
-				users = append(users, rec.User)
+				users = append(users, schema.User(rec.User))
 			}
 			return nil
 		})
@@ -159,7 +210,7 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 		stored  schema.User
 		created bool
 	)
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]userRecord) error {
 		b := tx.Bucket(bucketUsers)
 		var rec userRecord
 		found, err := getJSON(b, key, &rec)
@@ -168,16 +219,17 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 		}
 		nowMs := s.now().UnixMilli()
 		if found {
-			rec.User = schema.MergeNonEmpty(rec.User, u)
+			rec.User = storedUser(schema.MergeNonEmpty(schema.User(rec.User), u))
 		} else {
-			rec.User = u
+			rec.User = storedUser(u)
 			rec.CreatedEpochMs = nowMs
 			created = true
 		}
 		rec.Stub = false
 		rec.PublishedTag = "api_create_update_user"
 		rec.UpdatedEpochMs = nowMs
-		stored = rec.User
+		stored = schema.User(rec.User)
+		written[key] = rec
 		return putJSON(b, key, rec)
 	})
 	if err != nil {
@@ -251,11 +303,11 @@ func (s *Store) AddResourceRelation(ctx context.Context, userKey string, rel sch
 	if err := checkWritable(rel); err != nil {
 		return err
 	}
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]userRecord) error {
 		if err := requireResource(tx, t, resourceKey); err != nil {
 			return err
 		}
-		if err := s.ensureUser(tx, userKey); err != nil {
+		if err := s.ensureUser(tx, userKey, written); err != nil {
 			return err
 		}
 		return putEdge(tx, rel, userKey, t, resourceKey, edgeValue{})
@@ -293,7 +345,7 @@ func (s *Store) UsersOfResource(ctx context.Context, t schema.ResourceType, reso
 
 // LoadCatalog upserts resource nodes and read edges, in one transaction.
 func (s *Store) LoadCatalog(ctx context.Context, c schema.Catalog) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]userRecord) error {
 		for _, t := range c.Tables {
 			if err := putResource(tx, bucketTables, t.Key, t); err != nil {
 				return err
@@ -317,7 +369,7 @@ func (s *Store) LoadCatalog(ctx context.Context, c schema.Catalog) error {
 			if err := requireResource(tx, schema.Table, r.Table); err != nil {
 				return err
 			}
-			if err := s.ensureUser(tx, key); err != nil {
+			if err := s.ensureUser(tx, key, written); err != nil {
 				return err
 			}
 			if err := putEdge(tx, schema.Read, key, schema.Table, r.Table, edgeValue{ReadCount: r.ReadCount}); err != nil {
@@ -337,19 +389,21 @@ func putResource(tx *bolt.Tx, bucket []byte, key string, v any) error {
 
 // ensureUser creates the minimal node Amundsen writes for a relation to an
 // unknown id: key and email only.
-func (s *Store) ensureUser(tx *bolt.Tx, key string) error {
+func (s *Store) ensureUser(tx *bolt.Tx, key string, written map[string]userRecord) error {
 	b := tx.Bucket(bucketUsers)
 	if b.Get([]byte(key)) != nil {
 		return nil
 	}
 	nowMs := s.now().UnixMilli()
-	return putJSON(b, key, userRecord{
-		User:           schema.User{UserID: key, Email: key, IsActive: true},
+	rec := userRecord{
+		User:           storedUser{UserID: key, Email: key, IsActive: true},
 		Stub:           true,
 		PublishedTag:   "api_add_resource_relation",
 		CreatedEpochMs: nowMs,
 		UpdatedEpochMs: nowMs,
-	})
+	}
+	written[key] = rec
+	return putJSON(b, key, rec)
 }
 
 func checkWritable(rel schema.Relation) error {

@@ -46,35 +46,68 @@ type Issuer struct {
 // "ec-1"; t.Cleanup stops it.
 func Start(t testing.TB) *Issuer {
 	t.Helper()
-	iss := &Issuer{published: []Key{NewRSAKey(t, "rsa-1"), NewECKey(t, "ec-1")}}
+	iss, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(iss.Close)
+	return iss
+}
+
+// New is Start for programs that are not tests (the load harness); Close
+// stops it.
+func New() (*Issuer, error) {
+	rsaKey, err := GenerateRSAKey("rsa-1")
+	if err != nil {
+		return nil, err
+	}
+	ecKey, err := GenerateECKey("ec-1")
+	if err != nil {
+		return nil, err
+	}
+	iss := &Issuer{published: []Key{rsaKey, ecKey}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", iss.serveDiscovery)
 	mux.HandleFunc("/keys", iss.serveKeys)
 	// Unstarted first, so handlers never read srv before it is assigned.
 	iss.srv = httptest.NewUnstartedServer(mux)
 	iss.srv.Start()
-	t.Cleanup(iss.srv.Close)
-	return iss
+	return iss, nil
 }
 
-// NewRSAKey generates an RS256 key.
+// Close stops the server.
+func (i *Issuer) Close() { i.srv.Close() }
+
+// GenerateRSAKey generates an RS256 key.
+func GenerateRSAKey(id string) (Key, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	return Key{ID: id, Algorithm: jose.RS256, Private: k}, err
+}
+
+// GenerateECKey generates an ES256 key.
+func GenerateECKey(id string) (Key, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return Key{ID: id, Algorithm: jose.ES256, Private: k}, err
+}
+
+// NewRSAKey generates an RS256 key or fails the test.
 func NewRSAKey(t testing.TB, id string) Key {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	k, err := GenerateRSAKey(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Key{ID: id, Algorithm: jose.RS256, Private: k}
+	return k
 }
 
-// NewECKey generates an ES256 key.
+// NewECKey generates an ES256 key or fails the test.
 func NewECKey(t testing.TB, id string) Key {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k, err := GenerateECKey(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Key{ID: id, Algorithm: jose.ES256, Private: k}
+	return k
 }
 
 // URL is the issuer identifier (the server's base URL).
@@ -166,12 +199,21 @@ func (i *Issuer) Claims(now time.Time, email string) map[string]any {
 }
 
 // Sign signs claims with key, putting key.ID in the header as kid (no kid
-// when kid is false).
+// when kid is false), or fails the test.
 func Sign(t testing.TB, key Key, claims map[string]any, kid bool) string {
 	t.Helper()
-	payload, err := json.Marshal(claims)
+	tok, err := SignToken(key, claims, kid)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return tok
+}
+
+// SignToken is Sign for programs that are not tests.
+func SignToken(key Key, claims map[string]any, kid bool) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
 	}
 	var sk jose.SigningKey
 	if kid {
@@ -181,17 +223,13 @@ func Sign(t testing.TB, key Key, claims map[string]any, kid bool) string {
 	}
 	signer, err := jose.NewSigner(sk, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	jws, err := signer.Sign(payload)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	tok, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return jws.CompactSerialize()
 }
 
 // Token signs claims with the issuer's RSA key.

@@ -6,6 +6,7 @@
 package oktaapi
 
 import (
+	"bufio"
 	"crypto"
 	"crypto/rand"
 	"encoding/hex"
@@ -39,6 +40,7 @@ type Request struct {
 	Query         url.Values
 	Search        string // decoded `search` parameter
 	Authorization string
+	Status        int // the answer's status; 0 while in flight or when dropped
 }
 
 // Option configures a Server.
@@ -81,6 +83,7 @@ type Server struct {
 	limits  map[string]int
 
 	mu          sync.Mutex
+	anchor      time.Time // windows start at anchor + k×window
 	users       map[string]User
 	issued      map[string]bool // OAuth access tokens
 	used        map[string]int  // bucket+window start → calls
@@ -93,11 +96,20 @@ type Server struct {
 // New starts the server on loopback; t.Cleanup stops it.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	s := NewServer(opts...)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// NewServer is New for programs that are not tests (the load harness);
+// Close stops it.
+func NewServer(opts ...Option) *Server {
 	s := &Server{
 		clients: map[string]crypto.PublicKey{},
 		now:     time.Now,
 		window:  time.Minute,
 		limits:  map[string]int{"users:get": 1200, "users:list": 600, "users:groups": 1200},
+		anchor:  time.Unix(0, 0), // minute-aligned windows
 		users:   map[string]User{},
 		issued:  map[string]bool{},
 		used:    map[string]int{},
@@ -108,7 +120,6 @@ func New(t testing.TB, opts ...Option) *Server {
 	// Unstarted first, so handlers never read srv before it is assigned.
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.srv.Start()
-	t.Cleanup(s.srv.Close)
 	return s
 }
 
@@ -148,6 +159,16 @@ func (s *Server) Count(match func(Request) bool) int {
 // IsAPI matches Users API calls (not the token endpoint).
 func IsAPI(r Request) bool { return strings.HasPrefix(r.Path, "/api/v1/") }
 
+// RestartWindows makes the current rate-limit window start now and forgets
+// the calls counted so far (by default windows are aligned to the minute, as
+// Okta's are).
+func (s *Server) RestartWindows() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.anchor = s.now()
+	s.used = map[string]int{}
+}
+
 // Reset forgets received requests and used rate limit.
 func (s *Server) Reset() {
 	s.mu.Lock()
@@ -180,8 +201,37 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// statusWriter remembers the status of the answer for Requests.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return w.ResponseWriter.(http.Hijacker).Hijack()
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.record(r)
+	idx := s.record(r)
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if idx < len(s.requests) {
+			s.requests[idx].Status = sw.status
+		}
+	}()
+	s.handle(sw, r)
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 	w.Header().Set("X-Okta-Request-Id", randomID("req"))
 
@@ -259,13 +309,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) record(r *http.Request) {
+func (s *Server) record(r *http.Request) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, Request{
 		Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.Query(),
 		Search: r.URL.Query().Get("search"), Authorization: r.Header.Get("Authorization"),
 	})
+	return len(s.requests) - 1
 }
 
 func (s *Server) enter() bool {
@@ -290,7 +341,7 @@ func (s *Server) spend(w http.ResponseWriter, bucket string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	start := now.Truncate(s.window)
+	start := s.anchor.Add(now.Sub(s.anchor).Truncate(s.window))
 	reset := start.Add(s.window)
 	key := bucket + "@" + strconv.FormatInt(start.Unix(), 10)
 	limit := s.limits[bucket]

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// bufferedLog batches log output: a write per request line would cost a
+// system call on the hot path. Lines reach the output within flushEvery;
+// warnings and errors are flushed at once (flushOnLevel), and close flushes
+// the rest at shutdown.
+type bufferedLog struct {
+	mu   sync.Mutex
+	w    *bufio.Writer
+	stop chan struct{}
+	done chan struct{}
+}
+
+const flushEvery = 200 * time.Millisecond
+
+func newBufferedLog(out io.Writer) *bufferedLog {
+	b := &bufferedLog{w: bufio.NewWriterSize(out, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		t := time.NewTicker(flushEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				b.flush()
+			case <-b.stop:
+				b.flush()
+				return
+			}
+		}
+	}()
+	return b
+}
+
+func (b *bufferedLog) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.w.Write(p)
+}
+
+func (b *bufferedLog) flush() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_ = b.w.Flush()
+}
+
+// close stops the flusher after a last flush.
+func (b *bufferedLog) close() {
+	close(b.stop)
+	<-b.done
+}
+
+// flushOnLevel flushes the buffer after every record at warn or above, so
+// problems are never held back.
+type flushOnLevel struct {
+	slog.Handler
+	flush func()
+}
+
+func (h flushOnLevel) Handle(ctx context.Context, r slog.Record) error {
+	err := h.Handler.Handle(ctx, r)
+	if r.Level >= slog.LevelWarn {
+		h.flush()
+	}
+	return err
+}
+
+func (h flushOnLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return flushOnLevel{h.Handler.WithAttrs(attrs), h.flush}
+}
+
+func (h flushOnLevel) WithGroup(name string) slog.Handler {
+	return flushOnLevel{h.Handler.WithGroup(name), h.flush}
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestBufferedLogFlushes(t *testing.T) {
+	out := &lockedBuffer{}
+	b := newBufferedLog(out)
+	log := newLogger(Config{LogLevel: slog.LevelInfo, LogFormat: "json"}, b)
+
+	log.Info("request")
+	if strings.Contains(out.String(), "request") {
+		t.Fatal("an info line was written through at once; it should be batched")
+	}
+	log.Warn("trouble")
+	if !strings.Contains(out.String(), "trouble") || !strings.Contains(out.String(), "request") {
+		t.Fatalf("a warning must flush the buffer: %q", out.String())
+	}
+	log.With("k", "v").Info("later")
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(out.String(), "later") {
+		if time.Now().After(deadline) {
+			t.Fatal("an info line was not flushed within the interval")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	log.Info("last words")
+	b.close()
+	if !strings.Contains(out.String(), "last words") {
+		t.Fatal("close lost buffered lines")
+	}
+}
