@@ -13,7 +13,13 @@ IMAGE ?= usersvc:dev
 HELM_VERSION := v3.22.0
 HELM := bin/helm
 
-.PHONY: build run test lint vet fmt-check node-deps image bench
+# Fuzz targets (package:Name), each run briefly by make test; seeds live in
+# each package's testdata/fuzz and run with every go test.
+FUZZTIME ?= 4s
+FUZZ_TARGETS := schema:FuzzDecodeUser schema:FuzzUserKey oidcuser:FuzzSearchEqual \
+                handlers:FuzzRequests handlers/auth:FuzzAuthenticate
+
+.PHONY: build run test lint vet fmt-check node-deps image bench fuzz
 
 build:
 	$(GO) build -o $(BIN) ./cmd/usersvc
@@ -39,6 +45,14 @@ image:
 test: lint node-deps $(HELM)
 	$(GO) test -race -count=1 $(PKGS)
 	cd charts && HELM=$(CURDIR)/$(HELM) $(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
 
 $(HELM):
 	GOBIN=$(CURDIR)/bin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)

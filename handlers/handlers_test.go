@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.uber.org/goleak"
 
 	"github.com/usersvc/usersvc/handlers"
 	"github.com/usersvc/usersvc/oidcuser"
@@ -23,9 +23,11 @@ import (
 	"github.com/usersvc/usersvc/schema"
 )
 
+// TestMain sets gin's test mode and fails the package when a goroutine
+// outlives its test.
 func TestMain(m *testing.M) {
 	gin.SetMode(gin.TestMode)
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 type env struct {

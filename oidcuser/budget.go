@@ -1,7 +1,9 @@
 package oidcuser
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,13 +54,17 @@ type window struct {
 	inflight  int
 }
 
-// NewBudget wraps next (http.DefaultTransport when nil).
+// NewBudget wraps next (a transport of its own when nil, so that closing it
+// closes only the directory's connections).
 func NewBudget(next http.RoundTripper, cfg BudgetConfig) *Budget {
-	if next == nil {
-		next = http.DefaultTransport
-	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 8
+	}
+	if next == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = cfg.MaxConcurrent
+		t.TLSHandshakeTimeout = 5 * time.Second
+		next = t
 	}
 	if cfg.Reserve < 0 {
 		cfg.Reserve = 0
@@ -67,6 +73,13 @@ func NewBudget(next http.RoundTripper, cfg BudgetConfig) *Budget {
 		cfg.Now = time.Now
 	}
 	return &Budget{next: next, cfg: cfg, sem: make(chan struct{}, cfg.MaxConcurrent), buckets: map[string]*window{}}
+}
+
+// CloseIdleConnections closes the idle connections of the wrapped transport.
+func (b *Budget) CloseIdleConnections() {
+	if c, ok := b.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // bucketOf names Okta's rate-limit bucket of a request: fetching one user
@@ -84,8 +97,48 @@ func bucketOf(r *http.Request) string {
 	return r.Method + " " + p
 }
 
+// untimedLimit bounds requests that arrive without a deadline: the SDK
+// fetches private-key access tokens with context.TODO().
+const untimedLimit = 10 * time.Second
+
 // RoundTrip implements http.RoundTripper.
 func (b *Budget) RoundTrip(req *http.Request) (*http.Response, error) {
+	if _, ok := req.Context().Deadline(); !ok {
+		// A context deadline needs no goroutine, unlike http.Client.Timeout
+		// in front of a custom transport, and the SDK does not always read
+		// bodies to the end.
+		ctx, cancel := context.WithTimeout(req.Context(), untimedLimit)
+		resp, err := b.roundTrip(req.WithContext(ctx))
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+		return resp, nil
+	}
+	return b.roundTrip(req)
+}
+
+// cancelOnClose releases a request's context once its body is done.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if err != nil {
+		c.cancel()
+	}
+	return n, err
+}
+
+func (c *cancelOnClose) Close() error {
+	c.cancel()
+	return c.ReadCloser.Close()
+}
+
+func (b *Budget) roundTrip(req *http.Request) (*http.Response, error) {
 	select {
 	case b.sem <- struct{}{}:
 	case <-req.Context().Done():

@@ -3,6 +3,7 @@ package oidcuser
 import (
 	"context"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/usersvc/usersvc/schema"
 )
@@ -109,8 +110,8 @@ func pickMatch(id string, candidates []OktaUser) (OktaUser, error) {
 // are refused: ids reaching here were already checked, but the filter
 // grammar must never see them.
 func SearchEqual(attr, value string) (string, error) {
-	if schema.HasControl(value) {
-		return "", schema.Errorf(schema.KindInvalid, "search value must not contain control characters")
+	if !utf8.ValidString(value) || schema.HasControl(value) {
+		return "", schema.Errorf(schema.KindInvalid, "search value must be UTF-8 without control characters")
 	}
 	var b strings.Builder
 	b.Grow(len(attr) + len(value) + 8)

@@ -51,7 +51,16 @@ type OktaConfig struct {
 
 // OktaDirectory looks people up through okta-sdk-golang/v2.
 type OktaDirectory struct {
-	client *okta.Client
+	client    *okta.Client
+	transport http.RoundTripper
+}
+
+// Close releases the directory's idle connections.
+func (d *OktaDirectory) Close() error {
+	if c, ok := d.transport.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+	return nil
 }
 
 // NewOkta builds the SDK client. Every SDK setting is given explicitly,
@@ -61,14 +70,14 @@ func NewOkta(ctx context.Context, cfg OktaConfig) (*OktaDirectory, error) {
 	orgURL := strings.TrimRight(cfg.OrgURL, "/") // a trailing slash breaks the SDK's paths
 	transport := cfg.Transport
 	if transport == nil {
-		transport = http.DefaultTransport
+		transport = NewBudget(nil, BudgetConfig{})
 	}
 	opts := []okta.ConfigSetter{
 		okta.WithOrgUrl(orgURL),
 		okta.WithCache(false), // on by default, lists included: stale answers
-		// The SDK fetches private-key access tokens with context.TODO(): only
-		// the client's own timeout bounds that call.
-		okta.WithHttpClientPtr(&http.Client{Transport: transport, Timeout: 10 * time.Second}),
+		// Callers' contexts bound lookups; the Budget bounds the SDK's
+		// context-less token fetches.
+		okta.WithHttpClientPtr(&http.Client{Transport: transport}),
 		okta.WithRequestTimeout(0),      // the caller's context bounds each lookup
 		okta.WithRateLimitMaxRetries(0), // the Budget answers 429s; the SDK must not sleep
 		okta.WithRateLimitMaxBackOff(0),
@@ -106,7 +115,7 @@ func NewOkta(ctx context.Context, cfg OktaConfig) (*OktaDirectory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("okta client: %w", err)
 	}
-	return &OktaDirectory{client: client}, nil
+	return &OktaDirectory{client: client, transport: transport}, nil
 }
 
 // ValidatePrivateKey reports whether pemText is a private key NewOkta can

@@ -80,6 +80,7 @@ func newDirectory(t *testing.T, org *oktaapi.Server, cfg oidcuser.OktaConfig) *o
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = d.Close() })
 	return d
 }
 

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // startRun runs the service in-process on a loopback port and returns its
@@ -155,10 +157,18 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	<-done
 }
 
+// TestMain removes the built binary and fails the package when a goroutine
+// outlives the tests (in-process runs of the service must stop cleanly).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if buildOnce.path != "" {
 		_ = os.RemoveAll(filepath.Dir(buildOnce.path))
+	}
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/patrickmn/go-cache.(*janitor).Run")); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

@@ -38,17 +38,21 @@ func dir() string {
 // Start runs the provider on a free loopback port; t.Cleanup stops it.
 func Start(t testing.TB) *Provider {
 	t.Helper()
-	return start(t, 0)
+	p, err := start(t, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
-func start(t testing.TB, port int) *Provider {
+func start(t testing.TB, port int) (*Provider, error) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(dir(), "node_modules", "oauth2-mock-server")); err != nil {
-		t.Fatalf("oauth2-mock-server is not installed: run `npm ci --prefix testsupport/oidcprovider` (make test does)")
+		return nil, fmt.Errorf("oauth2-mock-server is not installed: run `npm ci --prefix testsupport/oidcprovider` (make test does)")
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatalf("node is required for the OIDC provider: %v", err)
+		return nil, fmt.Errorf("node is required for the OIDC provider: %w", err)
 	}
 	cmd := exec.Command(node, "server.mjs")
 	cmd.Dir = dir()
@@ -56,14 +60,14 @@ func start(t testing.TB, port int) *Provider {
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start OIDC provider: %v", err)
+		return nil, fmt.Errorf("start OIDC provider: %w", err)
 	}
 	p := &Provider{t: t, cmd: cmd, stdin: stdin, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.done) }()
@@ -91,12 +95,14 @@ func start(t testing.TB, port int) *Provider {
 	select {
 	case err := <-ready:
 		if err != nil {
-			t.Fatal(err)
+			p.Stop()
+			return nil, err
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("OIDC provider did not become ready in 20s")
+		p.Stop()
+		return nil, fmt.Errorf("OIDC provider did not become ready in 20s")
 	}
-	return p
+	return p, nil
 }
 
 // Issuer is the provider's issuer identifier, http://localhost:PORT.
@@ -121,11 +127,21 @@ func (p *Provider) Stop() {
 	}
 }
 
-// Restart starts a new process on the same port (with new signing keys).
+// Restart starts a new process on the same port (with new signing keys). The
+// old process may take a moment to release the port, so it retries.
 func (p *Provider) Restart() *Provider {
 	p.t.Helper()
 	p.Stop()
-	return start(p.t, p.port)
+	var err error
+	for range 25 {
+		var np *Provider
+		if np, err = start(p.t, p.port); err == nil {
+			return np
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p.t.Fatalf("restart OIDC provider on port %d: %v", p.port, err)
+	return nil
 }
 
 // TokenOptions shape the claims of a minted access token.

@@ -328,3 +328,21 @@ func validAttr(s string) bool {
 	}
 	return true
 }
+
+// ParseEquality parses `attr eq "value"` and returns the attribute and the
+// string value as a SCIM parser reads it (escapes undone).
+func ParseEquality(expr string) (attr, value string, err error) {
+	f, err := ParseFilter(expr)
+	if err != nil {
+		return "", "", err
+	}
+	c, ok := f.(compare)
+	if !ok || c.op != "eq" {
+		return "", "", fmt.Errorf("not a single eq comparison")
+	}
+	s, ok := c.value.(string)
+	if !ok {
+		return "", "", fmt.Errorf("value is not a string")
+	}
+	return c.attr, s, nil
+}
