@@ -415,7 +415,8 @@ func TestScenarioSpecifics(t *testing.T) {
 		if got := r.container(t).Image; got != "registry.example.com/usersvc:1.2.3" {
 			t.Fatalf("image = %s", got)
 		}
-		if r.configMap.Data["PROXY_ENCRYPTED"] != "true" || r.configMap.Data["OIDC_TOKEN_CACHE_SIZE"] != "20000" {
+		if r.configMap.Data["PROXY_ENCRYPTED"] != "true" || r.configMap.Data["OIDC_TOKEN_CACHE_SIZE"] != "20000" ||
+			r.configMap.Data["CORS_ALLOWED_ORIGINS"] != "https://amundsen.example.com" {
 			t.Fatalf("env = %v", r.configMap.Data)
 		}
 	})
@@ -469,6 +470,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"--set", "log.level=loud"},
 		{"--set", "autoscaling.enabled=true"}, // the embedded store cannot scale
 		{"--set", "metrics.port=5002"},        // never the API port
+		{"--set", "corsAllowedOrigins[0]=amundsen.example.com"},
 	} {
 		if _, err := runHelm(t, append([]string{"template", "rel", chartDir}, args...)...); err == nil {
 			t.Errorf("helm template %v succeeded, want a validation error", args)

@@ -53,6 +53,9 @@ type Deps struct {
 	Build BuildInfo
 	// OpenAPI is the API description served at GET /openapi.json.
 	OpenAPI []byte
+	// CORSOrigins lists the browser origins allowed to call the API ("*" for
+	// any); empty turns CORS off.
+	CORSOrigins []string
 }
 
 // BuildInfo identifies the binary.
@@ -112,7 +115,9 @@ func New(d Deps) http.Handler {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 
-	r.Use(withRequestID(newRequestIDs()), classifyRoute, s.observeRequests, logRequests(s.log), recoverPanics(s.log), securityHeaders(), s.authenticate)
+	cors := corsPolicy{origins: parseOrigins(d.CORSOrigins)}
+	r.Use(withRequestID(newRequestIDs()), classifyRoute, s.observeRequests, logRequests(s.log), recoverPanics(s.log),
+		securityHeaders(), cors.handle, s.authenticate)
 
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
 		r.Handle(m, "/healthcheck", s.healthcheck)

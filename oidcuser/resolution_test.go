@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -347,4 +348,79 @@ func (s *missOnceStore) GetUser(ctx context.Context, key string) (schema.User, e
 		return schema.User{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
 	}
 	return s.UserStore.GetUser(ctx, key)
+}
+
+// TestOktaFaultsAtDefaultTimeouts: with the production lookup deadline (2s),
+// every Okta failure leaves known users served and answers unknown ones 503
+// with Retry-After within the Amundsen frontend's 3 seconds.
+func TestOktaFaultsAtDefaultTimeouts(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		opts  []oktaapi.Option
+		fault func(*oktaapi.Server)
+		// some lookups get through: those unknown people are 404
+		throughAllowed bool
+	}{
+		{"slow (5s)", nil, func(s *oktaapi.Server) { s.SetLatency(5 * time.Second) }, false},
+		{"down", nil, func(s *oktaapi.Server) { s.Close() }, false},
+		{"500s", nil, func(s *oktaapi.Server) { s.FailNext(1000, http.StatusInternalServerError) }, false},
+		{"malformed JSON", nil, func(s *oktaapi.Server) { s.MalformNext(1000) }, false},
+		{"429 storm (concurrency limit)", []oktaapi.Option{oktaapi.WithConcurrencyLimit(1)}, func(s *oktaapi.Server) { s.SetLatency(300 * time.Millisecond) }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			org := newOrg(t, tt.opts...)
+			store, err := embedded.Open(filepath.Join(t.TempDir(), "u.db"), time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = store.Close() })
+			if _, _, err := store.CreateUpdateUser(context.Background(), schema.User{UserID: "known@example.com", Email: "known@example.com", DisplayName: "Known", IsActive: true}); err != nil {
+				t.Fatal(err)
+			}
+			dir := newDirectory(t, org, oidcuser.OktaConfig{})
+			h := handlers.New(handlers.Deps{Users: oidcuser.NewResolver(store, oidcuser.ResolverConfig{Directory: dir}), Store: store})
+			tt.fault(org)
+
+			var wg sync.WaitGroup
+			type answer struct {
+				code       int
+				retryAfter string
+				took       time.Duration
+			}
+			answers := make([]answer, 24)
+			for i := range answers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					path := "/user/known@example.com"
+					if i%2 == 0 {
+						path = fmt.Sprintf("/user/unknown%d@example.com", i)
+					}
+					start := time.Now()
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+					answers[i] = answer{w.Code, w.Header().Get("Retry-After"), time.Since(start)}
+				}()
+			}
+			wg.Wait()
+			unavailable := 0
+			for i, a := range answers {
+				if a.code == http.StatusServiceUnavailable {
+					unavailable++
+				}
+				switch {
+				case i%2 == 1 && a.code != http.StatusOK:
+					t.Errorf("known user answered %d", a.code)
+				case i%2 == 0 && tt.throughAllowed && a.code == http.StatusNotFound:
+				case i%2 == 0 && (a.code != http.StatusServiceUnavailable || a.retryAfter == ""):
+					t.Errorf("unknown user answered %d (Retry-After %q), want 503 with Retry-After", a.code, a.retryAfter)
+				case a.took >= 3*time.Second:
+					t.Errorf("an answer took %s", a.took)
+				}
+			}
+			if unavailable == 0 {
+				t.Error("no unknown user was refused: the fault did not bite")
+			}
+		})
+	}
 }

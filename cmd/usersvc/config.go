@@ -25,6 +25,7 @@ type envVar struct {
 var envVars = []envVar{
 	{"LISTEN_ADDR", ":5002", "API listen address."},
 	{"METRICS_ADDR", ":9102", "Prometheus /metrics listener, separate from the API; off disables it."},
+	{"CORS_ALLOWED_ORIGINS", "", "Comma list of browser origins (scheme://host[:port]) allowed to call the API, or *; empty: CORS off."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"LOG_FORMAT", "json", "json or text."},
 	{"SHUTDOWN_TIMEOUT", "20s", "How long in-flight requests may run after SIGTERM."},
@@ -79,6 +80,7 @@ var envVars = []envVar{
 type Config struct {
 	ListenAddr      string
 	MetricsAddr     string // "" when off
+	CORSOrigins     []string
 	LogLevel        slog.Level
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -268,6 +270,12 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.LogFormat = r.oneOf("LOG_FORMAT", "json", "json", "text")
 	c.ShutdownTimeout = r.duration("SHUTDOWN_TIMEOUT", 20*time.Second)
+	c.CORSOrigins = r.list("CORS_ALLOWED_ORIGINS", "", false)
+	for _, o := range c.CORSOrigins {
+		if u, err := url.Parse(o); o != "*" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "") {
+			r.fail("CORS_ALLOWED_ORIGINS", "%q is not an origin like https://amundsen.example.com", o)
+		}
+	}
 
 	c.AuthDisabled = r.boolean("AUTH_DISABLED", false)
 	c.OIDC = loadOIDC(r)

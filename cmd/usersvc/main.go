@@ -180,16 +180,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	handler := handlers.New(handlers.Deps{
-		Logger:   log,
-		Users:    resolver,
-		Store:    store,
-		Decoder:  schema.NewUserDecoder(),
-		Health:   []handlers.Check{{Name: "store:" + store.Kind(), Probe: store.Health}},
-		Ready:    append(storeReady, ready...),
-		Auth:     authCfg,
-		Observer: m,
-		Build:    build,
-		OpenAPI:  spec,
+		Logger:      log,
+		Users:       resolver,
+		Store:       store,
+		Decoder:     schema.NewUserDecoder(),
+		Health:      []handlers.Check{{Name: "store:" + store.Kind(), Probe: store.Health}},
+		Ready:       append(storeReady, ready...),
+		Auth:        authCfg,
+		Observer:    m,
+		Build:       build,
+		OpenAPI:     spec,
+		CORSOrigins: cfg.CORSOrigins,
 	})
 	if cfg.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, log)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -324,4 +325,31 @@ func TestCheckCommand(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestServerLimits: slow or idle clients cannot hold connections and huge
+// headers are refused before any handler runs.
+func TestServerLimits(t *testing.T) {
+	srv := newHTTPServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 {
+		t.Fatalf("timeouts not all set: %+v", srv)
+	}
+	if srv.ReadHeaderTimeout > 10*time.Second || srv.MaxHeaderBytes > 64<<10 || srv.MaxHeaderBytes < 16<<10 {
+		t.Fatalf("header limits: timeout %s, max %d bytes", srv.ReadHeaderTimeout, srv.MaxHeaderBytes)
+	}
+	if testing.Short() {
+		return
+	}
+	_, addr := startBinary(t, "AUTH_DISABLED=true", "EMBEDDED_DB_PATH="+filepath.Join(t.TempDir(), "u.db"))
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/livez", nil)
+	req.Header.Set("X-Padding", strings.Repeat("a", 100<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("100 KiB of headers = %d, want 431", resp.StatusCode)
+	}
+	http.DefaultClient.CloseIdleConnections()
 }

@@ -2,8 +2,6 @@ package auth_test
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -46,32 +44,6 @@ func newAuth(t *testing.T, iss *issuer.Issuer, clk *clock, mutate func(*auth.Con
 	return a
 }
 
-func b64(v any) string {
-	data, _ := json.Marshal(v)
-	return base64.RawURLEncoding.EncodeToString(data)
-}
-
-// hs256WithPublicKey forges the classic confusion attack: HMAC "signed" with
-// the RSA public key the JWKS publishes.
-func hs256WithPublicKey(t *testing.T, key issuer.Key, claims map[string]any) string {
-	t.Helper()
-	pub, err := x509.MarshalPKIXPublicKey(key.Private.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: jose.JSONWebKey{Key: pub, KeyID: key.ID}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _ := jws.CompactSerialize()
-	return tok
-}
-
 func TestAuthenticateTable(t *testing.T) {
 	iss := issuer.Start(t)
 	clk := newClock()
@@ -85,8 +57,7 @@ func TestAuthenticateTable(t *testing.T) {
 		return c
 	}
 	valid := iss.Token(t, claims(nil))
-	parts := strings.Split(valid, ".")
-	tampered := parts[0] + "." + b64(claims(func(c map[string]any) { c["email"] = "eve@example.com" })) + "." + parts[2]
+	tampered := issuer.Tamper(valid, claims(func(c map[string]any) { c["email"] = "eve@example.com" }))
 	unpublished := issuer.NewRSAKey(t, "rogue")
 	wrongAlgForKey := rsaKey
 	wrongAlgForKey.Algorithm = jose.PS256
@@ -104,8 +75,8 @@ func TestAuthenticateTable(t *testing.T) {
 		{"scheme is case-insensitive", "bearer " + valid, ""},
 		{"valid ES256", "Bearer " + issuer.Sign(t, ecKey, claims(nil), true), ""},
 		{"audience array", "Bearer " + iss.Token(t, claims(func(c map[string]any) { c["aud"] = []string{"other", issuer.Audience} })), ""},
-		{"alg none", "Bearer " + b64(map[string]string{"alg": "none", "kid": "rsa-1"}) + "." + b64(claims(nil)) + ".", auth.ReasonBadAlgorithm},
-		{"HS256 with the public key", "Bearer " + hs256WithPublicKey(t, rsaKey, claims(nil)), auth.ReasonBadAlgorithm},
+		{"alg none", "Bearer " + issuer.ForgeNone("rsa-1", claims(nil)), auth.ReasonBadAlgorithm},
+		{"HS256 with the public key", "Bearer " + issuer.ForgeHS256(t, rsaKey, claims(nil)), auth.ReasonBadAlgorithm},
 		{"expired beyond skew", "Bearer " + iss.Token(t, claims(func(c map[string]any) { c["exp"] = now.Add(-61 * time.Second).Unix() })), auth.ReasonExpired},
 		{"expired within skew", "Bearer " + iss.Token(t, claims(func(c map[string]any) { c["exp"] = now.Add(-30 * time.Second).Unix() })), ""},
 		{"no exp", "Bearer " + iss.Token(t, claims(func(c map[string]any) { delete(c, "exp") })), auth.ReasonExpired},
@@ -229,7 +200,7 @@ func TestUnknownKidFloodIsBounded(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tok := b64(map[string]string{"alg": "RS256", "kid": fmt.Sprintf("random-%d", i)}) + "." + b64(c) + ".c2ln"
+			tok := issuer.UnknownKid(fmt.Sprintf("random-%d", i), c)
 			if _, err := a.Authenticate(context.Background(), "Bearer "+tok); auth.ReasonOf(err) != auth.ReasonUnknownKey {
 				t.Errorf("random kid: %v", err)
 			}

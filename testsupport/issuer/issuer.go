@@ -9,9 +9,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -235,4 +238,48 @@ func SignToken(key Key, claims map[string]any, kid bool) (string, error) {
 // Token signs claims with the issuer's RSA key.
 func (i *Issuer) Token(t testing.TB, claims map[string]any) string {
 	return Sign(t, i.Keys()[0], claims, true)
+}
+
+// Forged tokens for attack tests.
+
+func b64JSON(v any) string {
+	data, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(data)
+}
+
+// ForgeNone is an unsigned token (alg "none") naming a published kid.
+func ForgeNone(kid string, claims map[string]any) string {
+	return b64JSON(map[string]string{"alg": "none", "kid": kid}) + "." + b64JSON(claims) + "."
+}
+
+// ForgeHS256 is the key-confusion attack: HMAC "signed" with the RSA public
+// key the JWKS publishes, under that key's kid.
+func ForgeHS256(t testing.TB, key Key, claims map[string]any) string {
+	t.Helper()
+	pub, err := x509.MarshalPKIXPublicKey(key.Private.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: jose.JSONWebKey{Key: pub, KeyID: key.ID}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := jws.CompactSerialize()
+	return tok
+}
+
+// Tamper replaces the payload of a signed token, keeping its signature.
+func Tamper(token string, claims map[string]any) string {
+	parts := strings.SplitN(token, ".", 3)
+	return parts[0] + "." + b64JSON(claims) + "." + parts[2]
+}
+
+// UnknownKid is a well-formed token header with a kid no key set holds.
+func UnknownKid(kid string, claims map[string]any) string {
+	return b64JSON(map[string]string{"alg": "RS256", "kid": kid}) + "." + b64JSON(claims) + ".c2ln"
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/usersvc/usersvc/testsupport/oktaapi"
+)
+
+// TestSIGTERMWith200InFlight: 200 slow requests (each resolving a person
+// from an Okta that answers in 1s, some writing) are in flight when SIGTERM
+// arrives. All of them complete, the process exits within its grace period,
+// and every write it acknowledged is there after a restart.
+func TestSIGTERMWith200InFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary")
+	}
+	org := oktaapi.New(t, oktaapi.WithSSWSToken("00ssws"))
+	for i := range 200 {
+		email := fmt.Sprintf("p%03d@example.com", i)
+		org.AddUsers(oktaapi.NewUser(fmt.Sprintf("00u%03d", i), email, email, "P", fmt.Sprint(i), "ACTIVE"))
+	}
+	org.SetLatency(time.Second)
+	db := "EMBEDDED_DB_PATH=" + filepath.Join(t.TempDir(), "usersvc.db")
+	env := []string{"AUTH_DISABLED=true", db, "SHUTDOWN_TIMEOUT=10s", "OKTA_MAX_CONCURRENT=75", "OKTA_REQUEST_TIMEOUT=2500ms",
+		"OKTA_CLIENT_ORGURL=" + org.URL(), "OKTA_CLIENT_TOKEN=00ssws", "OKTA_TESTING_DISABLE_HTTPS_CHECK=true"}
+	cmd, addr := startBinary(t, env...)
+	base := "http://" + addr
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}, Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+	type answer struct {
+		path string
+		code int
+		err  error
+	}
+	answers := make([]answer, 200)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var req *http.Request
+			if i%4 == 0 { // a quarter are writes
+				req, _ = http.NewRequest(http.MethodPut, base+"/user", strings.NewReader(fmt.Sprintf(`{"email":"w%03d@example.com","display_name":"W"}`, i)))
+				answers[i].path = fmt.Sprintf("/user/w%03d@example.com", i)
+			} else {
+				answers[i].path = fmt.Sprintf("/user/p%03d@example.com", i)
+				req, _ = http.NewRequest(http.MethodGet, base+answers[i].path, nil)
+			}
+			resp, err := client.Do(req)
+			answers[i].err = err
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				answers[i].code = resp.StatusCode
+			}
+		}()
+	}
+	// Let every request reach the server (the GETs are now waiting on Okta).
+	deadline := time.Now().Add(5 * time.Second)
+	for org.Count(oktaapi.IsAPI) < 100 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	sigterm := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	if took := time.Since(sigterm); took > 10*time.Second {
+		t.Fatalf("took %s to exit, beyond the 10s grace period", took)
+	}
+	var acknowledged []string
+	for _, a := range answers {
+		switch {
+		case a.err != nil:
+			t.Errorf("%s: %v (in-flight requests must complete)", a.path, a.err)
+		case a.code == http.StatusOK || a.code == http.StatusCreated:
+			acknowledged = append(acknowledged, a.path)
+		case a.code != http.StatusServiceUnavailable:
+			t.Errorf("%s: %d", a.path, a.code)
+		}
+	}
+	if len(acknowledged) < 150 {
+		t.Fatalf("only %d of 200 requests succeeded", len(acknowledged))
+	}
+
+	// Restart: every acknowledged write is there, served without Okta.
+	org.Close()
+	_, addr = startBinary(t, env...)
+	for _, path := range acknowledged {
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("after restart %s = %d: an acknowledged write was lost", path, resp.StatusCode)
+		}
+	}
+}
