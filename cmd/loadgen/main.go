@@ -62,7 +62,21 @@ func main() {
 	flag.IntVar(&o.herd, "herd", 500, "concurrent first requests for one unknown user")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.serviceEnv, "service-env", "", "extra NAME=value settings for usersvc, comma separated")
+	soakFor := flag.Duration("soak", 0, "run the soak instead: a mixed load for this long (make soak: 10m)")
+	soakRate := flag.Int("soak-rate", 150, "soak request rate per second")
 	flag.Parse()
+	if *soakFor > 0 {
+		pass, err := soak(soakOptions{duration: *soakFor, rate: *soakRate, faultEvery: 2 * time.Minute, faultFor: 15 * time.Second,
+			sampleEvery: 20 * time.Second, usersvc: o.usersvc}, os.Stdout)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(2)
+		}
+		if !pass {
+			os.Exit(1)
+		}
+		return
+	}
 	r, err := run(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)

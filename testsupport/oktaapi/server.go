@@ -85,8 +85,10 @@ type Server struct {
 	mu          sync.Mutex
 	anchor      time.Time // windows start at anchor + k×window
 	users       map[string]User
-	issued      map[string]bool // OAuth access tokens
-	used        map[string]int  // bucket+window start → calls
+	byLogin     map[string]string // lowercased login → id
+	sorted      []User            // users by id; nil when stale
+	issued      map[string]bool   // OAuth access tokens
+	used        map[string]int    // bucket+window start → calls
 	requests    []Request
 	inFlight    int
 	maxInFlight int
@@ -111,6 +113,7 @@ func NewServer(opts ...Option) *Server {
 		limits:  map[string]int{"users:get": 1200, "users:list": 600, "users:groups": 1200},
 		anchor:  time.Unix(0, 0), // minute-aligned windows
 		users:   map[string]User{},
+		byLogin: map[string]string{},
 		issued:  map[string]bool{},
 		used:    map[string]int{},
 	}
@@ -134,8 +137,13 @@ func (s *Server) AddUsers(users ...User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, u := range users {
+		if old, ok := s.users[u.ID]; ok {
+			delete(s.byLogin, strings.ToLower(old.login()))
+		}
 		s.users[u.ID] = u
+		s.byLogin[strings.ToLower(u.login())] = u.ID
 	}
+	s.sorted = nil
 }
 
 // Requests returns what the server received, oldest first.
@@ -376,23 +384,25 @@ func (s *Server) find(idOrLogin string) (User, bool) {
 	if u, ok := s.users[idOrLogin]; ok {
 		return u, true
 	}
-	for _, u := range s.users {
-		if strings.EqualFold(u.login(), idOrLogin) {
-			return u, true
-		}
+	if id, ok := s.byLogin[strings.ToLower(idOrLogin)]; ok {
+		return s.users[id], true
 	}
 	return User{}, false
 }
 
+// sortedUsers returns the users by id; the slice is shared and read-only.
 func (s *Server) sortedUsers() []User {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	users := make([]User, 0, len(s.users))
-	for _, u := range s.users {
-		users = append(users, u)
+	if s.sorted == nil {
+		users := make([]User, 0, len(s.users))
+		for _, u := range s.users {
+			users = append(users, u)
+		}
+		slices.SortFunc(users, func(a, b User) int { return strings.Compare(a.ID, b.ID) })
+		s.sorted = users
 	}
-	slices.SortFunc(users, func(a, b User) int { return strings.Compare(a.ID, b.ID) })
-	return users
+	return s.sorted
 }
 
 // serveList is GET /api/v1/users with search, filter, q, limit and after.
