@@ -24,6 +24,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/schema"
 )
 
@@ -37,6 +38,7 @@ var (
 	// The separator is NUL, which ids and keys may not contain.
 	bucketEdges   = []byte("edges")
 	bucketReverse = []byte("reverse_edges")
+	bucketSync    = []byte("sync") // "state:<name>" and "lease:<name>"
 )
 
 const sep = "\x00"
@@ -74,7 +76,7 @@ func Open(path string, lockWait time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("open embedded store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketUsers, bucketTables, bucketDashboards, bucketFeatures, bucketEdges, bucketReverse} {
+		for _, b := range [][]byte{bucketUsers, bucketTables, bucketDashboards, bucketFeatures, bucketEdges, bucketReverse, bucketSync} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -521,4 +523,57 @@ func wrapDB(err error) error {
 		return schema.Unavailable("embedded store is closed", 0, err)
 	}
 	return err
+}
+
+// GetSyncState returns the saved sync state of name.
+func (s *Store) GetSyncState(ctx context.Context, name string) (proxy.SyncState, error) {
+	var st proxy.SyncState
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		_, err := getJSON(tx.Bucket(bucketSync), "state:"+name, &st)
+		return err
+	})
+	return st, err
+}
+
+// PutSyncState saves the sync state of name.
+func (s *Store) PutSyncState(ctx context.Context, name string, st proxy.SyncState) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		return putJSON(tx.Bucket(bucketSync), "state:"+name, st)
+	})
+}
+
+type lease struct {
+	Owner   string    `json:"owner"`
+	Expires time.Time `json:"expires"`
+}
+
+// AcquireLease takes or renews the lease in one transaction.
+func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	acquired := false
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSync)
+		var l lease
+		if _, err := getJSON(b, "lease:"+name, &l); err != nil {
+			return err
+		}
+		now := s.now()
+		if l.Owner != "" && l.Owner != owner && now.Before(l.Expires) {
+			return nil
+		}
+		acquired = true
+		return putJSON(b, "lease:"+name, lease{Owner: owner, Expires: now.Add(ttl)})
+	})
+	return acquired, err
+}
+
+// ReleaseLease drops the lease if owner holds it.
+func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSync)
+		var l lease
+		if _, err := getJSON(b, "lease:"+name, &l); err != nil || l.Owner != owner {
+			return err
+		}
+		return b.Delete([]byte("lease:" + name))
+	})
 }

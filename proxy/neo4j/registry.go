@@ -57,6 +57,11 @@ func Statements() []Statement {
 		{"FixtureDatabuilderUser", stmtFixtureDatabuilderUser, []string{"key", "email", "first_name", "last_name", "full_name",
 			"is_active", "team_name", "role_name", "manager_email", "updated_at", "manager_key"}},
 		{"FixtureWipe", stmtFixtureWipe, nil},
+		{"CreateLeaseKeyConstraint", stmtCreateLeaseKeyConstraint, nil},
+		{"GetSyncState", stmtGetSyncState, []string{"name"}},
+		{"PutSyncState", stmtPutSyncState, []string{"name", "watermark_ms", "complete", "updated_ms"}},
+		{"AcquireLease", stmtAcquireLease, []string{"name", "owner", "now_ms", "expires_ms"}},
+		{"ReleaseLease", stmtReleaseLease, []string{"name", "owner"}},
 	}
 }
 

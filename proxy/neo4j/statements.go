@@ -241,3 +241,22 @@ FOREACH (_ IN CASE WHEN m IS NULL THEN [] ELSE [1] END |
 // stmtFixtureWipe empties the database between cases of the real-Neo4j test
 // suite, which must only ever point at a throwaway database.
 const stmtFixtureWipe = `MATCH (n) DETACH DELETE n`
+
+// Sync progress and the single-runner lease live in the graph, so every
+// replica and every run sees them.
+const (
+	stmtCreateLeaseKeyConstraint = `CREATE CONSTRAINT sync_lease_key_unique IF NOT EXISTS FOR (l:SyncLease) REQUIRE l.key IS UNIQUE`
+	stmtGetSyncState             = `MATCH (s:SyncState {key: $name})
+RETURN s.watermark_ms AS watermark_ms, s.complete AS complete, s.updated_ms AS updated_ms`
+	stmtPutSyncState = `MERGE (s:SyncState {key: $name})
+SET s.watermark_ms = $watermark_ms, s.complete = $complete, s.updated_ms = $updated_ms`
+	// The lease is free when unheld, held by the same owner, or expired.
+	stmtAcquireLease = `MERGE (l:SyncLease {key: $name})
+WITH l, (l.owner IS NULL OR l.owner = $owner OR l.expires_ms < $now_ms) AS free
+SET l.owner = CASE WHEN free THEN $owner ELSE l.owner END,
+    l.expires_ms = CASE WHEN free THEN $expires_ms ELSE l.expires_ms END
+RETURN free AS acquired`
+	stmtReleaseLease = `MATCH (l:SyncLease {key: $name})
+WHERE l.owner = $owner
+DELETE l`
+)

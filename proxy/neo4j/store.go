@@ -17,6 +17,7 @@ import (
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j/config"
 
+	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/schema"
 )
 
@@ -133,8 +134,12 @@ func (s *Store) warm(ctx context.Context) {
 // without the privilege is logged, not fatal: the service still works.
 func (s *Store) EnsureSchema(ctx context.Context) {
 	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
-		_, err := collect(ctx, tx, stmtCreateUserKeyConstraint, nil)
-		return struct{}{}, err
+		for _, stmt := range []string{stmtCreateUserKeyConstraint, stmtCreateLeaseKeyConstraint} {
+			if _, err := collect(ctx, tx, stmt, nil); err != nil {
+				return struct{}{}, err
+			}
+		}
+		return struct{}{}, nil
 	})
 	var nerr *neo4j.Neo4jError
 	switch {
@@ -568,4 +573,58 @@ func classify(err error) error {
 	// Connectivity errors, exhausted retries, timeouts and anything else the
 	// network or server did: a retry may succeed.
 	return schema.Unavailable("the graph store is unavailable", time.Second, err)
+}
+
+// GetSyncState returns the saved sync state of name.
+func (s *Store) GetSyncState(ctx context.Context, name string) (proxy.SyncState, error) {
+	return read(s, ctx, func(tx neo4j.ManagedTransaction) (proxy.SyncState, error) {
+		recs, err := collect(ctx, tx, stmtGetSyncState, map[string]any{"name": name})
+		if err != nil || len(recs) == 0 {
+			return proxy.SyncState{}, err
+		}
+		var st proxy.SyncState
+		if ms, ok := mustGet(recs[0], "watermark_ms").(int64); ok {
+			st.Watermark = time.UnixMilli(ms).UTC()
+		}
+		if ms, ok := mustGet(recs[0], "updated_ms").(int64); ok {
+			st.UpdatedAt = time.UnixMilli(ms).UTC()
+		}
+		st.Complete, _ = mustGet(recs[0], "complete").(bool)
+		return st, nil
+	})
+}
+
+// PutSyncState saves the sync state of name.
+func (s *Store) PutSyncState(ctx context.Context, name string, st proxy.SyncState) error {
+	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+		_, err := collect(ctx, tx, stmtPutSyncState, map[string]any{
+			"name": name, "watermark_ms": st.Watermark.UnixMilli(), "complete": st.Complete, "updated_ms": st.UpdatedAt.UnixMilli(),
+		})
+		return struct{}{}, err
+	})
+	return err
+}
+
+// AcquireLease takes or renews the lease in one statement.
+func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	now := time.Now()
+	return write(s, ctx, func(tx neo4j.ManagedTransaction) (bool, error) {
+		recs, err := collect(ctx, tx, stmtAcquireLease, map[string]any{
+			"name": name, "owner": owner, "now_ms": now.UnixMilli(), "expires_ms": now.Add(ttl).UnixMilli(),
+		})
+		if err != nil || len(recs) != 1 {
+			return false, err
+		}
+		acquired, _ := mustGet(recs[0], "acquired").(bool)
+		return acquired, nil
+	})
+}
+
+// ReleaseLease drops the lease if owner holds it.
+func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
+	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+		_, err := collect(ctx, tx, stmtReleaseLease, map[string]any{"name": name, "owner": owner})
+		return struct{}{}, err
+	})
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/schema"
@@ -19,6 +20,7 @@ import (
 type Store interface {
 	proxy.Store
 	proxy.CatalogLoader
+	proxy.SyncStore
 	UsersOfResource(ctx context.Context, t schema.ResourceType, resourceKey string, rel schema.Relation) ([]string, error)
 }
 
@@ -385,6 +387,72 @@ func Run(t *testing.T, newStore Factory) {
 		wg.Wait()
 		if len(errs) > 0 || creates != 1 {
 			t.Fatalf("creates = %d (want 1), errors = %v", creates, errs)
+		}
+	})
+
+	t.Run("sync state round trip", func(t *testing.T) {
+		s := newStore(t)
+		st, err := s.GetSyncState(ctx, "okta")
+		if err != nil || !st.Watermark.IsZero() || st.Complete {
+			t.Fatalf("initial state = %+v, %v", st, err)
+		}
+		want := proxy.SyncState{Watermark: time.UnixMilli(1_790_000_000_123).UTC(), Complete: true, UpdatedAt: time.UnixMilli(1_790_000_100_000).UTC()}
+		if err := s.PutSyncState(ctx, "okta", want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetSyncState(ctx, "okta")
+		if err != nil || !got.Watermark.Equal(want.Watermark) || got.Complete != want.Complete || !got.UpdatedAt.Equal(want.UpdatedAt) {
+			t.Fatalf("state = %+v, %v; want %+v", got, err, want)
+		}
+		if other, _ := s.GetSyncState(ctx, "other"); !other.Watermark.IsZero() {
+			t.Fatalf("states leak between names: %+v", other)
+		}
+	})
+
+	t.Run("sync lease has one holder", func(t *testing.T) {
+		s := newStore(t)
+		got := func(owner string, ttl time.Duration) bool {
+			t.Helper()
+			ok, err := s.AcquireLease(ctx, "okta", owner, ttl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		if !got("a", time.Minute) || got("b", time.Minute) || !got("a", time.Minute) {
+			t.Fatal("a must hold and renew the lease while b is refused")
+		}
+		if err := s.ReleaseLease(ctx, "okta", "b"); err != nil || got("b", time.Minute) {
+			t.Fatalf("a release by a non-holder must not free the lease (%v)", err)
+		}
+		if err := s.ReleaseLease(ctx, "okta", "a"); err != nil || !got("b", 50*time.Millisecond) {
+			t.Fatalf("after release b must get the lease (%v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if !got("c", time.Minute) {
+			t.Fatal("an expired lease must be free")
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		winners := 0
+		for i := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := s.AcquireLease(ctx, "race", fmt.Sprint("owner", i), time.Minute)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					winners++
+				}
+			}()
+		}
+		wg.Wait()
+		if winners != 1 {
+			t.Fatalf("%d concurrent owners got the lease, want 1", winners)
 		}
 	})
 

@@ -14,6 +14,14 @@ func implementations() map[string]handler {
 			s.constraints["user_key_unique"] = true
 			return Result{}, nil
 		},
+		"CreateLeaseKeyConstraint": func(s *state, _ params, _ int64) (Result, error) {
+			s.constraints["sync_lease_key_unique"] = true
+			return Result{}, nil
+		},
+		"GetSyncState": getSyncState,
+		"PutSyncState": putSyncState,
+		"AcquireLease": acquireLease,
+		"ReleaseLease": releaseLease,
 		"Ping": func(*state, params, int64) (Result, error) {
 			return Result{Keys: []string{"ok"}, Records: [][]any{{int64(1)}}}, nil
 		},
@@ -449,6 +457,68 @@ func fixtureDatabuilderUser(s *state, p params, now int64) (Result, error) {
 	}
 	if m := s.find("User", v[8]); m != nil {
 		s.both(u, "MANAGE_BY", m, "MANAGE")
+	}
+	return Result{}, nil
+}
+
+func getSyncState(s *state, p params, _ int64) (Result, error) {
+	name, err := p.str("name")
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Keys: []string{"watermark_ms", "complete", "updated_ms"}}
+	if n := s.find("SyncState", name); n != nil {
+		res.Records = [][]any{{n.Props["watermark_ms"], n.Props["complete"], n.Props["updated_ms"]}}
+	}
+	return res, nil
+}
+
+func putSyncState(s *state, p params, _ int64) (Result, error) {
+	name, err := p.str("name")
+	if err != nil {
+		return Result{}, err
+	}
+	n, _ := s.merge("SyncState", name)
+	for _, k := range []string{"watermark_ms", "complete", "updated_ms"} {
+		v, err := p.value(k)
+		if err != nil {
+			return Result{}, err
+		}
+		n.Props[k] = v
+	}
+	return Result{}, nil
+}
+
+func acquireLease(s *state, p params, _ int64) (Result, error) {
+	v, err := p.strs("name", "owner")
+	if err != nil {
+		return Result{}, err
+	}
+	now, err := p.value("now_ms")
+	if err != nil {
+		return Result{}, err
+	}
+	expires, err := p.value("expires_ms")
+	if err != nil {
+		return Result{}, err
+	}
+	l, _ := s.merge("SyncLease", v[0])
+	owner, held := l.Props["owner"].(string)
+	exp, _ := l.Props["expires_ms"].(int64)
+	free := !held || owner == v[1] || exp < now.(int64)
+	if free {
+		l.Props["owner"], l.Props["expires_ms"] = v[1], expires
+	}
+	return Result{Keys: []string{"acquired"}, Records: [][]any{{free}}}, nil
+}
+
+func releaseLease(s *state, p params, _ int64) (Result, error) {
+	v, err := p.strs("name", "owner")
+	if err != nil {
+		return Result{}, err
+	}
+	if l := s.find("SyncLease", v[0]); l != nil && l.Props["owner"] == v[1] {
+		delete(s.nodes, l.ID)
 	}
 	return Result{}, nil
 }
