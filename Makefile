@@ -24,18 +24,21 @@ FUZZ_TARGETS := schema:FuzzDecodeUser schema:FuzzUserKey oidcuser:FuzzSearchEqua
 build:
 	$(GO) build -o $(BIN) ./cmd/usersvc
 
-# Runs on the embedded store with auth off: no external services needed.
+# Runs on the embedded store with auth off, resolving unknown users from the
+# example directory file: no external services needed.
 run: build
-	@echo "usersvc on http://localhost:5002 (auth disabled, embedded store in ./data, catalog from examples/catalog.json)"
+	@echo "usersvc on http://localhost:5002 (auth disabled, embedded store in ./data,"
+	@echo "people from examples/directory.json, catalog from examples/catalog.json)"
 	@echo "try:"
-	@echo "  curl -s localhost:5002/healthcheck"
-	@echo "  curl -s -X PUT localhost:5002/user -H 'Content-Type: application/json' -d '{\"email\":\"ada.lovelace@example.com\",\"first_name\":\"Ada\",\"last_name\":\"Lovelace\"}'"
-	@echo "  curl -s localhost:5002/user/ada.lovelace@example.com"
-	@echo "  curl -s -X PUT localhost:5002/user/ada.lovelace@example.com/follow/table/hive://gold.sales/orders"
-	@echo "  curl -s localhost:5002/user/ada.lovelace@example.com/follow/"
+	@echo "  curl -s localhost:5002/user/katherine.johnson@example.com   # unknown to the store: resolved from the directory and written"
+	@echo "  curl -s localhost:5002/user                                 # now listed"
+	@echo "  curl -s localhost:5002/user/rosalind@example.com            # two people share this email: 409"
+	@echo "  curl -s -X PUT localhost:5002/user/katherine.johnson@example.com/follow/table/hive://gold.sales/orders"
+	@echo "  curl -s localhost:5002/user/katherine.johnson@example.com/follow/"
 	@echo "  curl -s localhost:5002/user/grace.hopper@example.com/read/"
 	AUTH_DISABLED=true PROXY_CLIENT=embedded EMBEDDED_DB_PATH=./data/usersvc.db \
-	EMBEDDED_CATALOG_FILE=examples/catalog.json LOG_FORMAT=text ./$(BIN)
+	EMBEDDED_CATALOG_FILE=examples/catalog.json DIRECTORY_FILE=examples/directory.json \
+	LOG_FORMAT=text ./$(BIN)
 
 # Needs a Docker engine (none runs on the development machines of this repo).
 image:

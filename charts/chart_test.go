@@ -520,6 +520,7 @@ var notExposed = map[string]string{
 	"FLASK_OIDC_REDIRECT_URI":           "flaskoidc compatibility; oidc.configs",
 	"FLASK_OIDC_OVERWRITE_REDIRECT_URI": "flaskoidc compatibility; oidc.configs",
 	"EMBEDDED_DB_PATH":                  "set when proxy.host is empty",
+	"DIRECTORY_FILE":                    "the file directory is for local runs; extraEnv",
 }
 
 // TestChartMatchesServiceSettings: every variable the chart sets is one the

@@ -3,6 +3,7 @@ package oidcuser
 import (
 	"context"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/usersvc/usersvc/schema"
@@ -26,10 +27,11 @@ var inactiveStatuses = map[string]bool{"SUSPENDED": true, "DEPROVISIONED": true}
 // OktaUser is the part of an Okta user object (the Users API's JSON shape)
 // that usersvc maps.
 type OktaUser struct {
-	ID      string         `json:"id"`
-	Status  string         `json:"status"`
-	Profile map[string]any `json:"profile"`
-	Links   struct {
+	ID          string         `json:"id"`
+	Status      string         `json:"status"`
+	LastUpdated time.Time      `json:"lastUpdated"`
+	Profile     map[string]any `json:"profile"`
+	Links       struct {
 		Self struct {
 			Href string `json:"href"`
 		} `json:"self"`

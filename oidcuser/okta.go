@@ -246,6 +246,9 @@ func fromSDK(u *okta.User) (OktaUser, error) {
 // timeouts, 5xx, bad credentials and broken answers are the directory
 // failing (503), never the caller's fault.
 func classifyOktaError(ctx context.Context, id string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var limited *RateLimitedError
 	if errors.As(err, &limited) {
 		return schema.Unavailable("the directory's rate limit is spent; try again later", limited.RetryAfter, err)
@@ -266,4 +269,106 @@ func classifyOktaError(ctx context.Context, id string, err error) error {
 		return schema.Unavailable("the directory did not answer in time", time.Second, err)
 	}
 	return schema.Unavailable("the directory is unavailable", 5*time.Second, err)
+}
+
+// ListQuery selects the people a sync pages through.
+type ListQuery struct {
+	// UpdatedAfter: only people whose lastUpdated is after it (zero: all).
+	UpdatedAfter time.Time
+	// Inclusive: lastUpdated at UpdatedAfter counts too (resuming a run).
+	Inclusive bool
+}
+
+// maxRateWaits bounds how often one page waits out a spent rate-limit window.
+const maxRateWaits = 10
+
+// ListUsers pages through people in lastUpdated order (a search, so every
+// status is included), calling fn for each page. A spent rate-limit budget
+// is waited out (Retry-After) rather than treated as failure.
+func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]OktaUser) error) error {
+	since := q.UpdatedAfter
+	if since.IsZero() {
+		since = time.Unix(0, 0)
+	}
+	op := "gt"
+	if q.Inclusive {
+		op = "ge"
+	}
+	params := &query.Params{
+		Search:    fmt.Sprintf(`lastUpdated %s "%s"`, op, since.UTC().Format("2006-01-02T15:04:05.000Z")),
+		SortBy:    "lastUpdated",
+		SortOrder: "asc",
+		Limit:     200,
+	}
+	var users []*okta.User
+	var resp *okta.Response
+	err := waitOutRateLimits(ctx, func() error {
+		var err error
+		users, resp, err = d.client.User.ListUsers(ctx, params)
+		return classifyOktaError(ctx, "", err)
+	})
+	for {
+		if err != nil {
+			return err
+		}
+		page := make([]OktaUser, 0, len(users))
+		for _, u := range users {
+			ou, err := fromSDK(u)
+			if err != nil {
+				return err
+			}
+			page = append(page, ou)
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		if resp == nil || !resp.HasNextPage() {
+			return nil
+		}
+		current := resp
+		err = waitOutRateLimits(ctx, func() error {
+			users = nil
+			var err error
+			resp, err = current.Next(ctx, &users)
+			return classifyOktaError(ctx, "", err)
+		})
+	}
+}
+
+// waitOutRateLimits runs call, sleeping out Retry-After hints of spent
+// rate-limit windows.
+func waitOutRateLimits(ctx context.Context, call func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := call()
+		var e *schema.Error
+		var limited *RateLimitedError
+		if err == nil || attempt == maxRateWaits || !errors.As(err, &e) || !errors.As(err, &limited) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(e.RetryAfter, time.Minute)):
+		}
+	}
+}
+
+// Groups returns the names of the groups the person (by Okta id) is in.
+func (d *OktaDirectory) Groups(ctx context.Context, oktaID string) ([]string, error) {
+	var groups []*okta.Group
+	var names []string
+	err := waitOutRateLimits(ctx, func() error {
+		var err error
+		groups, _, err = d.client.User.ListUserGroups(ctx, url.PathEscape(oktaID))
+		return classifyOktaError(ctx, oktaID, err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		if g != nil && g.Profile != nil && g.Profile.Name != "" {
+			names = append(names, g.Profile.Name)
+		}
+	}
+	return names, nil
 }

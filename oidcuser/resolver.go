@@ -25,6 +25,9 @@ type UserStore interface {
 // off: unknown users are simply not found.
 type ResolverConfig struct {
 	Directory Directory
+	// Source names the directory in audit records and metrics (default
+	// "okta"; "file" for the file directory).
+	Source string
 	// NegativeTTL is how long a "not in the directory" answer is remembered
 	// (default 5m); NegativeSize bounds how many are (default 10000).
 	NegativeTTL  time.Duration
@@ -65,6 +68,9 @@ type Resolver struct {
 
 // NewResolver builds a resolver over the store and, optionally, a directory.
 func NewResolver(store UserStore, cfg ResolverConfig) *Resolver {
+	if cfg.Source == "" {
+		cfg.Source = "okta"
+	}
 	if cfg.NegativeTTL == 0 {
 		cfg.NegativeTTL = 5 * time.Minute
 	}
@@ -178,7 +184,7 @@ func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error)
 	if err != nil {
 		return schema.User{}, err
 	}
-	r.cfg.Observer.UserWritten("okta", created)
+	r.cfg.Observer.UserWritten(r.cfg.Source, created)
 	event, actor := "user_updated", "anonymous"
 	if created {
 		event = "user_created"
@@ -187,7 +193,7 @@ func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error)
 		actor = p.Subject
 	}
 	r.cfg.Logger.InfoContext(ctx, "audit", "audit", true, "event", event, "actor", actor, "key", key,
-		"source", "okta", "outcome", "ok", "okta_id", u.OtherKeyValues[OtherKeyOktaID])
+		"source", r.cfg.Source, "outcome", "ok", "okta_id", u.OtherKeyValues[OtherKeyOktaID])
 	return stored, nil
 }
 
@@ -207,3 +213,7 @@ func lookupOutcome(err error) string {
 	}
 	return "error"
 }
+
+// ForgetNotFound drops every remembered "not in the directory" answer: the
+// directory changed (a new directory file, say), so they may be wrong now.
+func (r *Resolver) ForgetNotFound() { r.negative.Purge() }

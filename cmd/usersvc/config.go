@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,6 +48,8 @@ var envVars = []envVar{
 	{"OIDC_WRITE_GROUPS", "", "Comma list; when set, writing another user's data (PUT /user, follow/own) needs one of these groups."},
 	{"OIDC_TOKEN_CACHE_SIZE", "10000", "Verified tokens remembered (by SHA-256) until their exp; 0 turns the cache off."},
 	{"OIDC_HTTP_TIMEOUT", "10s", "Timeout for discovery and JWKS requests."},
+	{"DIRECTORY", "okta when Okta is configured, file when DIRECTORY_FILE is set, else off", "Where unknown users are resolved from: okta, file or off."},
+	{"DIRECTORY_FILE", "", "JSON file of people in the shape of Okta's GET /api/v1/users answer; re-read when it changes."},
 	{"OKTA_CLIENT_ORGURL", "scheme+host of an Okta OIDC issuer", "Okta org URL for resolving unknown users; no Okta config turns resolution off."},
 	{"OKTA_CLIENT_AUTHORIZATIONMODE", "SSWS", "SSWS (API token) or PrivateKey (OAuth 2.0 private-key JWT)."},
 	{"OKTA_CLIENT_TOKEN", "", "SSWS API token (secret; never logged)."},
@@ -60,6 +63,11 @@ var envVars = []envVar{
 	{"OKTA_RATE_LIMIT_RESERVE", "10", "Calls of each rate-limit window left unused; past it, lookups answer 503 until the window resets."},
 	{"NEGATIVE_CACHE_TTL", "5m", "How long 'not in the directory' is remembered."},
 	{"NEGATIVE_CACHE_SIZE", "10000", "How many such answers are remembered."},
+	{"SYNC_INTERVAL", "0 (off)", "Run the directory sync in the server this often; a lease in the graph keeps it to one replica."},
+	{"SYNC_MAX_DEACTIVATE_PERCENT", "10", "A sync that would deactivate more than this share of active users stops before writing."},
+	{"SYNC_TEAM_GROUP_PATTERN", "", "Regular expression on directory group names; the first match (its first submatch if any) becomes team_name."},
+	{"SYNC_TEAM_OVERWRITE", "false", "Let group-derived teams replace team_name values already stored (e.g. written through PUT /user)."},
+	{"SYNC_LEASE_TTL", "10m", "How long a sync runner's lease lasts without renewal."},
 	{"PROXY_CLIENT", "embedded (neo4j when PROXY_HOST is set)", "Graph store: neo4j or embedded."},
 	{"PROXY_HOST", "", "Neo4j host as a URI: bolt://host or neo4j://host (+s/+ssc schemes too); bolt:// is assumed without a scheme."},
 	{"PROXY_PORT", "7687", "Neo4j Bolt port (unless PROXY_HOST names one)."},
@@ -88,8 +96,12 @@ type Config struct {
 	AuthDisabled bool
 	OIDC         OIDCConfig
 
-	Okta     OktaConfig
-	Resolver ResolverConfig
+	// Directory is "okta", "file" or "" (no resolution).
+	Directory     string
+	DirectoryFile string
+	Okta          OktaConfig
+	Resolver      ResolverConfig
+	Sync          SyncConfig
 
 	ProxyClient         string
 	ProxyHost           string
@@ -128,6 +140,15 @@ type OktaConfig struct {
 	DisableHTTPSCheck bool
 	MaxConcurrent     int
 	RateLimitReserve  int
+}
+
+// SyncConfig tunes the directory sync.
+type SyncConfig struct {
+	Interval             time.Duration
+	MaxDeactivatePercent float64
+	TeamPattern          *regexp.Regexp
+	TeamOverwrite        bool
+	LeaseTTL             time.Duration
 }
 
 // ResolverConfig tunes resolution of unknown users.
@@ -281,6 +302,26 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.OIDC = loadOIDC(r)
 
 	c.Okta = loadOkta(r, c.OIDC.ConfigURL)
+	c.DirectoryFile = r.str("DIRECTORY_FILE", "")
+	defaultDirectory := "off"
+	switch {
+	case c.Okta.Enabled:
+		defaultDirectory = "okta"
+	case c.DirectoryFile != "":
+		defaultDirectory = "file"
+	}
+	switch r.oneOf("DIRECTORY", defaultDirectory, "okta", "file", "off") {
+	case "okta":
+		c.Directory = "okta"
+		if !c.Okta.Enabled {
+			r.fail("OKTA_CLIENT_ORGURL", "must be set (with OKTA_CLIENT_TOKEN or a private key) when DIRECTORY=okta")
+		}
+	case "file":
+		c.Directory = "file"
+		if c.DirectoryFile == "" {
+			r.fail("DIRECTORY_FILE", "must name a file when DIRECTORY=file")
+		}
+	}
 	c.Resolver = ResolverConfig{
 		LookupTimeout: r.duration("OKTA_REQUEST_TIMEOUT", 2*time.Second),
 		NegativeTTL:   r.duration("NEGATIVE_CACHE_TTL", 5*time.Minute),
@@ -288,6 +329,23 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.Resolver.LookupTimeout == 0 {
 		r.fail("OKTA_REQUEST_TIMEOUT", "must be positive")
+	}
+
+	c.Sync = SyncConfig{
+		Interval:      r.duration("SYNC_INTERVAL", 0),
+		TeamOverwrite: r.boolean("SYNC_TEAM_OVERWRITE", false),
+		LeaseTTL:      r.duration("SYNC_LEASE_TTL", 10*time.Minute),
+	}
+	c.Sync.MaxDeactivatePercent = float64(r.integer("SYNC_MAX_DEACTIVATE_PERCENT", 10, 1, 100))
+	if p := r.str("SYNC_TEAM_GROUP_PATTERN", ""); p != "" {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			r.fail("SYNC_TEAM_GROUP_PATTERN", "is not a regular expression: %v", err)
+		}
+		c.Sync.TeamPattern = re
+	}
+	if c.Sync.LeaseTTL < time.Minute {
+		r.fail("SYNC_LEASE_TTL", "must be at least 1m")
 	}
 
 	c.ProxyHost = r.str("PROXY_HOST", "")

@@ -52,6 +52,13 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"bad log format", []string{"AUTH_DISABLED", "true", "LOG_FORMAT", "xml"}, "LOG_FORMAT"},
 		{"bad proxy client", []string{"AUTH_DISABLED", "true", "PROXY_CLIENT", "mysql"}, "PROXY_CLIENT"},
 		{"bad shutdown timeout", []string{"AUTH_DISABLED", "true", "SHUTDOWN_TIMEOUT", "soon"}, "SHUTDOWN_TIMEOUT"},
+		{"bad sync interval", []string{"AUTH_DISABLED", "true", "SYNC_INTERVAL", "hourly"}, "SYNC_INTERVAL"},
+		{"guard over 100", []string{"AUTH_DISABLED", "true", "SYNC_MAX_DEACTIVATE_PERCENT", "101"}, "SYNC_MAX_DEACTIVATE_PERCENT"},
+		{"team pattern not a regexp", []string{"AUTH_DISABLED", "true", "SYNC_TEAM_GROUP_PATTERN", "team-("}, "SYNC_TEAM_GROUP_PATTERN"},
+		{"lease too short", []string{"AUTH_DISABLED", "true", "SYNC_LEASE_TTL", "5s"}, "SYNC_LEASE_TTL"},
+		{"unknown directory", []string{"AUTH_DISABLED", "true", "DIRECTORY", "ldap"}, "DIRECTORY"},
+		{"file directory without a file", []string{"AUTH_DISABLED", "true", "DIRECTORY", "file"}, "DIRECTORY_FILE"},
+		{"okta directory without okta", []string{"AUTH_DISABLED", "true", "DIRECTORY", "okta"}, "OKTA_CLIENT_ORGURL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,5 +221,45 @@ func TestOktaConfig(t *testing.T) {
 				t.Fatalf("okta = %+v, err %v", c.Okta, err)
 			}
 		})
+	}
+}
+
+func TestDirectorySelection(t *testing.T) {
+	okta := []string{"OKTA_CLIENT_ORGURL", "https://acme.okta.com", "OKTA_CLIENT_TOKEN", "t"}
+	file := []string{"DIRECTORY_FILE", "people.json"}
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"nothing configured", nil, ""},
+		{"okta configured", okta, "okta"},
+		{"file configured", file, "file"},
+		{"both: okta wins", append(append([]string{}, okta...), file...), "okta"},
+		{"both, file chosen", append(append([]string{"DIRECTORY", "file"}, okta...), file...), "file"},
+		{"explicitly off", append([]string{"DIRECTORY", "OFF"}, file...), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(envMap(append([]string{"AUTH_DISABLED", "true"}, tt.env...)...))
+			if err != nil || c.Directory != tt.want {
+				t.Fatalf("directory = %q, %v; want %q", c.Directory, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSyncConfig(t *testing.T) {
+	c, err := loadConfig(envMap("AUTH_DISABLED", "true", "SYNC_INTERVAL", "15m", "SYNC_MAX_DEACTIVATE_PERCENT", "25",
+		"SYNC_TEAM_GROUP_PATTERN", "^team-(.+)$", "SYNC_TEAM_OVERWRITE", "true", "SYNC_LEASE_TTL", "30m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Sync
+	if s.Interval != 15*time.Minute || s.MaxDeactivatePercent != 25 || s.TeamPattern.String() != "^team-(.+)$" || !s.TeamOverwrite || s.LeaseTTL != 30*time.Minute {
+		t.Fatalf("sync config = %+v", s)
+	}
+	if c, _ := loadConfig(envMap("AUTH_DISABLED", "true")); c.Sync.Interval != 0 || c.Sync.MaxDeactivatePercent != 10 || c.Sync.TeamPattern != nil {
+		t.Fatalf("sync defaults = %+v", c.Sync)
 	}
 }

@@ -68,8 +68,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitOK
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "sync":
+		return runSync(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: usersvc [serve|env|check URL]\n\nserve      run the API (default)\nenv        list the environment variables it reads\ncheck URL  exit 0 when URL answers 2xx within 5s (container probes and helm test)")
+		fmt.Fprintln(stdout, "usage: usersvc [serve|sync|env|check URL]\n\nserve      run the API (default)\nsync       import people from the directory into the graph (usersvc sync --help)\nenv        list the environment variables it reads\ncheck URL  exit 0 when URL answers 2xx within 5s (container probes and helm test)")
 		return exitOK
 	default:
 		fmt.Fprintf(stderr, "usersvc: unknown command %q (try: usersvc help)\n", cmd)
@@ -168,12 +170,26 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	resolver := oidcuser.NewResolver(store, oidcuser.ResolverConfig{
 		Directory:     directory,
+		Source:        cfg.Directory,
 		NegativeTTL:   cfg.Resolver.NegativeTTL,
 		NegativeSize:  cfg.Resolver.NegativeSize,
 		LookupTimeout: cfg.Resolver.LookupTimeout,
 		Logger:        log,
 		Observer:      m,
 	})
+	if file, ok := directory.(*oidcuser.FileDirectory); ok {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() { defer close(watched); file.Watch(watchCtx, time.Second, resolver.ForgetNotFound) }()
+		defer func() { stopWatch(); <-watched }()
+	}
+	if cfg.Sync.Interval > 0 {
+		stopSync, err := scheduleSync(ctx, cfg, rawStore, directory, storeReady, log, m)
+		if err != nil {
+			return err
+		}
+		defer stopSync()
+	}
 	spec, err := docs.OpenAPIJSON()
 	if err != nil {
 		return fmt.Errorf("openapi document: %w", err)
@@ -282,11 +298,20 @@ func setupAuth(ctx context.Context, cfg Config, log *slog.Logger, obs auth.Obser
 // newDirectory returns the directory unknown users are resolved from, or nil
 // when none is configured.
 func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (oidcuser.Directory, error) {
-	o := cfg.Okta
-	if !o.Enabled {
+	switch cfg.Directory {
+	case "file":
+		dir, err := oidcuser.OpenFile(cfg.DirectoryFile, log)
+		if err != nil {
+			return nil, &configError{Var: "DIRECTORY_FILE", Problem: err.Error()}
+		}
+		log.Info("resolving unknown users from a directory file", "path", cfg.DirectoryFile, "people", dir.Len())
+		return dir, nil
+	case "okta":
+	default:
 		log.Info("no directory configured: users unknown to the graph answer 404")
 		return nil, nil
 	}
+	o := cfg.Okta
 	budget := oidcuser.NewBudget(http.DefaultTransport, oidcuser.BudgetConfig{
 		MaxConcurrent: o.MaxConcurrent,
 		Reserve:       o.RateLimitReserve,

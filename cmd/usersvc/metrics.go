@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/usersvc/usersvc/handlers"
+	"github.com/usersvc/usersvc/oidcuser"
 	"github.com/usersvc/usersvc/schema"
 )
 
@@ -32,6 +33,10 @@ type metrics struct {
 	usersWritten   *prometheus.CounterVec
 	storeDuration  *prometheus.HistogramVec
 	storeErrors    *prometheus.CounterVec
+	syncRuns       *prometheus.CounterVec
+	syncUsers      *prometheus.CounterVec
+	syncDuration   prometheus.Histogram
+	syncLastOK     prometheus.Gauge
 
 	// Label sets seen on the hot path, resolved once: WithLabelValues hashes
 	// and locks on every call.
@@ -97,6 +102,19 @@ func newMetrics(build handlers.BuildInfo) *metrics {
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "usersvc_store_errors_total", Help: "Graph store operations that failed (not-found and invalid answers excluded).",
 		}, []string{"operation"}),
+		syncRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usersvc_sync_runs_total", Help: "Scheduled directory syncs by outcome (ok, lease_held, guard_tripped, error, canceled).",
+		}, []string{"outcome"}),
+		syncUsers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usersvc_sync_users_total", Help: "Users written by scheduled syncs by action (created, updated, deactivated).",
+		}, []string{"action"}),
+		syncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "usersvc_sync_duration_seconds", Help: "Duration of scheduled directory syncs that did work.",
+			Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600, 1800},
+		}),
+		syncLastOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "usersvc_sync_last_success_timestamp_seconds", Help: "Unix time the last scheduled sync completed (0: never).",
+		}),
 	}
 	m.cacheHit = m.tokenCache.WithLabelValues("hit")
 	m.cacheMiss = m.tokenCache.WithLabelValues("miss")
@@ -106,7 +124,7 @@ func newMetrics(build handlers.BuildInfo) *metrics {
 	buildInfo.WithLabelValues(build.Version, build.Commit, build.GoVersion).Set(1)
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.inFlight, m.auth, m.tokenCache, m.jwksFetches,
 		m.lookups, m.lookupDuration, m.rateRemaining, m.negativeHits, m.usersWritten, m.storeDuration,
-		m.storeErrors, buildInfo,
+		m.storeErrors, m.syncRuns, m.syncUsers, m.syncDuration, m.syncLastOK, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -182,4 +200,20 @@ func (m *metrics) StoreOperation(op string, elapsed time.Duration, err error) {
 			m.storeErrors.WithLabelValues(op).Inc()
 		}
 	}
+}
+
+// SyncRun records one scheduled sync.
+func (m *metrics) SyncRun(outcome string, rep oidcuser.SyncReport, elapsed time.Duration) {
+	m.syncRuns.WithLabelValues(outcome).Inc()
+	if outcome == "lease_held" {
+		return
+	}
+	m.syncDuration.Observe(elapsed.Seconds())
+	if outcome != "ok" {
+		return
+	}
+	m.syncUsers.WithLabelValues("created").Add(float64(rep.Created))
+	m.syncUsers.WithLabelValues("updated").Add(float64(rep.Updated))
+	m.syncUsers.WithLabelValues("deactivated").Add(float64(rep.Deactivated))
+	m.syncLastOK.SetToCurrentTime()
 }

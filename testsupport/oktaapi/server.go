@@ -448,16 +448,32 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	default:
 		match = func(User) bool { return true }
 	}
-	var page []map[string]any
-	after := q.Get("after")
-	more := false
+	var matched []User
 	for _, u := range s.sortedUsers() {
-		if after != "" && u.ID <= after {
-			continue
+		if (includeDeprovisioned || u.Status != "DEPROVISIONED") && match(u) {
+			matched = append(matched, u)
 		}
-		if (!includeDeprovisioned && u.Status == "DEPROVISIONED") || !match(u) {
-			continue
-		}
+	}
+	switch q.Get("sortBy") {
+	case "", "id":
+	case "lastUpdated":
+		slices.SortStableFunc(matched, func(a, b User) int { return a.LastUpdated.Compare(b.LastUpdated) })
+	default:
+		s.writeError(w, http.StatusBadRequest, "E0000001", "Api validation failed: sortBy")
+		return
+	}
+	if strings.EqualFold(q.Get("sortOrder"), "desc") {
+		slices.Reverse(matched)
+	}
+	// The cursor is the id of the last user sent: the page continues after it
+	// in the order chosen.
+	if after := q.Get("after"); after != "" {
+		i := slices.IndexFunc(matched, func(u User) bool { return u.ID == after })
+		matched = matched[i+1:] // i = -1 (unknown cursor) restarts
+	}
+	var page []map[string]any
+	more := false
+	for _, u := range matched {
 		if len(page) == limit {
 			more = true
 			break

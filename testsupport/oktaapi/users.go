@@ -1,6 +1,7 @@
 package oktaapi
 
 import (
+	"encoding/json"
 	"maps"
 	"strings"
 	"time"
@@ -108,4 +109,14 @@ func (g Group) json() map[string]any {
 		"type":    "OKTA_GROUP",
 		"profile": map[string]any{"name": g.Name, "description": g.Description},
 	}
+}
+
+// Export renders users as the Users API's list answer does (a JSON array of
+// user objects): the shape of an export of an org at orgURL.
+func Export(orgURL string, users ...User) ([]byte, error) {
+	out := make([]map[string]any, 0, len(users))
+	for _, u := range users {
+		out = append(out, u.json(orgURL))
+	}
+	return json.MarshalIndent(out, "", "  ")
 }

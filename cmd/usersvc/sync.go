@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/usersvc/usersvc/handlers"
+	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/proxy"
+)
+
+// Exit codes of `usersvc sync` beyond exitOK, exitFailure and exitConfig.
+const (
+	exitGuardTripped = 3 // the mass-change guard stopped the run; nothing written
+	exitLeaseHeld    = 4 // another runner holds the lease; nothing done
+)
+
+const syncUsage = `usage: usersvc sync [--full]
+
+Imports people from the configured directory (Okta, or DIRECTORY_FILE) into
+the graph store, with the same environment as the server. Incremental by
+default: only people changed since the watermark saved by the last run.
+
+  --full   read everyone, ignoring the saved watermark
+
+exit codes: 0 done, 1 failed, 2 bad configuration,
+            3 mass-change guard tripped (nothing written), 4 another runner holds the lease`
+
+// runSync is `usersvc sync`: one run, progress on stderr, summary on stdout.
+func runSync(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	full := fs.Bool("full", false, "")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, syncUsage)
+			return exitOK
+		}
+		fmt.Fprintln(stderr, syncUsage)
+		return exitConfig
+	}
+	// A sync serves no requests, so it runs with the server's environment
+	// or without any authentication settings at all.
+	syncEnv := func(name string) string {
+		if name == "AUTH_DISABLED" && strings.TrimSpace(getenv("FLASK_OIDC_CONFIG_URL")) == "" {
+			return "true"
+		}
+		return getenv(name)
+	}
+	cfg, err := loadConfig(syncEnv)
+	if err != nil {
+		fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", err)
+		return exitConfig
+	}
+	logOut := newBufferedLog(stderr)
+	defer logOut.close()
+	log := newLogger(cfg, logOut)
+
+	syncer, closeAll, err := newSyncer(ctx, cfg, log, *full, newProgressReporter(stderr, log))
+	if err != nil {
+		var cerr *configError
+		if errors.As(err, &cerr) {
+			fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", cerr)
+			return exitConfig
+		}
+		log.Error("sync could not start", "error", err)
+		return exitFailure
+	}
+	defer closeAll()
+
+	rep, err := syncer.Run(ctx)
+	logOut.flush()
+	printSyncSummary(stdout, rep, err)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, oidcuser.ErrMassChange):
+		return exitGuardTripped
+	case errors.Is(err, oidcuser.ErrLeaseHeld):
+		return exitLeaseHeld
+	default:
+		log.Error("sync failed", "error", err)
+		return exitFailure
+	}
+}
+
+// newSyncer opens the store and the directory from cfg. The returned func
+// closes both.
+func newSyncer(ctx context.Context, cfg Config, log *slog.Logger, full bool, progress func(oidcuser.SyncProgress)) (*oidcuser.Syncer, func(), error) {
+	dir, err := newDirectory(ctx, cfg, log, newMetrics(buildInfo()))
+	if err != nil {
+		return nil, nil, err
+	}
+	closeDir := func() {
+		if c, ok := dir.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
+	store, ready, err := openStore(ctx, cfg, log)
+	if err != nil {
+		closeDir()
+		return nil, nil, err
+	}
+	closeAll := func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing store", "error", err)
+		}
+		closeDir()
+	}
+	syncer, err := buildSyncer(cfg, store, dir, log, full, progress)
+	if err == nil {
+		err = waitReady(ctx, ready, 30*time.Second)
+	}
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return syncer, closeAll, nil
+}
+
+// buildSyncer checks that the directory can be listed and the store can keep
+// sync state.
+func buildSyncer(cfg Config, store proxy.Store, dir oidcuser.Directory, log *slog.Logger, full bool, progress func(oidcuser.SyncProgress)) (*oidcuser.Syncer, error) {
+	lister, ok := dir.(oidcuser.Lister)
+	if !ok {
+		return nil, &configError{Var: "DIRECTORY", Problem: "no directory to sync from: set OKTA_CLIENT_ORGURL (with credentials) or DIRECTORY_FILE"}
+	}
+	syncStore, ok := store.(oidcuser.SyncStore)
+	if !ok {
+		return nil, fmt.Errorf("the %s store cannot keep sync state", store.Kind())
+	}
+	return oidcuser.NewSyncer(lister, syncStore, syncConfig(cfg, dir, log, full, progress)), nil
+}
+
+// scheduleSync starts SYNC_INTERVAL runs in the server.
+func scheduleSync(ctx context.Context, cfg Config, store proxy.Store, dir oidcuser.Directory, ready []handlers.Check, log *slog.Logger, m *metrics) (stop func(), err error) {
+	syncer, err := buildSyncer(cfg, store, dir, log, false, newProgressReporter(io.Discard, log))
+	if err != nil {
+		var cerr *configError
+		if errors.As(err, &cerr) {
+			cerr.Var, cerr.Problem = "SYNC_INTERVAL", "is set but there is "+cerr.Problem
+		}
+		return nil, err
+	}
+	log.Info("directory sync scheduled", "interval", cfg.Sync.Interval.String())
+	return startSyncSchedule(ctx, cfg.Sync.Interval, syncer, ready, log, m), nil
+}
+
+func syncConfig(cfg Config, dir oidcuser.Directory, log *slog.Logger, full bool, progress func(oidcuser.SyncProgress)) oidcuser.SyncConfig {
+	host, _ := os.Hostname()
+	sc := oidcuser.SyncConfig{
+		Owner:                fmt.Sprintf("%s-%d", host, os.Getpid()),
+		LeaseTTL:             cfg.Sync.LeaseTTL,
+		MaxDeactivatePercent: cfg.Sync.MaxDeactivatePercent,
+		TeamPattern:          cfg.Sync.TeamPattern,
+		TeamOverwrite:        cfg.Sync.TeamOverwrite,
+		Full:                 full,
+		Logger:               log,
+		Progress:             progress,
+	}
+	if groups, ok := dir.(oidcuser.GroupLister); ok {
+		sc.Groups = groups
+	} else if sc.TeamPattern != nil {
+		log.Warn("SYNC_TEAM_GROUP_PATTERN is ignored: this directory has no group memberships")
+	}
+	return sc
+}
+
+// waitReady polls readiness checks (the Neo4j schema step) until they pass.
+func waitReady(ctx context.Context, checks []handlers.Check, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for _, c := range checks {
+		for {
+			err := c.Probe(ctx)
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("graph store not ready after %s: %s: %w", limit, c.Name, err)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func printSyncSummary(w io.Writer, rep oidcuser.SyncReport, err error) {
+	outcome := "done"
+	switch {
+	case errors.Is(err, oidcuser.ErrMassChange):
+		outcome = "stopped by the mass-change guard; nothing written"
+	case errors.Is(err, oidcuser.ErrLeaseHeld):
+		outcome = "skipped: another runner holds the sync lease"
+	case err != nil:
+		outcome = "failed: " + err.Error()
+	}
+	fmt.Fprintf(w, "sync %s\n  fetched %d, created %d, updated %d, deactivated %d, skipped %d\n", outcome,
+		rep.Fetched, rep.Created, rep.Updated, rep.Deactivated, rep.Skipped)
+	if !rep.Watermark.IsZero() {
+		fmt.Fprintf(w, "  watermark %s\n", rep.Watermark.UTC().Format(time.RFC3339Nano))
+	}
+	if rep.Elapsed > 0 {
+		fmt.Fprintf(w, "  elapsed %s\n", rep.Elapsed.Round(time.Millisecond))
+	}
+}
+
+// newProgressReporter draws a one-line progress bar (counts, rate, ETA) on a
+// terminal; anywhere else it logs progress every few seconds.
+func newProgressReporter(w io.Writer, log *slog.Logger) func(oidcuser.SyncProgress) {
+	f, ok := w.(*os.File)
+	tty := false
+	if ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	p := &progress{out: w, tty: tty, log: log, start: time.Now(), now: time.Now}
+	return p.report
+}
+
+type progress struct {
+	mu         sync.Mutex
+	out        io.Writer
+	tty        bool
+	log        *slog.Logger
+	now        func() time.Time
+	start      time.Time
+	phase      string
+	phaseStart time.Time
+	last       time.Time
+}
+
+func (p *progress) report(s oidcuser.SyncProgress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if s.Phase != p.phase {
+		if p.tty && p.phase != "" {
+			fmt.Fprintln(p.out)
+		}
+		p.phase, p.phaseStart, p.last = s.Phase, now, time.Time{}
+	}
+	every := 5 * time.Second
+	if p.tty {
+		every = 200 * time.Millisecond
+	}
+	finished := s.Total > 0 && s.Done == s.Total
+	if now.Sub(p.last) < every && !finished {
+		return
+	}
+	p.last = now
+	elapsed := now.Sub(p.phaseStart).Seconds()
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(s.Done) / elapsed
+	}
+	eta := ""
+	if s.Total > 0 && rate > 0 {
+		eta = time.Duration(float64(s.Total-s.Done) / rate * float64(time.Second)).Round(time.Second).String()
+	}
+	if !p.tty {
+		p.log.Info("sync progress", "phase", s.Phase, "done", s.Done, "total", s.Total,
+			"per_second", int(rate), "eta", eta)
+		return
+	}
+	line := fmt.Sprintf("%-5s %d", s.Phase, s.Done)
+	if s.Total > 0 {
+		line += fmt.Sprintf("/%d (%d%%)", s.Total, s.Done*100/s.Total)
+	}
+	line += fmt.Sprintf("  %.0f users/s", rate)
+	if eta != "" {
+		line += "  ETA " + eta
+	}
+	fmt.Fprintf(p.out, "\r%s%s", line, strings.Repeat(" ", max(0, 60-len(line))))
+	if finished {
+		fmt.Fprintln(p.out)
+	}
+}
+
+// startSyncSchedule runs the sync every interval in the server (first once
+// the store is ready). The lease keeps it to one replica at a time. stop
+// cancels a run in progress and waits for it.
+func startSyncSchedule(ctx context.Context, interval time.Duration, syncer *oidcuser.Syncer, ready []handlers.Check, log *slog.Logger, m *metrics) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := waitReady(ctx, ready, time.Duration(1<<62)); err != nil {
+			return
+		}
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			start := time.Now()
+			rep, err := syncer.Run(ctx)
+			outcome := syncOutcome(err)
+			m.SyncRun(outcome, rep, time.Since(start))
+			switch outcome {
+			case "ok", "lease_held":
+				log.Debug("scheduled sync", "outcome", outcome)
+			case "canceled":
+				return
+			default:
+				log.Error("scheduled sync did not complete", "outcome", outcome, "error", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// syncOutcome is the metrics label of a run's result.
+func syncOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, oidcuser.ErrLeaseHeld):
+		return "lease_held"
+	case errors.Is(err, oidcuser.ErrMassChange):
+		return "guard_tripped"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	default:
+		return "error"
+	}
+}

@@ -1,0 +1,328 @@
+package oidcuser
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/usersvc/usersvc/proxy"
+	"github.com/usersvc/usersvc/schema"
+)
+
+// Lister pages through a directory's people in lastUpdated order.
+type Lister interface {
+	ListUsers(ctx context.Context, q ListQuery, fn func([]OktaUser) error) error
+}
+
+// GroupLister names the groups a person belongs to.
+type GroupLister interface {
+	Groups(ctx context.Context, oktaID string) ([]string, error)
+}
+
+// SyncStore is what a sync reads and writes in the graph.
+type SyncStore interface {
+	proxy.SyncStore
+	GetUser(ctx context.Context, key string) (schema.User, error)
+	GetUsers(ctx context.Context) ([]schema.User, error)
+	CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error)
+}
+
+// SyncConfig configures a Syncer.
+type SyncConfig struct {
+	// Name keys the saved state and the lease (default "okta").
+	Name string
+	// Owner identifies this runner in the lease (e.g. host and pid).
+	Owner    string
+	LeaseTTL time.Duration // default 10m; renewed as the run progresses
+	// MaxDeactivatePercent stops a run that would deactivate more than this
+	// share of the active users, before it writes anything (default 10).
+	MaxDeactivatePercent float64
+	// TeamPattern, when set, takes team_name from the first group whose name
+	// matches (its first submatch if it has one) instead of the profile's
+	// department. Such a team never replaces a stored team_name (one written
+	// through PUT /user, say) unless TeamOverwrite.
+	TeamPattern   *regexp.Regexp
+	TeamOverwrite bool
+	Groups        GroupLister
+	// Full ignores the saved watermark and reads everyone.
+	Full     bool
+	Logger   *slog.Logger
+	Progress func(SyncProgress)
+	Now      func() time.Time
+}
+
+// SyncProgress is reported as a run advances.
+type SyncProgress struct {
+	Phase string // "fetch" or "write"
+	Done  int
+	Total int // 0 while unknown (fetch)
+}
+
+// SyncReport sums up a run.
+type SyncReport struct {
+	Fetched     int
+	Created     int
+	Updated     int
+	Deactivated int
+	// Skipped: people whose graph key belongs to someone else in the
+	// directory (a shared email, say); nothing is written for them.
+	Skipped   int
+	Watermark time.Time
+	Elapsed   time.Duration
+}
+
+// Sentinel outcomes of Run.
+var (
+	ErrLeaseHeld  = errors.New("another runner holds the sync lease")
+	ErrMassChange = errors.New("mass-change guard tripped: nothing written")
+)
+
+// Syncer imports people from the directory into the graph.
+type Syncer struct {
+	dir   Lister
+	store SyncStore
+	cfg   SyncConfig
+}
+
+// NewSyncer builds a syncer.
+func NewSyncer(dir Lister, store SyncStore, cfg SyncConfig) *Syncer {
+	if cfg.Name == "" {
+		cfg.Name = "okta"
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 10 * time.Minute
+	}
+	if cfg.MaxDeactivatePercent <= 0 {
+		cfg.MaxDeactivatePercent = 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = func(SyncProgress) {}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Syncer{dir: dir, store: store, cfg: cfg}
+}
+
+// pending is one person to write, in the order of the directory's clock.
+type pending struct {
+	user        schema.User
+	oktaID      string
+	lastUpdated time.Time
+	stored      *schema.User // the node under the same key, if any
+}
+
+// writeBatch is how many users are written between checkpoints.
+const writeBatch = 100
+
+// Run performs one sync. It returns ErrLeaseHeld when another runner is at
+// work and ErrMassChange (with the report of what it would have done) when
+// the guard trips.
+func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
+	start := s.cfg.Now()
+	var rep SyncReport
+	ok, err := s.store.AcquireLease(ctx, s.cfg.Name, s.cfg.Owner, s.cfg.LeaseTTL)
+	if err != nil {
+		return rep, fmt.Errorf("sync lease: %w", err)
+	}
+	if !ok {
+		return rep, ErrLeaseHeld
+	}
+	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), s.cfg.Name, s.cfg.Owner) }()
+
+	state, err := s.store.GetSyncState(ctx, s.cfg.Name)
+	if err != nil {
+		return rep, fmt.Errorf("sync state: %w", err)
+	}
+	q := ListQuery{}
+	if !s.cfg.Full && !state.Watermark.IsZero() {
+		q = ListQuery{UpdatedAfter: state.Watermark, Inclusive: !state.Complete}
+	}
+
+	// Fetch everything first: the guard must see the whole change before
+	// anything is written.
+	var todo []pending
+	err = s.dir.ListUsers(ctx, q, func(page []OktaUser) error {
+		for _, ou := range page {
+			u := ou.ToUser()
+			if email := ou.Email(); email != "" {
+				u.UserID = email // nodes are keyed by email, as databuilder keys them
+			}
+			if u.Key() == "" {
+				continue
+			}
+			todo = append(todo, pending{user: u, oktaID: ou.ID, lastUpdated: ou.LastUpdated})
+		}
+		s.cfg.Progress(SyncProgress{Phase: "fetch", Done: len(todo)})
+		return s.renew(ctx)
+	})
+	if err != nil {
+		return rep, fmt.Errorf("read the directory: %w", err)
+	}
+	rep.Fetched = len(todo)
+	slices.SortStableFunc(todo, func(a, b pending) int { return cmp.Compare(a.lastUpdated.UnixNano(), b.lastUpdated.UnixNano()) })
+
+	todo, err = s.plan(ctx, todo, &rep)
+	if err != nil {
+		return rep, err
+	}
+	deactivating, err := s.guard(ctx, todo)
+	rep.Deactivated = deactivating
+	if err != nil {
+		rep.Elapsed = s.cfg.Now().Sub(start)
+		return rep, err
+	}
+	if err := s.applyTeams(ctx, todo); err != nil {
+		return rep, err
+	}
+
+	watermark := state.Watermark
+	for i, p := range todo {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		_, created, err := s.store.CreateUpdateUser(ctx, p.user)
+		if err != nil {
+			return rep, fmt.Errorf("write %s: %w", p.user.Key(), err)
+		}
+		if created {
+			rep.Created++
+		} else {
+			rep.Updated++
+		}
+		if p.lastUpdated.After(watermark) {
+			watermark = p.lastUpdated
+		}
+		if (i+1)%writeBatch == 0 {
+			// A checkpoint: an interrupted run resumes here (inclusive).
+			if err := s.store.PutSyncState(ctx, s.cfg.Name, proxy.SyncState{Watermark: watermark, UpdatedAt: s.cfg.Now()}); err != nil {
+				return rep, err
+			}
+			if err := s.renew(ctx); err != nil {
+				return rep, err
+			}
+		}
+		s.cfg.Progress(SyncProgress{Phase: "write", Done: i + 1, Total: len(todo)})
+	}
+	rep.Watermark = watermark
+	if err := s.store.PutSyncState(ctx, s.cfg.Name, proxy.SyncState{Watermark: watermark, Complete: true, UpdatedAt: s.cfg.Now()}); err != nil {
+		return rep, err
+	}
+	rep.Elapsed = s.cfg.Now().Sub(start)
+	s.cfg.Logger.Info("directory sync finished", "fetched", rep.Fetched, "created", rep.Created, "updated", rep.Updated,
+		"deactivated", rep.Deactivated, "skipped", rep.Skipped, "watermark", watermark, "elapsed", rep.Elapsed.String())
+	return rep, nil
+}
+
+func (s *Syncer) renew(ctx context.Context) error {
+	ok, err := s.store.AcquireLease(ctx, s.cfg.Name, s.cfg.Owner, s.cfg.LeaseTTL)
+	if err == nil && !ok {
+		err = ErrLeaseHeld
+	}
+	return err
+}
+
+// plan reads the node each person would be written to and drops people
+// whose key is not theirs alone: several directory people sharing it in
+// this run, or a node that came from another directory person. Writing them
+// would attach one person's follows and ownership to another.
+func (s *Syncer) plan(ctx context.Context, todo []pending, rep *SyncReport) ([]pending, error) {
+	owners := map[string]map[string]bool{}
+	for _, p := range todo {
+		k := p.user.Key()
+		if owners[k] == nil {
+			owners[k] = map[string]bool{}
+		}
+		owners[k][p.oktaID] = true
+	}
+	kept := todo[:0]
+	for _, p := range todo {
+		k := p.user.Key()
+		if len(owners[k]) > 1 {
+			s.skip(rep, k, "several directory people share this key")
+			continue
+		}
+		stored, err := s.store.GetUser(ctx, k)
+		switch {
+		case schema.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("read %s: %w", k, err)
+		default:
+			if other := stored.OtherKeyValues[OtherKeyOktaID]; other != "" && p.oktaID != "" && other != p.oktaID {
+				s.skip(rep, k, "the stored user came from another directory person")
+				continue
+			}
+			p.stored = &stored
+		}
+		kept = append(kept, p)
+	}
+	return kept, nil
+}
+
+func (s *Syncer) skip(rep *SyncReport, key, why string) {
+	rep.Skipped++
+	s.cfg.Logger.Warn("sync skipped a user: its key is ambiguous", "user_key", key, "reason", why)
+}
+
+// guard counts the active users the run would deactivate and refuses runs
+// that would deactivate too many of them: a misconfigured directory or a
+// half-broken export must not switch a company off.
+func (s *Syncer) guard(ctx context.Context, todo []pending) (int, error) {
+	active, err := s.store.GetUsers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	deactivating := 0
+	for _, p := range todo {
+		if !p.user.IsActive && p.stored != nil && p.stored.IsActive && !p.stored.IsStub() {
+			deactivating++
+		}
+	}
+	if len(active) > 0 && float64(deactivating)*100/float64(len(active)) > s.cfg.MaxDeactivatePercent {
+		s.cfg.Logger.Error("mass-change guard tripped: nothing written", "would_deactivate", deactivating,
+			"active_users", len(active), "max_percent", s.cfg.MaxDeactivatePercent)
+		return deactivating, fmt.Errorf("%w: %d of %d active users would be deactivated (limit %g%%)",
+			ErrMassChange, deactivating, len(active), s.cfg.MaxDeactivatePercent)
+	}
+	return deactivating, nil
+}
+
+// applyTeams replaces department-derived teams with group-derived ones when
+// a pattern is configured.
+func (s *Syncer) applyTeams(ctx context.Context, todo []pending) error {
+	if s.cfg.TeamPattern == nil || s.cfg.Groups == nil {
+		return nil
+	}
+	for i := range todo {
+		p := &todo[i]
+		groups, err := s.cfg.Groups.Groups(ctx, p.oktaID)
+		if err != nil {
+			return fmt.Errorf("groups of %s: %w", p.user.Key(), err)
+		}
+		p.user.TeamName = teamFromGroups(s.cfg.TeamPattern, groups)
+		if !s.cfg.TeamOverwrite && p.stored != nil && p.stored.TeamName != "" {
+			p.user.TeamName = "" // an empty value never replaces the stored one
+		}
+	}
+	return nil
+}
+
+func teamFromGroups(pattern *regexp.Regexp, groups []string) string {
+	for _, g := range groups {
+		if m := pattern.FindStringSubmatch(g); m != nil {
+			if len(m) > 1 && m[1] != "" {
+				return m[1]
+			}
+			return g
+		}
+	}
+	return ""
+}

@@ -1,0 +1,324 @@
+package oidcuser_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/proxy/embedded"
+	"github.com/usersvc/usersvc/schema"
+	"github.com/usersvc/usersvc/testsupport/oktaapi"
+)
+
+var syncEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// bigOrg holds n people over many pages; every 50th is deprovisioned and
+// lastUpdated grows with the index.
+func bigOrg(t *testing.T, n int, opts ...oktaapi.Option) *oktaapi.Server {
+	t.Helper()
+	org := oktaapi.New(t, append([]oktaapi.Option{oktaapi.WithSSWSToken(ssws), oktaapi.WithRateLimits(1200, 600)}, opts...)...)
+	users := make([]oktaapi.User, n)
+	for i := range users {
+		users[i] = person(i, "ACTIVE", fmt.Sprintf("Team%d", i%7), syncEpoch.Add(time.Duration(i)*time.Second))
+		if i%50 == 0 {
+			users[i].Status = "DEPROVISIONED"
+		}
+	}
+	org.AddUsers(users...)
+	return org
+}
+
+func person(i int, status, department string, updated time.Time) oktaapi.User {
+	email := fmt.Sprintf("user%05d@example.com", i)
+	u := oktaapi.NewUser(fmt.Sprintf("00u%05d", i), email, email, "User", fmt.Sprint(i), status).With(map[string]any{"department": department})
+	u.LastUpdated = updated
+	return u
+}
+
+func syncStore(t *testing.T) *embedded.Store {
+	t.Helper()
+	s, err := embedded.Open(filepath.Join(t.TempDir(), "u.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func runSync(t *testing.T, d oidcuser.Lister, s oidcuser.SyncStore, cfg oidcuser.SyncConfig) (oidcuser.SyncReport, error) {
+	t.Helper()
+	if cfg.Owner == "" {
+		cfg.Owner = "test"
+	}
+	return oidcuser.NewSyncer(d, s, cfg).Run(context.Background())
+}
+
+func activeCount(t *testing.T, s *embedded.Store) int {
+	users, err := s.GetUsers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(users)
+}
+
+func TestSyncFullThenIncremental(t *testing.T) {
+	org := bigOrg(t, 5000)
+	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	s := syncStore(t)
+	ctx := context.Background()
+
+	rep, err := runSync(t, d, s, oidcuser.SyncConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Fetched != 5000 || rep.Created != 5000 || rep.Updated != 0 {
+		t.Fatalf("full import = %+v", rep)
+	}
+	if got := activeCount(t, s); got != 4900 {
+		t.Fatalf("active users = %d, want 4900 (every 50th deprovisioned)", got)
+	}
+	u, err := s.GetUser(ctx, "user00050@example.com")
+	if err != nil || u.IsActive || u.TeamName != "Team1" || u.OtherKeyValues["okta_id"] != "00u00050" {
+		t.Fatalf("deprovisioned user = %+v, %v", u, err)
+	}
+	searches := org.Count(func(r oktaapi.Request) bool { return r.Search != "" })
+	if searches < 25 {
+		t.Fatalf("%d search pages for 5000 people, want at least 25", searches)
+	}
+	if org.Count(func(r oktaapi.Request) bool { return r.Status == 429 }) != 0 {
+		t.Fatal("the import hit Okta's rate limit")
+	}
+	st, _ := s.GetSyncState(ctx, "okta")
+	if !st.Complete || !st.Watermark.Equal(syncEpoch.Add(4999*time.Second)) {
+		t.Fatalf("state = %+v", st)
+	}
+
+	// 37 people move teams and 20 leave: the next run sees exactly them.
+	later := syncEpoch.Add(3 * time.Hour)
+	for i := range 37 {
+		org.AddUsers(person(101+i, "ACTIVE", "Moved", later.Add(time.Duration(i)*time.Second)))
+	}
+	for i := range 20 {
+		org.AddUsers(person(1001+i, "DEPROVISIONED", "Team0", later.Add(time.Minute+time.Duration(i)*time.Second)))
+	}
+	rep, err = runSync(t, d, s, oidcuser.SyncConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Fetched != 57 || rep.Updated != 57 || rep.Created != 0 || rep.Deactivated != 20 {
+		t.Fatalf("incremental run = %+v, want exactly the 57 changed people", rep)
+	}
+	if u, _ := s.GetUser(ctx, "user00101@example.com"); u.TeamName != "Moved" {
+		t.Fatalf("moved user team = %q", u.TeamName)
+	}
+	if u, _ := s.GetUser(ctx, "user01001@example.com"); u.IsActive {
+		t.Fatal("a deprovisioned person stayed active")
+	}
+	if got := activeCount(t, s); got != 4880 {
+		t.Fatalf("active users = %d, want 4880", got)
+	}
+	// Nothing changed since: an incremental run reads nothing.
+	if rep, err = runSync(t, d, s, oidcuser.SyncConfig{}); err != nil || rep.Fetched != 0 {
+		t.Fatalf("idle run = %+v, %v", rep, err)
+	}
+}
+
+func TestSyncMassChangeGuard(t *testing.T) {
+	org := bigOrg(t, 1000)
+	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	s := syncStore(t)
+	if _, err := runSync(t, d, s, oidcuser.SyncConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.GetSyncState(context.Background(), "okta")
+	active := activeCount(t, s) // 980
+	// 10% of 980 is 98: 98 deactivations pass, 99 trip the guard.
+	for _, tt := range []struct {
+		leave int
+		trip  bool
+	}{{99, true}, {98, false}} {
+		later := syncEpoch.Add(5 * time.Hour)
+		for i, n := 1, 0; n < tt.leave; i++ {
+			if i%50 == 0 {
+				continue
+			}
+			org.AddUsers(person(i, "SUSPENDED", "Team0", later))
+			n++
+		}
+		rep, err := runSync(t, d, s, oidcuser.SyncConfig{MaxDeactivatePercent: 10})
+		if tt.trip {
+			if !errors.Is(err, oidcuser.ErrMassChange) || rep.Deactivated != 99 {
+				t.Fatalf("99 deactivations: %+v, %v; want the guard to trip", rep, err)
+			}
+			if got := activeCount(t, s); got != active {
+				t.Fatalf("the guard tripped but %d users were deactivated", active-got)
+			}
+			if st, _ := s.GetSyncState(context.Background(), "okta"); !st.Watermark.Equal(before.Watermark) {
+				t.Fatal("a tripped run moved the watermark")
+			}
+			// Put person 99's change back so the next case has exactly 98.
+			org.AddUsers(person(lastLeaver(99), "ACTIVE", "Team0", later))
+			continue
+		}
+		if err != nil || rep.Deactivated != 98 {
+			t.Fatalf("98 deactivations: %+v, %v", rep, err)
+		}
+		if got := activeCount(t, s); got != active-98 {
+			t.Fatalf("active users = %d, want %d", got, active-98)
+		}
+	}
+}
+
+// lastLeaver is the index of the n-th person the guard test deactivates
+// (indexes skip multiples of 50).
+func lastLeaver(n int) int {
+	for i, c := 1, 0; ; i++ {
+		if i%50 == 0 {
+			continue
+		}
+		if c++; c == n {
+			return i
+		}
+	}
+}
+
+func TestSyncResumesAfterInterruption(t *testing.T) {
+	org := bigOrg(t, 3000)
+	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	s := syncStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := oidcuser.NewSyncer(d, s, oidcuser.SyncConfig{Owner: "first", Progress: func(p oidcuser.SyncProgress) {
+		if p.Phase == "write" && p.Done == 1750 {
+			cancel() // the process dies mid-run
+		}
+	}}).Run(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	st, _ := s.GetSyncState(context.Background(), "okta")
+	if st.Complete || !st.Watermark.Equal(syncEpoch.Add(1699*time.Second)) {
+		t.Fatalf("checkpoint = %+v, want the 1700th person's lastUpdated, incomplete", st)
+	}
+	// The lease was released, so a new runner resumes at once.
+	rep, err := runSync(t, d, s, oidcuser.SyncConfig{Owner: "second"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Fetched != 1301 {
+		t.Fatalf("resumed run fetched %d, want the 1,301 from the checkpoint on", rep.Fetched)
+	}
+	if users, _ := s.GetUsers(context.Background()); len(users) != 2940 {
+		t.Fatalf("%d active users after resuming, want 2940", len(users))
+	}
+}
+
+func TestSyncSingleRunner(t *testing.T) {
+	org := bigOrg(t, 400)
+	org.SetLatency(20 * time.Millisecond)
+	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	s := syncStore(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = runSync(t, d, s, oidcuser.SyncConfig{Owner: fmt.Sprint("runner", i)})
+		}()
+	}
+	wg.Wait()
+	held, done := 0, 0
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, oidcuser.ErrLeaseHeld):
+			held++
+		case err == nil:
+			done++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if held != 1 || done != 1 {
+		t.Fatalf("%d runs did the work and %d were turned away, want 1 and 1", done, held)
+	}
+}
+
+func TestSyncWaitsOutRateLimits(t *testing.T) {
+	org := bigOrg(t, 1000, oktaapi.WithRateLimits(1200, 2), oktaapi.WithWindow(time.Second))
+	d := newDirectory(t, org, oidcuser.OktaConfig{Transport: oidcuser.NewBudget(nil, oidcuser.BudgetConfig{Reserve: 0})})
+	s := syncStore(t)
+	rep, err := runSync(t, d, s, oidcuser.SyncConfig{})
+	if err != nil || rep.Fetched != 1000 {
+		t.Fatalf("rate-limited import = %+v, %v", rep, err)
+	}
+	if n := org.Count(func(r oktaapi.Request) bool { return r.Status == 429 }); n != 0 {
+		t.Fatalf("%d requests reached Okta's 429", n)
+	}
+}
+
+func TestSyncTeamsFromGroups(t *testing.T) {
+	org := bigOrg(t, 3)
+	for i := range 3 {
+		u := person(i, "ACTIVE", "Dept", syncEpoch.Add(time.Duration(i)*time.Second))
+		u.Groups = []oktaapi.Group{{ID: "g0", Name: "Everyone"}, {ID: fmt.Sprint("g", i), Name: fmt.Sprint("team-data-", i)}}
+		org.AddUsers(u)
+	}
+	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	s := syncStore(t)
+	// user1's team was set through the API.
+	if _, _, err := s.CreateUpdateUser(context.Background(), schema.User{UserID: "user00001@example.com", Email: "user00001@example.com", DisplayName: "U", TeamName: "Set by hand", IsActive: true}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := oidcuser.SyncConfig{TeamPattern: regexp.MustCompile(`^team-(.+)$`), Groups: d}
+	if _, err := runSync(t, d, s, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"user00000@example.com": "data-0", "user00001@example.com": "Set by hand", "user00002@example.com": "data-2"} {
+		if u, _ := s.GetUser(context.Background(), key); u.TeamName != want {
+			t.Errorf("%s team = %q, want %q", key, u.TeamName, want)
+		}
+	}
+	cfg.TeamOverwrite, cfg.Full = true, true
+	if _, err := runSync(t, d, s, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.GetUser(context.Background(), "user00001@example.com"); u.TeamName != "data-1" {
+		t.Errorf("with overwrite the team = %q, want data-1", u.TeamName)
+	}
+}
+
+// TestSyncSkipsAmbiguousKeys: nodes are keyed by email, so people sharing
+// one, or a node that came from someone else, must not be merged.
+func TestSyncSkipsAmbiguousKeys(t *testing.T) {
+	org := newOrg(t) // twin-a and twin-b share an email
+	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	s := syncStore(t)
+	ctx := context.Background()
+	other := schema.User{UserID: "grace.hopper@example.com", Email: "grace.hopper@example.com", DisplayName: "Another Grace",
+		IsActive: true, OtherKeyValues: map[string]string{oidcuser.OtherKeyOktaID: "00u9other"}}
+	if _, _, err := s.CreateUpdateUser(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := runSync(t, d, s, oidcuser.SyncConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Fetched != len(people()) || rep.Skipped != 3 || rep.Created != len(people())-3 {
+		t.Fatalf("report = %+v, want the twins and Grace skipped", rep)
+	}
+	if _, err := s.GetUser(ctx, "shared@example.com"); !schema.IsNotFound(err) {
+		t.Fatalf("a node was written for the shared email: %v", err)
+	}
+	if u, _ := s.GetUser(ctx, "grace.hopper@example.com"); u.DisplayName != "Another Grace" {
+		t.Fatalf("the other person's node was overwritten: %+v", u)
+	}
+	if u, err := s.GetUser(ctx, "gone@example.com"); err != nil || u.IsActive {
+		t.Fatalf("deprovisioned person = %+v, %v", u, err)
+	}
+}
