@@ -60,11 +60,17 @@ func runSync(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", err)
 		return exitConfig
 	}
-	logOut := newBufferedLog(stderr)
+	var term *terminal
+	errOut := stderr
+	if isTerminal(stderr) {
+		term = &terminal{w: stderr}
+		errOut = term
+	}
+	logOut := newBufferedLog(errOut)
 	defer logOut.close()
 	log := newLogger(cfg, logOut)
 
-	syncer, closeAll, err := newSyncer(ctx, cfg, log, *full, newProgressReporter(stderr, log))
+	syncer, closeAll, err := newSyncer(ctx, cfg, log, *full, newProgressReporter(term, log))
 	if err != nil {
 		var cerr *configError
 		if errors.As(err, &cerr) {
@@ -142,7 +148,7 @@ func buildSyncer(cfg Config, store proxy.Store, dir oidcuser.Directory, log *slo
 
 // scheduleSync starts SYNC_INTERVAL runs in the server.
 func scheduleSync(ctx context.Context, cfg Config, store proxy.Store, dir oidcuser.Directory, ready []handlers.Check, log *slog.Logger, m *metrics) (stop func(), err error) {
-	syncer, err := buildSyncer(cfg, store, dir, log, false, newProgressReporter(io.Discard, log))
+	syncer, err := buildSyncer(cfg, store, dir, log, false, newProgressReporter(nil, log))
 	if err != nil {
 		var cerr *configError
 		if errors.As(err, &cerr) {
@@ -214,27 +220,58 @@ func printSyncSummary(w io.Writer, rep oidcuser.SyncReport, err error) {
 	}
 }
 
-// newProgressReporter draws a one-line progress bar (counts, rate, ETA) on a
-// terminal; anywhere else it logs progress every few seconds.
-func newProgressReporter(w io.Writer, log *slog.Logger) func(oidcuser.SyncProgress) {
+func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	tty := false
-	if ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
+	if !ok {
+		return false
 	}
-	p := &progress{out: w, tty: tty, log: log, start: time.Now(), now: time.Now}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// terminal shares a terminal between log records and a progress line that
+// is redrawn in place: a record first clears the line, the next progress
+// report draws it again.
+type terminal struct {
+	mu       sync.Mutex
+	w        io.Writer
+	lineOpen bool
+}
+
+func (t *terminal) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lineOpen {
+		_, _ = io.WriteString(t.w, "\r\x1b[K")
+		t.lineOpen = false
+	}
+	return t.w.Write(p)
+}
+
+// draw replaces the progress line; final leaves it on screen.
+func (t *terminal) draw(line string, final bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	end := "\x1b[K"
+	if final {
+		end += "\n"
+	}
+	_, _ = io.WriteString(t.w, "\r"+line+end)
+	t.lineOpen = !final
+}
+
+// newProgressReporter draws a one-line progress report (counts, rate, ETA)
+// on a terminal; without one (term nil) it logs progress every 5 seconds.
+func newProgressReporter(term *terminal, log *slog.Logger) func(oidcuser.SyncProgress) {
+	p := &progress{term: term, log: log, now: time.Now}
 	return p.report
 }
 
 type progress struct {
 	mu         sync.Mutex
-	out        io.Writer
-	tty        bool
+	term       *terminal
 	log        *slog.Logger
 	now        func() time.Time
-	start      time.Time
 	phase      string
 	phaseStart time.Time
 	last       time.Time
@@ -245,13 +282,10 @@ func (p *progress) report(s oidcuser.SyncProgress) {
 	defer p.mu.Unlock()
 	now := p.now()
 	if s.Phase != p.phase {
-		if p.tty && p.phase != "" {
-			fmt.Fprintln(p.out)
-		}
 		p.phase, p.phaseStart, p.last = s.Phase, now, time.Time{}
 	}
 	every := 5 * time.Second
-	if p.tty {
+	if p.term != nil {
 		every = 200 * time.Millisecond
 	}
 	finished := s.Total > 0 && s.Done == s.Total
@@ -259,16 +293,15 @@ func (p *progress) report(s oidcuser.SyncProgress) {
 		return
 	}
 	p.last = now
-	elapsed := now.Sub(p.phaseStart).Seconds()
 	rate := 0.0
-	if elapsed > 0 {
+	if elapsed := now.Sub(p.phaseStart).Seconds(); elapsed > 0 {
 		rate = float64(s.Done) / elapsed
 	}
 	eta := ""
-	if s.Total > 0 && rate > 0 {
+	if s.Total > 0 && rate > 0 && !finished {
 		eta = time.Duration(float64(s.Total-s.Done) / rate * float64(time.Second)).Round(time.Second).String()
 	}
-	if !p.tty {
+	if p.term == nil {
 		p.log.Info("sync progress", "phase", s.Phase, "done", s.Done, "total", s.Total,
 			"per_second", int(rate), "eta", eta)
 		return
@@ -277,14 +310,13 @@ func (p *progress) report(s oidcuser.SyncProgress) {
 	if s.Total > 0 {
 		line += fmt.Sprintf("/%d (%d%%)", s.Total, s.Done*100/s.Total)
 	}
-	line += fmt.Sprintf("  %.0f users/s", rate)
+	if rate > 0 {
+		line += fmt.Sprintf("  %.0f users/s", rate)
+	}
 	if eta != "" {
 		line += "  ETA " + eta
 	}
-	fmt.Fprintf(p.out, "\r%s%s", line, strings.Repeat(" ", max(0, 60-len(line))))
-	if finished {
-		fmt.Fprintln(p.out)
-	}
+	p.term.draw(line, finished)
 }
 
 // startSyncSchedule runs the sync every interval in the server (first once
