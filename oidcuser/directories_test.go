@@ -2,6 +2,7 @@ package oidcuser_test
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,10 +16,10 @@ import (
 // directoryKinds builds every Directory implementation over the same
 // people: the Okta directory against the Okta test server, and the file
 // directory reading that org's export.
-func directoryKinds(t *testing.T, users []oktaapi.User) map[string]interface {
+func directoryKinds(t *testing.T, users []oktaapi.User) (*oktaapi.Server, map[string]interface {
 	oidcuser.Directory
 	oidcuser.Lister
-} {
+}) {
 	t.Helper()
 	org := oktaapi.New(t, oktaapi.WithSSWSToken(ssws))
 	org.AddUsers(users...)
@@ -34,7 +35,7 @@ func directoryKinds(t *testing.T, users []oktaapi.User) map[string]interface {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string]interface {
+	return org, map[string]interface {
 		oidcuser.Directory
 		oidcuser.Lister
 	}{
@@ -44,35 +45,38 @@ func directoryKinds(t *testing.T, users []oktaapi.User) map[string]interface {
 }
 
 // TestDirectoriesShareOneTable runs the lookup rules (login then email,
-// ambiguity, statuses, case and Unicode) against both directories, and
-// checks they map each person to the same user.
+// ambiguity, statuses, case and Unicode) against both directories, checks
+// they map each person to the same user, and checks the exact calls the Okta
+// directory made.
 func TestDirectoriesShareOneTable(t *testing.T) {
-	dirs := directoryKinds(t, people())
+	org, dirs := directoryKinds(t, people())
 	tests := []struct {
 		name       string
 		id         string
 		kind       schema.ErrorKind // 0 = found
 		wantLogin  string
 		wantActive bool
+		wantSearch string // the exact search Okta must have received; "" = none
 	}{
-		{"by login with + and @", "ada.lovelace+data@example.com", 0, "ada.lovelace+data@example.com", true},
-		{"by login, other case", "ADA.Lovelace+Data@Example.com", 0, "ada.lovelace+data@example.com", true},
-		{"by email when the login differs", "grace.hopper@example.com", 0, "ghopper", true},
-		{"login that is not an email", "ghopper", 0, "ghopper", true},
-		{"deprovisioned is inactive", "gone@example.com", 0, "gone@example.com", false},
-		{"suspended is inactive", "paused@example.com", 0, "paused@example.com", false},
-		{"not found", "nobody@example.com", schema.KindNotFound, "", false},
-		{"directory id is not a login", "00u1ada", schema.KindNotFound, "", false},
-		{"two people share the email", "shared@example.com", schema.KindConflict, "", false},
-		{"shared email in other case", "SHARED@example.COM", schema.KindConflict, "", false},
-		{"login of one twin wins", "twin-b", 0, "twin-b", true},
-		{"quote and backslash", `odd"quote\back@example.com`, 0, `odd"quote\back@example.com`, true},
-		{"injection stays a value", `x" or status eq "ACTIVE`, schema.KindNotFound, "", false},
-		{"unicode", "élodie@exemple.fr", 0, "élodie@exemple.fr", true},
-		{"unicode, other case", "ÉLODIE@exemple.fr", 0, "élodie@exemple.fr", true},
+		{"by login with + and @", "ada.lovelace+data@example.com", 0, "ada.lovelace+data@example.com", true, ""},
+		{"by login, other case", "ADA.Lovelace+Data@Example.com", 0, "ada.lovelace+data@example.com", true, ""},
+		{"by email when the login differs", "grace.hopper@example.com", 0, "ghopper", true, `profile.email eq "grace.hopper@example.com"`},
+		{"login that is not an email", "ghopper", 0, "ghopper", true, ""},
+		{"deprovisioned is inactive", "gone@example.com", 0, "gone@example.com", false, ""},
+		{"suspended is inactive", "paused@example.com", 0, "paused@example.com", false, ""},
+		{"not found", "nobody@example.com", schema.KindNotFound, "", false, `profile.email eq "nobody@example.com"`},
+		{"directory id is not a login", "00u1ada", schema.KindNotFound, "", false, `profile.email eq "00u1ada"`},
+		{"two people share the email", "shared@example.com", schema.KindConflict, "", false, `profile.email eq "shared@example.com"`},
+		{"shared email in other case", "SHARED@example.COM", schema.KindConflict, "", false, `profile.email eq "SHARED@example.COM"`},
+		{"login of one twin wins", "twin-b", 0, "twin-b", true, ""},
+		{"quote and backslash escaped", `odd"quote\back@example.com`, 0, `odd"quote\back@example.com`, true, ""},
+		{"injection stays a value", `x" or status eq "ACTIVE`, schema.KindNotFound, "", false, `profile.email eq "x\" or status eq \"ACTIVE"`},
+		{"unicode", "élodie@exemple.fr", 0, "élodie@exemple.fr", true, ""},
+		{"unicode by email search", "ÉLODIE@exemple.fr", 0, "élodie@exemple.fr", true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			org.Reset()
 			mapped := map[string]string{}
 			for kind, d := range dirs {
 				u, err := lookup(t, d, tt.id)
@@ -94,7 +98,32 @@ func TestDirectoriesShareOneTable(t *testing.T) {
 			if mapped["okta"] != mapped["file"] {
 				t.Fatalf("directories map differently:\nokta %s\nfile %s", mapped["okta"], mapped["file"])
 			}
+			checkOktaCalls(t, org.Requests(), tt.id, tt.wantSearch)
 		})
+	}
+}
+
+// checkOktaCalls: a lookup starts with GET by login and searches by email
+// only when that finds no one, always with the configured credentials.
+func checkOktaCalls(t *testing.T, reqs []oktaapi.Request, id, wantSearch string) {
+	t.Helper()
+	if want := "/api/v1/users/" + url.PathEscape(id); len(reqs) == 0 || reqs[0].Path != want {
+		t.Fatalf("first call = %+v, want GET %s", reqs, want)
+	}
+	var searches []string
+	for _, r := range reqs {
+		if r.Search != "" {
+			searches = append(searches, r.Search)
+		}
+		if r.Authorization != "SSWS "+ssws {
+			t.Fatalf("Authorization = %q", r.Authorization)
+		}
+	}
+	if wantSearch == "" && len(searches) > 0 {
+		t.Fatalf("unexpected search %q", searches)
+	}
+	if wantSearch != "" && (len(searches) != 1 || searches[0] != wantSearch) {
+		t.Fatalf("searches = %q, want [%s]", searches, wantSearch)
 	}
 }
 
@@ -105,7 +134,7 @@ func TestDirectoriesListAlike(t *testing.T) {
 		users[i] = person(i, "ACTIVE", "Data", syncEpoch.Add(time.Duration(len(users)-i)*time.Second))
 	}
 	users[7].Status = "DEPROVISIONED"
-	dirs := directoryKinds(t, users)
+	_, dirs := directoryKinds(t, users)
 	at := syncEpoch.Add(100 * time.Second)
 	tests := []struct {
 		name  string

@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -89,71 +88,6 @@ func lookup(t *testing.T, d oidcuser.Directory, id string) (schema.User, error) 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	return d.LookupUser(ctx, id)
-}
-
-func TestOktaLookupTable(t *testing.T) {
-	org := newOrg(t)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
-	tests := []struct {
-		name       string
-		id         string
-		kind       schema.ErrorKind // 0 = found
-		wantLogin  string
-		wantActive bool
-		wantSearch string // the exact search the org must have received; "" = no search
-	}{
-		{"by login with + and @", "ada.lovelace+data@example.com", 0, "ada.lovelace+data@example.com", true, ""},
-		{"by login, other case", "ADA.Lovelace+Data@Example.com", 0, "ada.lovelace+data@example.com", true, ""},
-		{"by email only", "grace.hopper@example.com", 0, "ghopper", true, `profile.email eq "grace.hopper@example.com"`},
-		{"login that is not an email", "ghopper", 0, "ghopper", true, ""},
-		{"deprovisioned is inactive", "gone@example.com", 0, "gone@example.com", false, ""},
-		{"suspended is inactive", "paused@example.com", 0, "paused@example.com", false, ""},
-		{"not found", "nobody@example.com", schema.KindNotFound, "", false, `profile.email eq "nobody@example.com"`},
-		{"okta id is not a login", "00u1ada", schema.KindNotFound, "", false, `profile.email eq "00u1ada"`},
-		{"two people share the email", "shared@example.com", schema.KindConflict, "", false, `profile.email eq "shared@example.com"`},
-		{"login of one twin wins", "twin-b", 0, "twin-b", true, ""},
-		{"quote and backslash escaped", `odd"quote\back@example.com`, 0, `odd"quote\back@example.com`, true, ""},
-		{"injection stays a value", `x" or status eq "ACTIVE`, schema.KindNotFound, "", false, `profile.email eq "x\" or status eq \"ACTIVE"`},
-		{"unicode", "élodie@exemple.fr", 0, "élodie@exemple.fr", true, ""},
-		{"unicode by email search", "ÉLODIE@exemple.fr", 0, "élodie@exemple.fr", true, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			org.Reset()
-			u, err := lookup(t, d, tt.id)
-			if tt.kind != 0 {
-				if schema.KindOf(err) != tt.kind {
-					t.Fatalf("err = %v, want kind %v", err, tt.kind)
-				}
-			} else {
-				if err != nil {
-					t.Fatalf("LookupUser: %v", err)
-				}
-				if u.UserID != tt.wantLogin || u.IsActive != tt.wantActive {
-					t.Fatalf("user = %+v", u)
-				}
-			}
-			reqs := org.Requests()
-			if want := "/api/v1/users/" + url.PathEscape(tt.id); len(reqs) == 0 || reqs[0].Path != want {
-				t.Fatalf("first call = %+v, want GET %s", reqs, want)
-			}
-			var searches []string
-			for _, r := range reqs {
-				if r.Search != "" {
-					searches = append(searches, r.Search)
-				}
-				if r.Authorization != "SSWS "+ssws {
-					t.Fatalf("Authorization = %q", r.Authorization)
-				}
-			}
-			if tt.wantSearch == "" && len(searches) > 0 {
-				t.Fatalf("unexpected search %q", searches)
-			}
-			if tt.wantSearch != "" && (len(searches) != 1 || searches[0] != tt.wantSearch) {
-				t.Fatalf("searches = %q, want [%s]", searches, tt.wantSearch)
-			}
-		})
-	}
 }
 
 func TestOktaProfileMapping(t *testing.T) {

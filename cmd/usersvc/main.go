@@ -89,15 +89,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer logOut.close()
 	log := newLogger(cfg, logOut)
 	if err := serve(ctx, cfg, log); err != nil {
-		var cerr *configError
-		if errors.As(err, &cerr) {
-			fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", cerr)
-			return exitConfig
-		}
-		log.Error("usersvc stopped", "error", err)
-		return exitFailure
+		return failureExit(err, stderr, log, "usersvc stopped")
 	}
 	return exitOK
+}
+
+// failureExit reports err the way its kind asks: a configuration problem as
+// one line on stderr (exit 2), anything else as a log record (exit 1).
+func failureExit(err error, stderr io.Writer, log *slog.Logger, msg string) int {
+	var cerr *configError
+	if errors.As(err, &cerr) {
+		fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", cerr)
+		return exitConfig
+	}
+	log.Error(msg, "error", err)
+	return exitFailure
 }
 
 // check GETs a URL: the probe of images that have no shell or curl.

@@ -72,13 +72,7 @@ func runSync(ctx context.Context, args []string, getenv func(string) string, std
 
 	syncer, closeAll, err := newSyncer(ctx, cfg, log, *full, newProgressReporter(term, log))
 	if err != nil {
-		var cerr *configError
-		if errors.As(err, &cerr) {
-			fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", cerr)
-			return exitConfig
-		}
-		log.Error("sync could not start", "error", err)
-		return exitFailure
+		return failureExit(err, stderr, log, "sync could not start")
 	}
 	defer closeAll()
 
