@@ -157,6 +157,9 @@ func scheduleSync(ctx context.Context, cfg Config, store proxy.Store, dir oidcus
 func syncConfig(cfg Config, dir oidcuser.Directory, log *slog.Logger, full bool, progress func(oidcuser.SyncProgress)) oidcuser.SyncConfig {
 	host, _ := os.Hostname()
 	sc := oidcuser.SyncConfig{
+		// Each directory keeps its own watermark: switching from the file
+		// to Okta must not skip Okta people older than the file's newest.
+		Name:                 cfg.Directory,
 		Owner:                fmt.Sprintf("%s-%d", host, os.Getpid()),
 		LeaseTTL:             cfg.Sync.LeaseTTL,
 		MaxDeactivatePercent: cfg.Sync.MaxDeactivatePercent,
