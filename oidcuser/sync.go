@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"time"
@@ -50,7 +52,12 @@ type SyncConfig struct {
 	TeamOverwrite bool
 	Groups        GroupLister
 	// Full ignores the saved watermark and reads everyone.
-	Full     bool
+	Full bool
+	// Lookback re-reads people changed this long before the watermark:
+	// Okta's search is eventually consistent, so a change can surface after
+	// a later one was read. Unchanged people cost a read, not a write.
+	// Default 2m; negative: none.
+	Lookback time.Duration
 	Logger   *slog.Logger
 	Progress func(SyncProgress)
 	Now      func() time.Time
@@ -68,6 +75,7 @@ type SyncReport struct {
 	Fetched     int
 	Created     int
 	Updated     int
+	Unchanged   int // read again but already as in the graph: not written
 	Deactivated int
 	// Skipped: people whose graph key belongs to someone else in the
 	// directory (a shared email, say); nothing is written for them.
@@ -109,6 +117,10 @@ func NewSyncer(dir Lister, store SyncStore, cfg SyncConfig) *Syncer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Lookback == 0 {
+		cfg.Lookback = 2 * time.Minute
+	}
+	cfg.Lookback = max(cfg.Lookback, 0)
 	return &Syncer{dir: dir, store: store, cfg: cfg}
 }
 
@@ -144,7 +156,9 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 	}
 	q := ListQuery{}
 	if !s.cfg.Full && !state.Watermark.IsZero() {
-		q = ListQuery{UpdatedAfter: state.Watermark, Inclusive: !state.Complete}
+		// An interrupted run resumes at its checkpoint, inclusive; the
+		// look-back catches late arrivals.
+		q = ListQuery{UpdatedAfter: state.Watermark.Add(-s.cfg.Lookback), Inclusive: !state.Complete}
 	}
 
 	// Fetch everything first: the guard must see the whole change before
@@ -189,14 +203,19 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		_, created, err := s.store.CreateUpdateUser(ctx, p.user)
-		if err != nil {
-			return rep, fmt.Errorf("write %s: %w", p.user.Key(), err)
-		}
-		if created {
-			rep.Created++
-		} else {
-			rep.Updated++
+		switch {
+		case p.stored != nil && unchanged(*p.stored, p.user):
+			rep.Unchanged++
+		default:
+			_, created, err := s.store.CreateUpdateUser(ctx, p.user)
+			if err != nil {
+				return rep, fmt.Errorf("write %s: %w", p.user.Key(), err)
+			}
+			if created {
+				rep.Created++
+			} else {
+				rep.Updated++
+			}
 		}
 		if p.lastUpdated.After(watermark) {
 			watermark = p.lastUpdated
@@ -218,8 +237,19 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 	}
 	rep.Elapsed = s.cfg.Now().Sub(start)
 	s.cfg.Logger.Info("directory sync finished", "fetched", rep.Fetched, "created", rep.Created, "updated", rep.Updated,
-		"deactivated", rep.Deactivated, "skipped", rep.Skipped, "watermark", watermark, "elapsed", rep.Elapsed.String())
+		"unchanged", rep.Unchanged, "deactivated", rep.Deactivated, "skipped", rep.Skipped, "watermark", watermark, "elapsed", rep.Elapsed.String())
 	return rep, nil
+}
+
+// unchanged reports whether writing incoming over stored would change
+// nothing a reader sees (writes never erase, so only non-empty values count).
+func unchanged(stored, incoming schema.User) bool {
+	merged := schema.MergeNonEmpty(stored, incoming)
+	if !maps.Equal(merged.OtherKeyValues, stored.OtherKeyValues) {
+		return false
+	}
+	merged.OtherKeyValues, stored.OtherKeyValues = nil, nil
+	return reflect.DeepEqual(merged, stored)
 }
 
 func (s *Syncer) renew(ctx context.Context) error {

@@ -111,8 +111,10 @@ func TestSyncFullThenIncremental(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Fetched != 57 || rep.Updated != 57 || rep.Created != 0 || rep.Deactivated != 20 {
-		t.Fatalf("incremental run = %+v, want exactly the 57 changed people", rep)
+	// The look-back (2m) re-reads the 120 people changed after
+	// watermark-2m; they are unchanged, so only the 57 are written.
+	if rep.Fetched != 57+120 || rep.Updated != 57 || rep.Unchanged != 120 || rep.Created != 0 || rep.Deactivated != 20 {
+		t.Fatalf("incremental run = %+v, want exactly the 57 changed people written", rep)
 	}
 	if u, _ := s.GetUser(ctx, "user00101@example.com"); u.TeamName != "Moved" {
 		t.Fatalf("moved user team = %q", u.TeamName)
@@ -123,9 +125,13 @@ func TestSyncFullThenIncremental(t *testing.T) {
 	if got := activeCount(t, s); got != 4880 {
 		t.Fatalf("active users = %d, want 4880", got)
 	}
-	// Nothing changed since: an incremental run reads nothing.
-	if rep, err = runSync(t, d, s, oidcuser.SyncConfig{}); err != nil || rep.Fetched != 0 {
+	// Nothing changed since: an incremental run writes nothing, and without
+	// a look-back reads nothing either.
+	if rep, err = runSync(t, d, s, oidcuser.SyncConfig{}); err != nil || rep.Created+rep.Updated != 0 || rep.Unchanged != rep.Fetched {
 		t.Fatalf("idle run = %+v, %v", rep, err)
+	}
+	if rep, err = runSync(t, d, s, oidcuser.SyncConfig{Lookback: -1}); err != nil || rep.Fetched != 0 {
+		t.Fatalf("idle run without look-back = %+v, %v", rep, err)
 	}
 }
 
@@ -210,8 +216,10 @@ func TestSyncResumesAfterInterruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Fetched != 1301 {
-		t.Fatalf("resumed run fetched %d, want the 1,301 from the checkpoint on", rep.Fetched)
+	// From the checkpoint (1,700th person, inclusive) less the 2m look-back:
+	// 1,421 read, the 171 already written before the interruption unchanged.
+	if rep.Fetched != 1421 || rep.Created != 1250 || rep.Unchanged != 171 || rep.Updated != 0 {
+		t.Fatalf("resumed run = %+v, want 1,421 read from the checkpoint less the look-back, 1,250 created", rep)
 	}
 	if users, _ := s.GetUsers(context.Background()); len(users) != 2940 {
 		t.Fatalf("%d active users after resuming, want 2940", len(users))
@@ -320,5 +328,26 @@ func TestSyncSkipsAmbiguousKeys(t *testing.T) {
 	}
 	if u, err := s.GetUser(ctx, "gone@example.com"); err != nil || u.IsActive {
 		t.Fatalf("deprovisioned person = %+v, %v", u, err)
+	}
+}
+
+// TestSyncLookbackCatchesLateArrivals: Okta's search is eventually
+// consistent, so a change can become visible after a later one was synced.
+func TestSyncLookbackCatchesLateArrivals(t *testing.T) {
+	org := bigOrg(t, 300)
+	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	s := syncStore(t)
+	if _, err := runSync(t, d, s, oidcuser.SyncConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	// Person 299 (the watermark) was synced; person 280's change, made 19s
+	// before it, shows up in the index only now.
+	org.AddUsers(person(280, "ACTIVE", "Late", syncEpoch.Add(280*time.Second)))
+	rep, err := runSync(t, d, s, oidcuser.SyncConfig{})
+	if err != nil || rep.Updated != 1 {
+		t.Fatalf("run after a late arrival = %+v, %v; want the late change written", rep, err)
+	}
+	if u, _ := s.GetUser(context.Background(), "user00280@example.com"); u.TeamName != "Late" {
+		t.Fatalf("late change lost: team %q", u.TeamName)
 	}
 }

@@ -207,8 +207,8 @@ func printSyncSummary(w io.Writer, rep oidcuser.SyncReport, err error) {
 	case err != nil:
 		outcome = "failed: " + err.Error()
 	}
-	fmt.Fprintf(w, "sync %s\n  fetched %d, created %d, updated %d, deactivated %d, skipped %d\n", outcome,
-		rep.Fetched, rep.Created, rep.Updated, rep.Deactivated, rep.Skipped)
+	fmt.Fprintf(w, "sync %s\n  fetched %d, created %d, updated %d, unchanged %d, deactivated %d, skipped %d\n", outcome,
+		rep.Fetched, rep.Created, rep.Updated, rep.Unchanged, rep.Deactivated, rep.Skipped)
 	if !rep.Watermark.IsZero() {
 		fmt.Fprintf(w, "  watermark %s\n", rep.Watermark.UTC().Format(time.RFC3339Nano))
 	}

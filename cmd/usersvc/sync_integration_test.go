@@ -48,16 +48,16 @@ func TestBinarySyncCommand(t *testing.T) {
 		code   int
 		want   string
 	}{
-		{"full import", nil, nil, exitOK, "sync done\n  fetched 450, created 450, updated 0, deactivated 0, skipped 0\n"},
-		{"nothing changed", nil, nil, exitOK, "fetched 0, created 0"},
+		{"full import", nil, nil, exitOK, "sync done\n  fetched 450, created 450, updated 0, unchanged 0, deactivated 0, skipped 0\n"},
+		{"nothing changed", nil, nil, exitOK, "created 0, updated 0, unchanged 450"},
 		{"incremental", func() {
 			org.AddUsers(syncPeople(30, "DEPROVISIONED", syncStart.Add(time.Hour))...)
-		}, nil, exitOK, "fetched 30, created 0, updated 30, deactivated 30, skipped 0"},
+		}, nil, exitOK, "fetched 450, created 0, updated 30, unchanged 420, deactivated 30, skipped 0"},
 		{"guard trips", func() {
 			org.AddUsers(syncPeople(200, "SUSPENDED", syncStart.Add(2*time.Hour))...)
-		}, nil, exitGuardTripped, "sync stopped by the mass-change guard; nothing written\n  fetched 200, created 0, updated 0, deactivated 170"},
-		{"guard raised", nil, nil, exitOK, "fetched 200, created 0, updated 200, deactivated 170"},
-		{"full re-read", nil, []string{"--full"}, exitOK, "fetched 450, created 0, updated 450, deactivated 0"},
+		}, nil, exitGuardTripped, "sync stopped by the mass-change guard; nothing written\n  fetched 200, created 0, updated 0, unchanged 0, deactivated 170"},
+		{"guard raised", nil, nil, exitOK, "fetched 200, created 0, updated 170, unchanged 30, deactivated 170"},
+		{"full re-read", nil, []string{"--full"}, exitOK, "fetched 450, created 0, updated 0, unchanged 450, deactivated 0"},
 		{"bad flag", nil, []string{"--fast"}, exitConfig, ""},
 	}
 	for _, st := range steps {
@@ -91,7 +91,7 @@ func TestBinarySyncFromDirectoryFile(t *testing.T) {
 	env := []string{"EMBEDDED_DB_PATH=" + filepath.Join(t.TempDir(), "usersvc.db"), "DIRECTORY_FILE=" + exampleDirectory(t)}
 	stdout, stderr, code := runBinary(t, env, "sync")
 	// The two people sharing rosalind@example.com are skipped, not merged.
-	if code != exitOK || !strings.Contains(stdout, "fetched 20, created 18, updated 0, deactivated 0, skipped 2") {
+	if code != exitOK || !strings.Contains(stdout, "fetched 20, created 18, updated 0, unchanged 0, deactivated 0, skipped 2") {
 		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
 	}
 	if _, stderr, code := runBinary(t, []string{"EMBEDDED_DB_PATH=" + filepath.Join(t.TempDir(), "u.db")}, "sync"); code != exitConfig ||
