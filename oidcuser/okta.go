@@ -279,12 +279,19 @@ type ListQuery struct {
 	Inclusive bool
 }
 
-// maxRateWaits bounds how often one page waits out a spent rate-limit window.
-const maxRateWaits = 10
+// Batch calls (sync pages, group lists) wait out spent rate-limit windows
+// up to maxRateWaits times, and retry other failures of the directory up to
+// maxTransientRetries times with backoff: a long sync should ride out a blip
+// that an interactive lookup reports at once.
+const (
+	maxRateWaits        = 10
+	maxTransientRetries = 3
+)
 
 // ListUsers pages through people in lastUpdated order (a search, so every
 // status is included), calling fn for each page. A spent rate-limit budget
-// is waited out (Retry-After) rather than treated as failure.
+// is waited out (Retry-After) and brief outages retried rather than treated
+// as failure.
 func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]OktaUser) error) error {
 	since := q.UpdatedAfter
 	if since.IsZero() {
@@ -302,7 +309,7 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 	}
 	var users []*okta.User
 	var resp *okta.Response
-	err := waitOutRateLimits(ctx, func() error {
+	err := retryBatchCall(ctx, func() error {
 		var err error
 		users, resp, err = d.client.User.ListUsers(ctx, params)
 		return classifyOktaError(ctx, "", err)
@@ -326,7 +333,7 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 			return nil
 		}
 		current := resp
-		err = waitOutRateLimits(ctx, func() error {
+		err = retryBatchCall(ctx, func() error {
 			users = nil
 			var err error
 			resp, err = current.Next(ctx, &users)
@@ -335,20 +342,36 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 	}
 }
 
-// waitOutRateLimits runs call, sleeping out Retry-After hints of spent
-// rate-limit windows.
-func waitOutRateLimits(ctx context.Context, call func() error) error {
-	for attempt := 0; ; attempt++ {
+// retryBatchCall runs call, sleeping out Retry-After hints of spent
+// rate-limit windows and backing off after other unavailability. Answers
+// that are not the directory failing (not found, say) return at once.
+func retryBatchCall(ctx context.Context, call func() error) error {
+	rateWaits, retries, backoff := 0, 0, time.Second
+	for {
 		err := call()
-		var e *schema.Error
+		if err == nil || schema.KindOf(err) != schema.KindUnavailable || ctx.Err() != nil {
+			return err
+		}
 		var limited *RateLimitedError
-		if err == nil || attempt == maxRateWaits || !errors.As(err, &e) || !errors.As(err, &limited) {
+		var wait time.Duration
+		switch {
+		case errors.As(err, &limited) && rateWaits < maxRateWaits:
+			rateWaits++
+			var e *schema.Error
+			if errors.As(err, &e) {
+				wait = e.RetryAfter
+			}
+			wait = min(max(wait, 100*time.Millisecond), time.Minute)
+		case limited == nil && retries < maxTransientRetries:
+			retries++
+			wait, backoff = backoff, backoff*2
+		default:
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(min(e.RetryAfter, time.Minute)):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -357,7 +380,7 @@ func waitOutRateLimits(ctx context.Context, call func() error) error {
 func (d *OktaDirectory) Groups(ctx context.Context, oktaID string) ([]string, error) {
 	var groups []*okta.Group
 	var names []string
-	err := waitOutRateLimits(ctx, func() error {
+	err := retryBatchCall(ctx, func() error {
 		var err error
 		groups, _, err = d.client.User.ListUserGroups(ctx, url.PathEscape(oktaID))
 		return classifyOktaError(ctx, oktaID, err)

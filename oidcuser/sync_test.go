@@ -351,3 +351,31 @@ func TestSyncLookbackCatchesLateArrivals(t *testing.T) {
 		t.Fatalf("late change lost: team %q", u.TeamName)
 	}
 }
+
+// TestSyncRidesOutBriefOutages: a few failed pages are retried with
+// backoff; an outage that outlasts the retries fails the run without
+// moving the watermark past what was written.
+func TestSyncRidesOutBriefOutages(t *testing.T) {
+	org := bigOrg(t, 700)
+	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	s := syncStore(t)
+	faults := []struct {
+		name   string
+		inject func()
+	}{
+		{"500s", func() { org.FailNext(2, 500) }},
+		{"malformed answers", func() { org.MalformNext(2) }},
+		{"dropped connections", func() { org.DropNext(2) }},
+	}
+	for _, f := range faults {
+		f.inject()
+		if rep, err := runSync(t, d, s, oidcuser.SyncConfig{Full: true}); err != nil || rep.Fetched != 700 {
+			t.Fatalf("%s: %+v, %v; want the run to ride them out", f.name, rep, err)
+		}
+	}
+	org.FailNext(4, 503)
+	rep, err := runSync(t, d, s, oidcuser.SyncConfig{Full: true})
+	if schema.KindOf(err) != schema.KindUnavailable || rep.Created+rep.Updated+rep.Unchanged != 0 {
+		t.Fatalf("long outage: %+v, %v; want an unavailable error before any write", rep, err)
+	}
+}
