@@ -104,35 +104,48 @@ func (d *FileDirectory) Watch(ctx context.Context, every time.Duration, onChange
 	}
 }
 
-// current returns the people, re-reading the file when it changed.
+// current returns the people, re-reading the file when it changed. The
+// file is parsed outside the lock, so lookups are not held up by a re-read.
 func (d *FileDirectory) current() *filePeople {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	now := d.now()
+	people, now := d.people, d.now()
 	if now.Sub(d.checked) < time.Second/2 {
-		return d.people
+		d.mu.Unlock()
+		return people
 	}
 	d.checked = now
 	st, err := statFile(d.path)
-	if err != nil {
-		d.log.Error("directory file unreadable; keeping the people read before", "path", d.path, "error", err)
-		return d.people
-	}
-	if st == d.stamp {
-		return d.people
+	if err != nil || st == d.stamp {
+		if err != nil && d.stamp != (fileStamp{}) {
+			d.log.Error("directory file unreadable; keeping the people read before", "path", d.path, "error", err)
+			d.stamp = fileStamp{} // reported once; read again when it is back
+		}
+		d.mu.Unlock()
+		return people
 	}
 	d.stamp = st // a broken version is reported once, not on every call
-	people, err := readPeopleFile(d.path)
+	d.mu.Unlock()
+
+	fresh, err := readPeopleFile(d.path)
 	if err != nil {
 		d.log.Error("directory file changed but is invalid; keeping the people read before", "path", d.path, "error", err)
-		return d.people
+		return people
 	}
-	d.people = people
-	d.log.Info("directory file re-read", "path", d.path, "people", len(people.users))
-	if d.onChange != nil {
-		d.onChange()
+	d.mu.Lock()
+	if fresh.stamp != d.stamp {
+		// The file changed again while it was read: the next check reads
+		// the newer version; never replace it with this older one.
+		d.mu.Unlock()
+		return people
 	}
-	return d.people
+	d.people = fresh
+	onChange := d.onChange
+	d.mu.Unlock()
+	d.log.Info("directory file re-read", "path", d.path, "people", len(fresh.users))
+	if onChange != nil {
+		onChange()
+	}
+	return fresh
 }
 
 func statFile(path string) (fileStamp, error) {

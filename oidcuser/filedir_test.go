@@ -80,12 +80,19 @@ func TestFileDirectoryFollowsChanges(t *testing.T) {
 	mtime := time.Now()
 	rewrite := func(content string) {
 		t.Helper()
+		if content == "<removed>" {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(600 * time.Millisecond)
+			return
+		}
 		writeFile(t, path, content)
 		mtime = mtime.Add(2 * time.Second) // distinct even on coarse file systems
 		if err := os.Chtimes(path, mtime, mtime); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(1100 * time.Millisecond) // the file is checked at most once a second
+		time.Sleep(600 * time.Millisecond) // the file is checked at most twice a second
 	}
 	steps := []struct {
 		name    string
@@ -97,6 +104,8 @@ func TestFileDirectoryFollowsChanges(t *testing.T) {
 		{"person added", "[" + personA + "," + personB + "]", "b@example.com", true},
 		{"broken write keeps the last good people", "[" + personA + ",", "b@example.com", true},
 		{"fixed file with a person removed", "[" + personB + "]", "a@example.com", false},
+		{"file deleted keeps the last good people", "<removed>", "b@example.com", true},
+		{"file back with both", "[" + personA + "," + personB + "]", "a@example.com", true},
 	}
 	for _, st := range steps {
 		if st.content != "" {
