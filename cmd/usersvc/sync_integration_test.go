@@ -108,7 +108,7 @@ func TestBinarySyncSingleRunner(t *testing.T) {
 	}
 	org := oktaapi.New(t, oktaapi.WithSSWSToken("00ssws"))
 	org.AddUsers(syncPeople(600, "ACTIVE", syncStart)...)
-	org.SetLatency(300 * time.Millisecond) // both runs overlap
+	org.SetLatency(time.Second) // each run takes seconds, so the two overlap
 	graph := neo4jgraph.New()
 	bolt := boltserver.New(t, graph.Executor(), boltserver.WithAuth("neo4j", "s3cret"))
 	bolt.Start(t)
