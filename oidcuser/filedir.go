@@ -24,8 +24,9 @@ import (
 // stands in for Neo4j: same mapping, matching, conflicts and status rules.
 //
 // The file is checked for changes (modification time and size) when it is
-// used (at most twice a second) and by Watch, and re-read without a restart. A change that
-// does not parse is logged and the last good contents stay in use.
+// used (at most twice a second) and by Watch, and re-read without a restart.
+// A change that does not parse is logged and the last good contents stay in
+// use.
 type FileDirectory struct {
 	path string
 	log  *slog.Logger
@@ -153,8 +154,10 @@ func statFile(path string) (fileStamp, error) {
 	if err != nil {
 		return fileStamp{}, err
 	}
-	return fileStamp{mod: fi.ModTime(), size: fi.Size()}, nil
+	return stampOf(fi), nil
 }
+
+func stampOf(fi os.FileInfo) fileStamp { return fileStamp{mod: fi.ModTime(), size: fi.Size()} }
 
 // oktaStatuses are the user statuses Okta's API returns.
 var oktaStatuses = []string{"STAGED", "PROVISIONED", "ACTIVE", "RECOVERY", "PASSWORD_EXPIRED", "LOCKED_OUT", "SUSPENDED", "DEPROVISIONED"}
@@ -163,15 +166,15 @@ var oktaStatuses = []string{"STAGED", "PROVISIONED", "ACTIVE", "RECOVERY", "PASS
 const maxDirectoryFile = 256 << 20
 
 func readPeopleFile(path string) (*filePeople, error) {
-	st, err := statFile(path)
-	if err != nil {
-		return nil, err
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat() // of the file read, even if the path is replaced meanwhile
+	if err != nil {
+		return nil, err
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxDirectoryFile+1))
 	if err != nil {
 		return nil, err
@@ -183,7 +186,7 @@ func readPeopleFile(path string) (*filePeople, error) {
 	if err != nil {
 		return nil, err
 	}
-	people.stamp = st
+	people.stamp = stampOf(fi)
 	return people, nil
 }
 
@@ -284,7 +287,7 @@ func checkPerson(raw json.RawMessage) (u OktaUser, field, msg string) {
 	if err := json.Unmarshal(raw, &shape); err != nil {
 		return u, "", "must be a JSON object (an Okta user)"
 	}
-	str := func(rm json.RawMessage, name string) (string, string) {
+	str := func(rm json.RawMessage) (string, string) {
 		var s string
 		if len(rm) == 0 || string(rm) == "null" {
 			return "", "is missing"
@@ -298,10 +301,10 @@ func checkPerson(raw json.RawMessage) (u OktaUser, field, msg string) {
 		return s, ""
 	}
 	var problem string
-	if u.ID, problem = str(shape["id"], "id"); problem != "" {
+	if u.ID, problem = str(shape["id"]); problem != "" {
 		return u, "id", problem
 	}
-	if u.Status, problem = str(shape["status"], "status"); problem != "" {
+	if u.Status, problem = str(shape["status"]); problem != "" {
 		return u, "status", problem
 	}
 	if !slices.Contains(oktaStatuses, u.Status) {

@@ -214,15 +214,7 @@ func (d *OktaDirectory) searchEmail(ctx context.Context, id string) ([]OktaUser,
 	if err != nil {
 		return nil, classifyOktaError(ctx, id, err)
 	}
-	out := make([]OktaUser, 0, len(users))
-	for _, u := range users {
-		ou, err := fromSDK(u)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ou)
-	}
-	return out, nil
+	return fromSDKUsers(users)
 }
 
 // fromSDK converts the SDK's user into OktaUser through JSON, the one
@@ -240,6 +232,19 @@ func fromSDK(u *okta.User) (OktaUser, error) {
 		return OktaUser{}, schema.Unavailable("directory returned an unreadable user", 0, err)
 	}
 	return ou, nil
+}
+
+// fromSDKUsers converts a page of SDK users.
+func fromSDKUsers(users []*okta.User) ([]OktaUser, error) {
+	out := make([]OktaUser, 0, len(users))
+	for _, u := range users {
+		ou, err := fromSDK(u)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ou)
+	}
+	return out, nil
 }
 
 // classifyOktaError maps SDK failures: 404 is not found; rate limits,
@@ -318,13 +323,9 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 		if err != nil {
 			return err
 		}
-		page := make([]OktaUser, 0, len(users))
-		for _, u := range users {
-			ou, err := fromSDK(u)
-			if err != nil {
-				return err
-			}
-			page = append(page, ou)
+		page, err := fromSDKUsers(users)
+		if err != nil {
+			return err
 		}
 		if err := fn(page); err != nil {
 			return err

@@ -170,7 +170,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}()
 	store := proxy.Observed(rawStore, m)
 
-	directory, err := newDirectory(ctx, cfg, log, m)
+	directory, err := newDirectory(ctx, cfg, log, m.RateLimitRemaining)
 	if err != nil {
 		return err
 	}
@@ -302,8 +302,9 @@ func setupAuth(ctx context.Context, cfg Config, log *slog.Logger, obs auth.Obser
 }
 
 // newDirectory returns the directory unknown users are resolved from, or nil
-// when none is configured.
-func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (oidcuser.Directory, error) {
+// when none is configured. onRateRemaining (optional) observes Okta's
+// remaining rate limit.
+func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, onRateRemaining func(bucket string, remaining int)) (oidcuser.Directory, error) {
 	switch cfg.Directory {
 	case "file":
 		dir, err := oidcuser.OpenFile(cfg.DirectoryFile, log)
@@ -321,7 +322,7 @@ func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, m *metrics)
 	budget := oidcuser.NewBudget(http.DefaultTransport, oidcuser.BudgetConfig{
 		MaxConcurrent: o.MaxConcurrent,
 		Reserve:       o.RateLimitReserve,
-		OnRemaining:   m.RateLimitRemaining,
+		OnRemaining:   onRateRemaining,
 	})
 	dir, err := oidcuser.NewOkta(ctx, oidcuser.OktaConfig{
 		OrgURL:            o.OrgURL,

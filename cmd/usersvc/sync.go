@@ -95,7 +95,7 @@ func runSync(ctx context.Context, args []string, getenv func(string) string, std
 // newSyncer opens the store and the directory from cfg. The returned func
 // closes both.
 func newSyncer(ctx context.Context, cfg Config, log *slog.Logger, full bool, progress func(oidcuser.SyncProgress)) (*oidcuser.Syncer, func(), error) {
-	dir, err := newDirectory(ctx, cfg, log, newMetrics(buildInfo()))
+	dir, err := newDirectory(ctx, cfg, log, nil) // a one-shot run exports no metrics
 	if err != nil {
 		return nil, nil, err
 	}
