@@ -25,9 +25,14 @@ build:
 	$(GO) build -o $(BIN) ./cmd/usersvc
 
 # Runs on the embedded store with auth off, resolving unknown users from the
-# example directory file: no external services needed.
+# example directory file: no external services needed. Auth is off and the
+# write API open, so both listeners bind loopback only (the service's own
+# defaults, for containers, are :5002 and :9102); override with
+# `make run LISTEN_ADDR=:5002 METRICS_ADDR=:9102`.
+LISTEN_ADDR  ?= 127.0.0.1:5002
+METRICS_ADDR ?= 127.0.0.1:9102
 run: build
-	@echo "usersvc on http://localhost:5002 (auth disabled, embedded store in ./data,"
+	@echo "usersvc on http://$(LISTEN_ADDR) (auth disabled, embedded store in ./data,"
 	@echo "people from examples/directory.json, catalog from examples/catalog.json)"
 	@echo "try:"
 	@echo "  curl -s localhost:5002/user/katherine.johnson@example.com   # unknown to the store: resolved from the directory and written"
@@ -36,6 +41,7 @@ run: build
 	@echo "  curl -s -X PUT localhost:5002/user/katherine.johnson@example.com/follow/table/hive://gold.sales/orders"
 	@echo "  curl -s localhost:5002/user/katherine.johnson@example.com/follow/"
 	@echo "  curl -s localhost:5002/user/grace.hopper@example.com/read/"
+	LISTEN_ADDR=$(LISTEN_ADDR) METRICS_ADDR=$(METRICS_ADDR) \
 	AUTH_DISABLED=true PROXY_CLIENT=embedded EMBEDDED_DB_PATH=./data/usersvc.db \
 	EMBEDDED_CATALOG_FILE=examples/catalog.json DIRECTORY_FILE=examples/directory.json \
 	LOG_FORMAT=text ./$(BIN)

@@ -345,15 +345,26 @@ func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, onRateRemai
 // buildInfo describes this binary: ldflags when set, else the module's own
 // build information.
 func buildInfo() handlers.BuildInfo {
-	b := handlers.BuildInfo{Version: version, Commit: commit, GoVersion: runtime.Version()}
-	if info, ok := debug.ReadBuildInfo(); ok {
-		if b.Version == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
-			b.Version = info.Main.Version
-		}
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && b.Commit == "unknown" {
-				b.Commit = s.Value
-			}
+	info, _ := debug.ReadBuildInfo()
+	return describeBuild(version, commit, info)
+}
+
+// describeBuild applies the rule to any build's information (nil when the
+// binary carries none): the ldflags values win; a VCS-stamped build supplies
+// its pseudo-version and vcs.revision; a -buildvcs=false build has neither
+// ("(devel)"), so "dev" and "unknown" stay.
+func describeBuild(ldVersion, ldCommit string, info *debug.BuildInfo) handlers.BuildInfo {
+	b := handlers.BuildInfo{Version: ldVersion, Commit: ldCommit, GoVersion: runtime.Version()}
+	if info == nil {
+		return b
+	}
+	b.GoVersion = info.GoVersion
+	if b.Version == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		b.Version = info.Main.Version
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && b.Commit == "unknown" {
+			b.Commit = s.Value
 		}
 	}
 	return b

@@ -158,12 +158,12 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	<-done
 }
 
-// TestMain removes the built binary and fails the package when a goroutine
+// TestMain removes the built binaries and fails the package when a goroutine
 // outlives the tests (in-process runs of the service must stop cleanly).
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildOnce.path != "" {
-		_ = os.RemoveAll(filepath.Dir(buildOnce.path))
+	for _, p := range builds.paths {
+		_ = os.RemoveAll(filepath.Dir(p))
 	}
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/patrickmn/go-cache.(*janitor).Run")); err != nil {
@@ -174,34 +174,44 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-var buildOnce struct {
-	sync.Once
-	path string
-	err  error
+// builds holds one compiled binary per set of build flags for this test run.
+var builds struct {
+	sync.Mutex
+	paths map[string]string
 }
 
-// buildBinary compiles ./cmd/usersvc once per test run.
-func buildBinary(t *testing.T) string {
+// buildBinary compiles ./cmd/usersvc as the Dockerfile does (static, trimmed
+// paths), once per test run.
+func buildBinary(t *testing.T) string { return buildBinaryWith(t) }
+
+// buildBinaryWith compiles ./cmd/usersvc with extra go build flags, once per
+// set of flags. The child build gets GOFLAGS cleared, so the binary under test
+// is the same whether the caller set GOFLAGS (CI once set -buildvcs=false) or
+// not; flags a test depends on are passed explicitly instead.
+func buildBinaryWith(t *testing.T, flags ...string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "usersvc-bin")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.path = filepath.Join(dir, "usersvc")
-		// Built as the Dockerfile builds it: static, for a distroless image.
-		cmd := exec.Command("go", "build", "-trimpath", "-o", buildOnce.path, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildOnce.err != nil {
-		t.Fatal(buildOnce.err)
+	key := strings.Join(flags, " ")
+	builds.Lock()
+	defer builds.Unlock()
+	if p, ok := builds.paths[key]; ok {
+		return p
 	}
-	return buildOnce.path
+	dir, err := os.MkdirTemp("", "usersvc-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "usersvc")
+	args := append([]string{"build", "-trimpath", "-o", path}, flags...)
+	cmd := exec.Command("go", append(args, ".")...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if builds.paths == nil {
+		builds.paths = map[string]string{}
+	}
+	builds.paths[key] = path
+	return path
 }
 
 func freePort(t *testing.T) string {
@@ -218,8 +228,14 @@ func freePort(t *testing.T) string {
 // waits until /livez answers.
 func startBinary(t *testing.T, env ...string) (*exec.Cmd, string) {
 	t.Helper()
+	return startBinaryAt(t, buildBinary(t), env...)
+}
+
+// startBinaryAt is startBinary for a binary built with other flags.
+func startBinaryAt(t *testing.T, path string, env ...string) (*exec.Cmd, string) {
+	t.Helper()
 	addr := freePort(t)
-	cmd := exec.Command(buildBinary(t))
+	cmd := exec.Command(path)
 	cmd.Env = append([]string{"LISTEN_ADDR=" + addr, "METRICS_ADDR=127.0.0.1:0"}, env...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {

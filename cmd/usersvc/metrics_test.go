@@ -168,7 +168,8 @@ func TestMetricsAfterAScriptedSequence(t *testing.T) {
 	if value(after, "usersvc_jwks_fetches_total", map[string]string{"result": "ok"}) != 1 {
 		t.Error("the start-up JWKS fetch is not counted")
 	}
-	if value(after, "usersvc_build_info", map[string]string{"version": "dev", "commit": "unknown", "go_version": runtimeVersion()}) != 1 {
+	build := wantBuild(t, buildBinary(t), "dev", "unknown")
+	if value(after, "usersvc_build_info", map[string]string{"version": build.Version, "commit": build.Commit, "go_version": build.GoVersion}) != 1 {
 		t.Errorf("build info missing:\n%s", grep(raw, "usersvc_build_info"))
 	}
 	for _, secret := range []string{"grace", "nobody", "ada@", token[:30], expiredToken[:30], "00ssws"} {
@@ -191,5 +192,3 @@ func grep(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
-
-func runtimeVersion() string { return buildInfo().GoVersion }
