@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/usersvc/usersvc/testsupport/issuer"
 )
 
 func TestUpstreamConfig(t *testing.T) {
@@ -292,5 +295,108 @@ func TestBinaryPassThroughMetrics(t *testing.T) {
 		if strings.Contains(text, leak) {
 			t.Fatalf("a raw path (%s) became a metric label", leak)
 		}
+	}
+}
+
+// startStandin builds and runs the metadata stand-in of the pass-through
+// demo (examples/amundsen/standin) on a loopback port.
+func startStandin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "standin")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/amundsen/standin").CombinedOutput(); err != nil {
+		t.Fatalf("go build standin: %v\n%s", err, out)
+	}
+	addr := freePort(t)
+	cmd := exec.Command(bin, "-addr", addr)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/healthcheck"); err == nil {
+			resp.Body.Close()
+			return addr
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("stand-in did not start")
+	return ""
+}
+
+// TestBinaryFrontendThroughOneBaseURL is the two-process demo as the
+// Amundsen frontend would use it: one METADATASERVICE_BASE, a bearer token
+// on every call (amundsen_application/api/utils/request_utils.py), users
+// from usersvc and every other metadata route from the upstream, all of it
+// authenticated by usersvc.
+func TestBinaryFrontendThroughOneBaseURL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binaries")
+	}
+	standin := startStandin(t)
+	iss := issuer.Start(t)
+	_, addr := startBinary(t, "FLASK_OIDC_CONFIG_URL="+iss.DiscoveryURL(), "OIDC_AUDIENCE="+issuer.Audience,
+		"METADATA_UPSTREAM_URL=http://"+standin, "DIRECTORY_FILE=../../examples/directory.json",
+		"EMBEDDED_CATALOG_FILE=../../examples/catalog.json", "EMBEDDED_DB_PATH="+filepath.Join(t.TempDir(), "usersvc.db"))
+	base := "http://" + addr
+	token := "Bearer " + iss.Token(t, iss.Claims(time.Now(), "katherine.johnson@example.com"))
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	call := func(method, path, body, auth string) (int, string) {
+		t.Helper()
+		var r io.Reader
+		if body != "" {
+			r = strings.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, base+path, r)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		contains           string
+	}{
+		// usersvc: resolved from the directory file, written, served.
+		{"GET", "/user/katherine.johnson@example.com", "", 200, `"full_name":"Katherine Johnson"`},
+		{"PUT", "/user/katherine.johnson@example.com/follow/table/hive://gold.sales/orders", "", 200, ""},
+		{"GET", "/user/katherine.johnson@example.com/follow/", "", 200, `"name":"orders"`},
+		// The stand-in: keys with "//" arrive intact, writes land there.
+		{"GET", "/table/hive://gold.sales/orders", "", 200, `"key":"hive://gold.sales/orders"`},
+		{"PUT", "/table/hive://gold.sales/orders/owner/katherine.johnson@example.com", "", 200, "is added successfully"},
+		{"PUT", "/table/hive://gold.sales/orders/description", `{"description":"Orders, one per row."}`, 200, ""},
+		{"GET", "/table/hive://gold.sales/orders/description", "", 200, `"description":"Orders, one per row."`},
+		{"GET", "/table/hive://gold.sales/orders", "", 200, `"user_id":"katherine.johnson@example.com"`},
+		{"GET", "/popular_tables/", "", 200, `"popular_tables":[`},
+		{"GET", "/table/hive://gold.sales/nope", "", 404, "does not exist"},
+	} {
+		status, body := call(tc.method, tc.path, tc.body, token)
+		if status != tc.status || !strings.Contains(body, tc.contains) {
+			t.Errorf("%s %s = %d %s, want %d containing %q", tc.method, tc.path, status, body, tc.status, tc.contains)
+		}
+	}
+	// Without a token nothing is served or written, on either side.
+	for _, p := range []string{"/user/katherine.johnson@example.com", "/table/hive://gold.sales/orders", "/popular_tables/"} {
+		if status, _ := call("GET", p, "", ""); status != http.StatusUnauthorized {
+			t.Errorf("GET %s without a token = %d", p, status)
+		}
+	}
+	if status, _ := call("PUT", "/table/hive://gold.sales/refunds/description", `{"description":"mallory"}`, ""); status != http.StatusUnauthorized {
+		t.Errorf("unauthenticated PUT = %d", status)
+	}
+	if _, body := call("GET", "/table/hive://gold.sales/refunds/description", "", token); strings.Contains(body, "mallory") {
+		t.Fatal("an unauthenticated write reached the upstream")
+	}
+	if status, body := call("GET", "/healthcheck", "", ""); status != 200 || !strings.Contains(body, `"upstream":{"status":"ok"}`) {
+		t.Fatalf("/healthcheck = %d %s", status, body)
 	}
 }
