@@ -236,6 +236,11 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 
 func (x *exchange) modifyResponse(res *http.Response) error {
 	x.touch()
+	// An upstream echoing the request id would repeat the header usersvc
+	// has already set.
+	if id := res.Request.Header.Get("X-Request-Id"); id != "" && res.Header.Get("X-Request-Id") == id {
+		res.Header.Del("X-Request-Id")
+	}
 	x.record(strconv.Itoa(res.StatusCode/100) + "xx")
 	if res.Body != nil {
 		res.Body = &touchingBody{ReadCloser: res.Body, x: x}
