@@ -19,7 +19,7 @@ FUZZTIME ?= 4s
 FUZZ_TARGETS := schema:FuzzDecodeUser schema:FuzzUserKey oidcuser:FuzzSearchEqual \
                 handlers:FuzzRequests handlers/auth:FuzzAuthenticate
 
-.PHONY: build run test lint vet fmt-check node-deps image bench fuzz soak
+.PHONY: build run run-passthrough test lint vet fmt-check node-deps image bench fuzz soak
 
 build:
 	$(GO) build -o $(BIN) ./cmd/usersvc
@@ -44,6 +44,28 @@ run: build
 	LISTEN_ADDR=$(LISTEN_ADDR) METRICS_ADDR=$(METRICS_ADDR) \
 	AUTH_DISABLED=true PROXY_CLIENT=embedded EMBEDDED_DB_PATH=./data/usersvc.db \
 	EMBEDDED_CATALOG_FILE=examples/catalog.json DIRECTORY_FILE=examples/directory.json \
+	LOG_FORMAT=text ./$(BIN)
+
+# Pass-through demo, two processes: usersvc in front of a tiny stand-in for
+# Amundsen's metadata service (examples/amundsen/standin). One base URL
+# serves the user API from usersvc and every other metadata route from the
+# stand-in. Ctrl-C stops both.
+STANDIN := bin/metadata-standin
+run-passthrough: build
+	$(GO) build -o $(STANDIN) ./examples/amundsen/standin
+	@echo "usersvc on http://127.0.0.1:5002 in front of the metadata stand-in on 127.0.0.1:5003 (auth disabled)"
+	@echo "try (one base URL for everything):"
+	@echo "  curl -s localhost:5002/user/katherine.johnson@example.com                    # usersvc: resolved from the directory"
+	@echo "  curl -s -X PUT localhost:5002/user/katherine.johnson@example.com/follow/table/hive://gold.sales/orders"
+	@echo "  curl -s localhost:5002/table/hive://gold.sales/orders                         # the stand-in, key untouched"
+	@echo "  curl -s -X PUT localhost:5002/table/hive://gold.sales/orders/owner/katherine.johnson@example.com"
+	@echo "  curl -s -X PUT localhost:5002/table/hive://gold.sales/orders/description -d '{\"description\":\"Orders.\"}'"
+	@echo "  curl -s localhost:5002/popular_tables/"
+	@echo "  curl -s localhost:5002/healthcheck                                            # checks.upstream"
+	@./$(STANDIN) -addr 127.0.0.1:5003 & standin=$$!; trap 'kill $$standin 2>/dev/null' EXIT; \
+	AUTH_DISABLED=true PROXY_CLIENT=embedded EMBEDDED_DB_PATH=./data/usersvc.db \
+	EMBEDDED_CATALOG_FILE=examples/catalog.json DIRECTORY_FILE=examples/directory.json \
+	METADATA_UPSTREAM_URL=http://127.0.0.1:5003 LISTEN_ADDR=127.0.0.1:5002 METRICS_ADDR=127.0.0.1:9102 \
 	LOG_FORMAT=text ./$(BIN)
 
 # Needs a Docker engine (none runs on the development machines of this repo).

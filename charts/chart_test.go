@@ -213,6 +213,7 @@ var scenarios = []struct {
 	{"existing secrets", "testdata/existing-secret.yaml"},
 	{"everything enabled", "testdata/everything.yaml"},
 	{"embedded with persistence", "testdata/embedded-persistent.yaml"},
+	{"pass-through", "testdata/passthrough.yaml"},
 }
 
 func valuesArgs(file string) []string {
@@ -428,6 +429,61 @@ func TestScenarioSpecifics(t *testing.T) {
 		}
 	})
 
+	t.Run("pass-through: upstream env and an egress rule to it", func(t *testing.T) {
+		r := render(t, "-f", "testdata/passthrough.yaml")
+		env := r.configMap.Data
+		for k, v := range map[string]string{
+			"METADATA_UPSTREAM_URL": "http://amundsen-metadata.amundsen.svc.cluster.local:5002",
+			"UPSTREAM_TIMEOUT":      "5s", "UPSTREAM_MAX_BODY": "2MiB", "UPSTREAM_FORWARD_AUTH": "false",
+		} {
+			if env[k] != v {
+				t.Errorf("%s = %q, want %q", k, env[k], v)
+			}
+		}
+		np := r.netpol.Spec
+		if fmt.Sprint(np.PolicyTypes) != "[Ingress Egress]" {
+			t.Fatalf("policy types %v", np.PolicyTypes)
+		}
+		// Rules, in order: DNS, the upstream, Neo4j, HTTPS, then extra.
+		var got []string
+		for _, rule := range np.Egress {
+			var ports []string
+			for _, p := range rule.Ports {
+				ports = append(ports, fmt.Sprintf("%s/%s", p.Port.String(), *p.Protocol))
+			}
+			var peers []string
+			for _, peer := range rule.To {
+				switch {
+				case peer.PodSelector != nil:
+					peers = append(peers, "pods:"+peer.PodSelector.MatchLabels["app.kubernetes.io/name"])
+				case peer.IPBlock != nil:
+					peers = append(peers, peer.IPBlock.CIDR)
+				}
+			}
+			got = append(got, strings.Join(ports, ",")+" to "+strings.Join(peers, ","))
+		}
+		want := []string{"53/UDP,53/TCP to ", "5002/TCP to pods:amundsen-metadata", "7687/TCP to ", "443/TCP to ", "8443/TCP to 10.20.0.0/16"}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("egress rules\n got %q\nwant %q", got, want)
+		}
+
+		// The port follows the URL's scheme; peers default to the namespace.
+		r = render(t, "--set", "upstream.metadataUrl=https://metadata.example.com/api", "--set", "networkPolicy.enabled=true",
+			"--set", "networkPolicy.egress.enabled=true")
+		if rule := r.netpol.Spec.Egress[1]; rule.Ports[0].Port.IntValue() != 443 || len(rule.To) != 1 || rule.To[0].PodSelector == nil || len(rule.To[0].PodSelector.MatchLabels) != 0 {
+			t.Fatalf("https upstream rule = %+v", rule)
+		}
+		// Without a restriction on egress no egress rule is rendered (it
+		// would be ignored under policyTypes [Ingress]).
+		r = render(t, "--set", "upstream.metadataUrl=http://m:5002", "--set", "networkPolicy.enabled=true")
+		if len(r.netpol.Spec.Egress) != 0 || fmt.Sprint(r.netpol.Spec.PolicyTypes) != "[Ingress]" {
+			t.Fatalf("egress without restriction: %+v", r.netpol.Spec)
+		}
+		if _, ok := render(t).configMap.Data["METADATA_UPSTREAM_URL"]; ok {
+			t.Fatal("METADATA_UPSTREAM_URL set by default")
+		}
+	})
+
 	t.Run("embedded with persistence uses a claim", func(t *testing.T) {
 		r := render(t, "-f", "testdata/embedded-persistent.yaml")
 		if r.pvc == nil || r.pvc.Spec.Resources.Requests.Storage().String() != "2Gi" {
@@ -471,6 +527,12 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"--set", "autoscaling.enabled=true"}, // the embedded store cannot scale
 		{"--set", "metrics.port=5002"},        // never the API port
 		{"--set", "corsAllowedOrigins[0]=amundsen.example.com"},
+		{"--set", "upstream.metadataUrl=amundsen-metadata:5002"},
+		{"--set", "upstream.metadataUrl=http://amundsen-metadata:5002/?x=1"},
+		{"--set", "upstream.maxBody=10MB"},
+		{"--set", "upstream.timeout=soon"},
+		{"--set", "upstream.forwardAuth=maybe"},
+		{"--set", "networkPolicy.egress.surprise=1"},
 	} {
 		if _, err := runHelm(t, append([]string{"template", "rel", chartDir}, args...)...); err == nil {
 			t.Errorf("helm template %v succeeded, want a validation error", args)

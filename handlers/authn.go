@@ -63,12 +63,13 @@ func openTargets(entries []string) map[string]bool {
 	return open
 }
 
-// isOpen: only GET/HEAD whose raw request target is exactly an open path.
+// isOpen: only GET/HEAD whose raw request target is exactly an open path
+// that usersvc serves itself: the allowlist never opens an upstream route.
 // The raw target is used so that encodings (/%68ealthcheck), extra or
 // trailing slashes, query strings and fragments never match, and headers
 // such as X-Forwarded-Uri are never consulted.
 func (s *server) isOpen(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || !s.own.owns(r.URL.Path) {
 		return false
 	}
 	return s.open[r.RequestURI]

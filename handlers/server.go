@@ -56,6 +56,12 @@ type Deps struct {
 	// CORSOrigins lists the browser origins allowed to call the API ("*" for
 	// any); empty turns CORS off.
 	CORSOrigins []string
+	// Upstream, when set, receives every request for a path usersvc does not
+	// own, after authentication (METADATA_UPSTREAM_URL).
+	Upstream http.Handler
+	// Reported checks run for /healthcheck only: shown there, never gating
+	// readiness (the upstream's reachability).
+	Reported []Check
 }
 
 // BuildInfo identifies the binary.
@@ -77,6 +83,9 @@ type server struct {
 	obs     Observer
 	build   BuildInfo
 	openapi []byte
+
+	upstream http.Handler
+	own      ownPaths
 }
 
 // New builds the gin engine with every route of DESIGN §2.
@@ -86,13 +95,15 @@ func New(d Deps) http.Handler {
 		users:   d.Users,
 		store:   d.Store,
 		decoder: d.Decoder,
-		health:  d.Health,
+		health:  append(append([]Check{}, d.Health...), d.Reported...),
 		ready:   append(append([]Check{}, d.Health...), d.Ready...),
 		auth:    d.Auth,
 		open:    openTargets(d.Auth.Allowlist),
 		obs:     d.Observer,
 		build:   d.Build,
 		openapi: d.OpenAPI,
+
+		upstream: d.Upstream,
 	}
 	if s.obs == nil {
 		s.obs = noObserver{}
@@ -116,7 +127,7 @@ func New(d Deps) http.Handler {
 	r.ContextWithFallback = true
 
 	cors := corsPolicy{origins: parseOrigins(d.CORSOrigins)}
-	r.Use(withRequestID(newRequestIDs()), classifyRoute, s.observeRequests, logRequests(s.log), recoverPanics(s.log),
+	r.Use(withRequestID(newRequestIDs()), classifyRoute, s.classifyUpstream, s.observeRequests, logRequests(s.log), recoverPanics(s.log),
 		securityHeaders(), cors.handle, s.authenticate)
 
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
@@ -134,7 +145,12 @@ func New(d Deps) http.Handler {
 	r.PUT("/user/*path", s.userPath)
 	r.DELETE("/user/*path", s.userPath)
 
-	r.NoRoute(func(c *gin.Context) { abortJSON(c, http.StatusNotFound, "not found") })
+	s.own = newOwnPaths(r)
+	if s.upstream != nil {
+		r.NoRoute(s.passThrough)
+	} else {
+		r.NoRoute(notFound)
+	}
 	r.NoMethod(func(c *gin.Context) { abortJSON(c, http.StatusMethodNotAllowed, "method not allowed") })
 	return r
 }

@@ -82,6 +82,10 @@ var envVars = []envVar{
 	{"PROXY_RETRY_TIME", "2s", "How long one call may retry transient Neo4j failures."},
 	{"EMBEDDED_DB_PATH", "./data/usersvc.db", "File of the embedded store."},
 	{"EMBEDDED_CATALOG_FILE", "", "Optional JSON catalog (tables, dashboards, features, reads) loaded into the embedded store at start."},
+	{"METADATA_UPSTREAM_URL", "", "Amundsen metadata service base URL (e.g. http://amundsen-metadata:5002): every route usersvc does not own is passed through to it after authentication; empty: off."},
+	{"UPSTREAM_TIMEOUT", "10s", "Longest wait on the upstream: connecting, its answer's headers, any pause while a body flows; then 504."},
+	{"UPSTREAM_MAX_BODY", "10MiB", "Largest request body passed through (bytes, or with KiB/MiB/GiB); larger ones get 413."},
+	{"UPSTREAM_FORWARD_AUTH", "true", "Pass the caller's Authorization header on to the upstream (its flaskoidc reads it); false strips it."},
 }
 
 // Config is the service configuration, read once from the environment.
@@ -108,6 +112,8 @@ type Config struct {
 	Neo4j               Neo4jConfig
 	EmbeddedDBPath      string
 	EmbeddedCatalogFile string
+
+	Upstream UpstreamConfig
 }
 
 // OIDCConfig is the bearer-token verification setup.
@@ -357,6 +363,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.Neo4j = loadNeo4j(r, c.ProxyHost, c.ProxyClient == "neo4j")
 	c.EmbeddedDBPath = r.str("EMBEDDED_DB_PATH", "./data/usersvc.db")
 	c.EmbeddedCatalogFile = r.str("EMBEDDED_CATALOG_FILE", "")
+	c.Upstream = loadUpstream(r)
 
 	if r.err == nil {
 		validate(&c, r)

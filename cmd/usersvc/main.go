@@ -196,6 +196,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		defer stopSync()
 	}
+	upstreamHandler, upstreamChecks, stopUpstream, err := newUpstream(cfg.Upstream, log, m)
+	if err != nil {
+		return err
+	}
+	defer stopUpstream()
 	spec, err := docs.OpenAPIJSON()
 	if err != nil {
 		return fmt.Errorf("openapi document: %w", err)
@@ -213,6 +218,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Build:       build,
 		OpenAPI:     spec,
 		CORSOrigins: cfg.CORSOrigins,
+		Upstream:    upstreamHandler,
+		Reported:    upstreamChecks,
 	})
 	if cfg.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, log)

@@ -38,6 +38,9 @@ type metrics struct {
 	syncDuration   prometheus.Histogram
 	syncLastOK     prometheus.Gauge
 
+	upstreamRequests *prometheus.CounterVec
+	upstreamDuration prometheus.Histogram
+
 	// Label sets seen on the hot path, resolved once: WithLabelValues hashes
 	// and locks on every call.
 	requestSeries sync.Map // requestKey → requestSeries
@@ -116,6 +119,14 @@ func newMetrics(build handlers.BuildInfo) *metrics {
 			Name: "usersvc_sync_last_success_timestamp_seconds", Help: "Unix time the last scheduled sync completed (0: never).",
 		}),
 	}
+	m.upstreamRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usersvc_upstream_requests_total", Help: "Requests passed through to the metadata upstream by code class (2xx..5xx, error, timeout).",
+	}, []string{"code_class"})
+	m.upstreamDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "usersvc_upstream_request_duration_seconds", Help: "Time until the metadata upstream's answer headers arrived (or it failed).",
+		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	})
+	m.reg.MustRegister(m.upstreamRequests, m.upstreamDuration)
 	m.cacheHit = m.tokenCache.WithLabelValues("hit")
 	m.cacheMiss = m.tokenCache.WithLabelValues("miss")
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -216,4 +227,11 @@ func (m *metrics) SyncRun(outcome string, rep oidcuser.SyncReport, elapsed time.
 	m.syncUsers.WithLabelValues("updated").Add(float64(rep.Updated))
 	m.syncUsers.WithLabelValues("deactivated").Add(float64(rep.Deactivated))
 	m.syncLastOK.SetToCurrentTime()
+}
+
+// UpstreamRequest records one request passed through to the metadata
+// upstream.
+func (m *metrics) UpstreamRequest(codeClass string, elapsed time.Duration) {
+	m.upstreamRequests.WithLabelValues(codeClass).Inc()
+	m.upstreamDuration.Observe(elapsed.Seconds())
 }

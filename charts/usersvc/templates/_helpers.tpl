@@ -105,3 +105,16 @@ CREDENTIALS_PROXY_PASSWORD: {{ .Values.proxy.password | b64enc | quote }}
 {{- toYaml . | nindent 0 }}
 {{- end }}
 {{- end }}
+
+{{/* The TCP port of upstream.metadataUrl: explicit, else the scheme's. */}}
+{{- define "usersvc.upstreamPort" -}}
+{{- $u := urlParse .Values.upstream.metadataUrl -}}
+{{- $port := regexFind ":[0-9]+$" $u.host | trimPrefix ":" -}}
+{{- if $port }}{{ $port }}{{ else if eq $u.scheme "https" }}443{{ else }}80{{ end -}}
+{{- end }}
+
+{{/* The Bolt port of proxy.host: the one in the URI, else proxy.port. */}}
+{{- define "usersvc.neo4jPort" -}}
+{{- $port := regexFind ":[0-9]+$" .Values.proxy.host | trimPrefix ":" -}}
+{{- if $port }}{{ $port }}{{ else }}{{ .Values.proxy.port }}{{ end -}}
+{{- end }}
