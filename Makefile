@@ -53,7 +53,7 @@ run: build
 STANDIN := bin/metadata-standin
 run-passthrough: build
 	$(GO) build -o $(STANDIN) ./examples/amundsen/standin
-	@echo "usersvc on http://127.0.0.1:5002 in front of the metadata stand-in on 127.0.0.1:5003 (auth disabled)"
+	@echo "usersvc on http://$(LISTEN_ADDR) in front of the metadata stand-in on 127.0.0.1:5003 (auth disabled)"
 	@echo "try (one base URL for everything):"
 	@echo "  curl -s localhost:5002/user/katherine.johnson@example.com                    # usersvc: resolved from the directory"
 	@echo "  curl -s -X PUT localhost:5002/user/katherine.johnson@example.com/follow/table/hive://gold.sales/orders"
@@ -65,7 +65,7 @@ run-passthrough: build
 	@./$(STANDIN) -addr 127.0.0.1:5003 & standin=$$!; trap 'kill $$standin 2>/dev/null' EXIT; \
 	AUTH_DISABLED=true PROXY_CLIENT=embedded EMBEDDED_DB_PATH=./data/usersvc.db \
 	EMBEDDED_CATALOG_FILE=examples/catalog.json DIRECTORY_FILE=examples/directory.json \
-	METADATA_UPSTREAM_URL=http://127.0.0.1:5003 LISTEN_ADDR=127.0.0.1:5002 METRICS_ADDR=127.0.0.1:9102 \
+	METADATA_UPSTREAM_URL=http://127.0.0.1:5003 LISTEN_ADDR=$(LISTEN_ADDR) METRICS_ADDR=$(METRICS_ADDR) \
 	LOG_FORMAT=text ./$(BIN)
 
 # Needs a Docker engine (none runs on the development machines of this repo).

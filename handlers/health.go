@@ -25,24 +25,17 @@ type healthBody struct {
 	Checks map[string]checkResult `json:"checks"`
 }
 
-func runChecks(ctx context.Context, checks []Check) (healthBody, bool) {
-	body := healthBody{Status: "ok", Checks: make(map[string]checkResult, len(checks))}
+// runChecks probes every check; only the gating ones decide healthy, the
+// reported ones (the upstream) are shown beside them.
+func runChecks(ctx context.Context, gating, reported []Check) (healthBody, bool) {
+	body := healthBody{Status: "ok", Checks: make(map[string]checkResult, len(gating)+len(reported))}
 	healthy := true
-	for _, chk := range checks {
-		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		err := chk.Probe(pctx)
-		cancel()
-		if err != nil {
+	for i, chk := range append(append([]Check{}, gating...), reported...) {
+		res := probe(ctx, chk)
+		body.Checks[chk.Name] = res
+		if res.Status != "ok" && i < len(gating) {
 			healthy = false
-			msg := "unavailable"
-			var e *schema.Error
-			if errors.As(err, &e) {
-				msg = e.Message
-			}
-			body.Checks[chk.Name] = checkResult{Status: "fail", Message: msg}
-			continue
 		}
-		body.Checks[chk.Name] = checkResult{Status: "ok"}
 	}
 	if !healthy {
 		body.Status = "fail"
@@ -50,8 +43,23 @@ func runChecks(ctx context.Context, checks []Check) (healthBody, bool) {
 	return body, healthy
 }
 
-func (s *server) respondChecks(c *gin.Context, checks []Check) {
-	body, healthy := runChecks(c.Request.Context(), checks)
+func probe(ctx context.Context, chk Check) checkResult {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	err := chk.Probe(pctx)
+	if err == nil {
+		return checkResult{Status: "ok"}
+	}
+	msg := "unavailable"
+	var e *schema.Error
+	if errors.As(err, &e) {
+		msg = e.Message
+	}
+	return checkResult{Status: "fail", Message: msg}
+}
+
+func (s *server) respondChecks(c *gin.Context, gating, reported []Check) {
+	body, healthy := runChecks(c.Request.Context(), gating, reported)
 	status := http.StatusOK
 	if !healthy {
 		status = http.StatusServiceUnavailable
@@ -59,11 +67,13 @@ func (s *server) respondChecks(c *gin.Context, checks []Check) {
 	c.JSON(status, body)
 }
 
-// healthcheck is Amundsen's /healthcheck: the store must answer.
-func (s *server) healthcheck(c *gin.Context) { s.respondChecks(c, s.health) }
+// healthcheck is Amundsen's /healthcheck: the store must answer; the
+// upstream's reachability is shown but never fails it, since the user routes
+// work without the upstream.
+func (s *server) healthcheck(c *gin.Context) { s.respondChecks(c, s.health, s.reported) }
 
 // readyz gates traffic: store reachable and auth keys loaded.
-func (s *server) readyz(c *gin.Context) { s.respondChecks(c, s.ready) }
+func (s *server) readyz(c *gin.Context) { s.respondChecks(c, s.ready, nil) }
 
 // livez says only that the process serves HTTP.
 func (s *server) livez(c *gin.Context) {

@@ -59,8 +59,8 @@ type Deps struct {
 	// Upstream, when set, receives every request for a path usersvc does not
 	// own, after authentication (METADATA_UPSTREAM_URL).
 	Upstream http.Handler
-	// Reported checks run for /healthcheck only: shown there, never gating
-	// readiness (the upstream's reachability).
+	// Reported checks run for /healthcheck only: shown there, never failing
+	// it or readiness (the upstream's reachability).
 	Reported []Check
 }
 
@@ -84,6 +84,7 @@ type server struct {
 	build   BuildInfo
 	openapi []byte
 
+	reported []Check
 	upstream http.Handler
 	own      ownPaths
 }
@@ -95,7 +96,7 @@ func New(d Deps) http.Handler {
 		users:   d.Users,
 		store:   d.Store,
 		decoder: d.Decoder,
-		health:  append(append([]Check{}, d.Health...), d.Reported...),
+		health:  d.Health,
 		ready:   append(append([]Check{}, d.Health...), d.Ready...),
 		auth:    d.Auth,
 		open:    openTargets(d.Auth.Allowlist),
@@ -103,6 +104,7 @@ func New(d Deps) http.Handler {
 		build:   d.Build,
 		openapi: d.OpenAPI,
 
+		reported: d.Reported,
 		upstream: d.Upstream,
 	}
 	if s.obs == nil {
