@@ -145,7 +145,10 @@ func (s *server) mayWrite(c *gin.Context, targetKey string) bool {
 		// Auth is off: there is nobody to check.
 		return true
 	}
-	if schema.UserKey(p.UserID) == targetKey {
+	// An email the provider calls unverified proves nothing: it does not
+	// make the record the caller's own.
+	unverified := p.EmailUnverified && p.Email != "" && schema.UserKey(p.Email) == schema.UserKey(p.UserID)
+	if !unverified && schema.UserKey(p.UserID) == targetKey {
 		return true
 	}
 	for _, g := range p.Groups {
