@@ -248,7 +248,7 @@ func (a *Authenticator) acceptIntrospected(prov *provider, c tokenClaims) (schem
 	// Okta's org introspection answers carry the login as sub and username.
 	p := a.principal(c, "username", "sub")
 	if p.Subject == "" {
-		p.Subject = p.UserID
+		p.Subject = c.str("username")
 	}
 	if err := a.checkClientAndScopes(p); err != nil {
 		return schema.Principal{}, exp, err

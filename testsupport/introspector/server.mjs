@@ -26,6 +26,11 @@ import Provider from 'oidc-provider';
 // stdout carries only the ready line; the provider's notices go to stderr.
 console.info = console.error;
 console.log = console.error;
+// The in-memory adapter is what a test wants; its warning is noise.
+const warn = console.warn;
+console.warn = (...args) => {
+  if (!String(args[0]).includes('in-memory adapter')) warn(...args);
+};
 
 const clients = JSON.parse(process.env.CLIENTS ?? '[]');
 const audience = process.env.AUDIENCE || 'api://usersvc';
