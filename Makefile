@@ -4,8 +4,10 @@ GO    ?= go
 BIN   := bin/usersvc
 PKGS  := ./...
 
-# Node packages the tests drive: a real OIDC provider and Neo4j's Cypher parser.
+# Node packages the tests drive: real OIDC providers (JWTs; opaque tokens
+# with introspection) and Neo4j's Cypher parser.
 NODE_DEPS := testsupport/oidcprovider/node_modules/.package-lock.json \
+             testsupport/introspector/node_modules/.package-lock.json \
              testsupport/cypherlint/node_modules/.package-lock.json
 
 IMAGE ?= usersvc:dev

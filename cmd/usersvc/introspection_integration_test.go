@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -143,5 +145,19 @@ func TestBinaryWithOrgStyleProvider(t *testing.T) {
 	}
 	if !strings.Contains(out, `"token_validation":"auto"`) {
 		t.Errorf("start-up log does not name the validation mode:\n%s", out)
+	}
+}
+
+// TestIntrospectionWithoutSecretExits2: OIDC_TOKEN_VALIDATION=introspection
+// cannot work without client credentials.
+func TestIntrospectionWithoutSecretExits2(t *testing.T) {
+	var stderr strings.Builder
+	code := run(context.Background(), nil, envMap(
+		"FLASK_OIDC_CONFIG_URL", "https://org.okta.com/.well-known/openid-configuration",
+		"FLASK_OIDC_CLIENT_ID", "0oa-client", "OIDC_TOKEN_VALIDATION", "introspection",
+	), io.Discard, &stderr)
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if code != exitConfig || len(lines) != 1 || !strings.Contains(lines[0], "OIDC_TOKEN_VALIDATION") {
+		t.Fatalf("exit %d, stderr %q: want 2 and one line naming OIDC_TOKEN_VALIDATION", code, stderr.String())
 	}
 }
