@@ -69,7 +69,7 @@ testsupport/%/node_modules/.package-lock.json: testsupport/%/package-lock.json t
 
 # Benchmarks, then the load harness (loopback only, bounded, stops by itself;
 # exits non-zero when a target is missed). See docs/performance.md.
-bench:
+bench: node-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./handlers/... ./oidcuser/ ./proxy/...
 	$(GO) run ./cmd/loadgen
 
