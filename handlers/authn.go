@@ -110,6 +110,14 @@ func (s *server) authenticate(c *gin.Context) {
 func (s *server) refuse(c *gin.Context, err error) {
 	reason := auth.ReasonOf(err)
 	if reason == "" {
+		if schema.KindOf(err) == schema.KindUnavailable {
+			// The authenticator logs its own failures, once per call it
+			// makes; a line per answer would let a flood of new tokens
+			// (503 beyond the introspection rate) flood the logs.
+			s.log.DebugContext(c.Request.Context(), "authentication unavailable", "error", err, "request_id", requestID(c))
+			respondError(c, slog.New(slog.DiscardHandler), err)
+			return
+		}
 		respondError(c, s.log, err)
 		return
 	}

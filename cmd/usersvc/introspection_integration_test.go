@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,6 +52,7 @@ func TestBinaryWithOrgStyleProvider(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary and a node process")
 	}
+	const floodRate = 10
 	op := introspector.Start(t, introspector.Options{})
 	logs := &lockedBuffer{}
 	metricsAddr := freePort(t)
@@ -60,6 +64,7 @@ func TestBinaryWithOrgStyleProvider(t *testing.T) {
 		"FLASK_OIDC_USER_ID_FIELD=email",
 		"OIDC_REQUIRED_SCOPES=users.read",
 		"OIDC_WRITE_GROUPS=data-stewards",
+		"OIDC_INTROSPECTION_RATE="+strconv.Itoa(floodRate),
 		"LOG_LEVEL=debug",
 		"EMBEDDED_DB_PATH="+filepath.Join(t.TempDir(), "usersvc.db"),
 	)
@@ -114,6 +119,90 @@ func TestBinaryWithOrgStyleProvider(t *testing.T) {
 	}
 	if got := value(after, "usersvc_introspection_duration_seconds", nil); got < 3 {
 		t.Errorf("introspection latency histogram count = %v, want ≥ 3", got)
+	}
+
+	// A flood of 1,000 random tokens from 50 connections, while one client
+	// keeps using its cached token: the provider sees at most the token
+	// bucket, the flood gets 401 (introspected: not active) or 503 with
+	// Retry-After, and the cached token stays 200.
+	callsBefore := op.Introspections(t)
+	floodStart := time.Now()
+	var (
+		mu             sync.Mutex
+		codes          = map[int]int{}
+		badRetryAfter  int
+		cachedLatency  []time.Duration
+		cachedFailures int
+		tokens         = make(chan string)
+		wg             sync.WaitGroup
+	)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Second}
+	t.Cleanup(client.CloseIdleConnections)
+	get := func(tok string) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/user/ada@example.com", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	for range 50 {
+		wg.Go(func() {
+			for tok := range tokens {
+				resp, err := get(tok)
+				mu.Lock()
+				if err != nil {
+					codes[0]++
+				} else {
+					codes[resp.StatusCode]++
+					if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode == http.StatusServiceUnavailable && (err != nil || ra < 1) {
+						badRetryAfter++
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	flooding, measured := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(measured)
+		for {
+			select {
+			case <-flooding:
+				return
+			default:
+			}
+			s := time.Now()
+			resp, err := get(steward)
+			cachedLatency = append(cachedLatency, time.Since(s))
+			if err != nil || resp.StatusCode != http.StatusOK {
+				cachedFailures++
+			}
+		}
+	}()
+	for i := range 1000 {
+		tokens <- fmt.Sprintf("flood-%d-%d", i, time.Now().UnixNano())
+	}
+	close(tokens)
+	wg.Wait()
+	close(flooding)
+	<-measured
+	floodElapsed := time.Since(floodStart)
+	floodCalls := op.Introspections(t) - callsBefore
+	slices.Sort(cachedLatency)
+	p99 := cachedLatency[len(cachedLatency)*99/100]
+	t.Logf("flood from outside: %d requests in %s, answers %v, %d introspection calls (bound %d); cached token: %d requests, p99 %s",
+		1000, floodElapsed.Round(time.Millisecond), codes, floodCalls, int(floodRate*floodElapsed.Seconds())+floodRate+1, len(cachedLatency), p99)
+	if floodCalls > int(floodRate*floodElapsed.Seconds())+floodRate+1 {
+		t.Errorf("%d introspection calls in %s exceed the token bucket", floodCalls, floodElapsed)
+	}
+	if codes[http.StatusUnauthorized]+codes[http.StatusServiceUnavailable] != 1000 || badRetryAfter > 0 {
+		t.Errorf("flood answers %v (%d 503s without a valid Retry-After), want only 401 and 503", codes, badRetryAfter)
+	}
+	if cachedFailures > 0 || p99 > time.Second {
+		t.Errorf("cached token during the flood: %d failures, p99 %s", cachedFailures, p99)
 	}
 
 	// Provider gone: the cached token keeps working, a fresh one is 503
