@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -103,19 +104,10 @@ func endpointFrom(override string, doc discovery) (introspectionEndpoint, error)
 		return introspectionEndpoint{}, fmt.Errorf("introspection endpoint is not an absolute http(s) URL")
 	}
 	methods := doc.IntrospectionAuthMethods
-	if len(methods) > 0 && !contains(methods, "client_secret_basic") && contains(methods, "client_secret_post") {
+	if len(methods) > 0 && !slices.Contains(methods, "client_secret_basic") && slices.Contains(methods, "client_secret_post") {
 		e.post = true
 	}
 	return e, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 var errCredentialsRefused = errors.New("introspection endpoint refused our client credentials")
