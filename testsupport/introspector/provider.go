@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -66,12 +67,23 @@ func randomSecret() string {
 // secrets; t.Cleanup stops it.
 func Start(t testing.TB, o Options) *Provider {
 	t.Helper()
+	p, err := Launch(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Launch is Start for programs that are not tests (cmd/loadgen): the
+// caller must Stop the provider.
+func Launch(o Options) (*Provider, error) {
 	if _, err := os.Stat(filepath.Join(dir(), "node_modules", "oidc-provider")); err != nil {
-		t.Fatal("oidc-provider is not installed: run `make node-deps` (make test does)")
+		return nil, errors.New("oidc-provider is not installed: run `make node-deps` (make test does)")
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatalf("node is required for the OIDC provider: %v", err)
+		return nil, fmt.Errorf("node is required for the OIDC provider: %w", err)
 	}
 	p := &Provider{done: make(chan struct{}), secrets: map[string]string{}}
 	type client struct {
@@ -90,18 +102,17 @@ func Start(t testing.TB, o Options) *Provider {
 		"INTROSPECTION_AUTH_METHODS="+strings.Join(o.IntrospectionAuthMethods, ","))
 	cmd.Stderr = os.Stderr
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start OIDC provider: %v", err)
+		return nil, fmt.Errorf("start OIDC provider: %w", err)
 	}
 	p.cmd = cmd
 	go func() { _ = cmd.Wait(); close(p.done) }()
-	t.Cleanup(p.Stop)
 
 	ready := make(chan error, 1)
 	go func() {
@@ -125,13 +136,13 @@ func Start(t testing.TB, o Options) *Provider {
 	case err := <-ready:
 		if err != nil {
 			p.Stop()
-			t.Fatal(err)
+			return nil, err
 		}
 	case <-time.After(20 * time.Second):
 		p.Stop()
-		t.Fatal("OIDC provider did not become ready in 20s")
+		return nil, errors.New("OIDC provider did not become ready in 20s")
 	}
-	return p
+	return p, nil
 }
 
 // Issuer is http://127.0.0.1:PORT.
@@ -180,6 +191,15 @@ type TokenOptions struct {
 // Token runs a client_credentials grant and returns the access token.
 func (p *Provider) Token(t testing.TB, o TokenOptions) string {
 	t.Helper()
+	tok, err := p.Mint(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// Mint is Token returning its error.
+func (p *Provider) Mint(o TokenOptions) (string, error) {
 	if o.Client == "" {
 		o.Client = Frontend
 	}
@@ -209,18 +229,22 @@ func (p *Provider) Token(t testing.TB, o TokenOptions) string {
 	var body struct {
 		AccessToken string `json:"access_token"`
 	}
-	p.post(t, "/token", o.Client, form, &body)
-	if body.AccessToken == "" {
-		t.Fatal("token response has no access_token")
+	if err := p.post("/token", o.Client, form, &body); err != nil {
+		return "", err
 	}
-	return body.AccessToken
+	if body.AccessToken == "" {
+		return "", errors.New("token response has no access_token")
+	}
+	return body.AccessToken, nil
 }
 
 // Revoke revokes token at the RFC 7009 endpoint, as the client it was
 // issued to.
 func (p *Provider) Revoke(t testing.TB, client, token string) {
 	t.Helper()
-	p.post(t, "/token/revocation", client, url.Values{"token": {token}, "token_type_hint": {"access_token"}}, nil)
+	if err := p.post("/token/revocation", client, url.Values{"token": {token}, "token_type_hint": {"access_token"}}, nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Stats is what the provider counted at its introspection endpoint.
@@ -232,16 +256,25 @@ type Stats struct {
 // Stats reads the provider's introspection counters.
 func (p *Provider) Stats(t testing.TB) Stats {
 	t.Helper()
+	s, err := p.ReadStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// ReadStats is Stats returning its error.
+func (p *Provider) ReadStats() (Stats, error) {
 	resp, err := http.Get(p.issuer + "/_test/stats")
 	if err != nil {
-		t.Fatalf("stats: %v", err)
+		return Stats{}, fmt.Errorf("stats: %w", err)
 	}
 	defer resp.Body.Close()
 	var s Stats
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		t.Fatalf("stats: %v", err)
+		return Stats{}, fmt.Errorf("stats: %w", err)
 	}
-	return s
+	return s, nil
 }
 
 // Introspections is how many introspection requests reached the provider.
@@ -259,23 +292,23 @@ func (p *Provider) Fault(t testing.TB, mode string, delay time.Duration) {
 	resp.Body.Close()
 }
 
-func (p *Provider) post(t testing.TB, path, client string, form url.Values, out any) {
-	t.Helper()
+func (p *Provider) post(path, client string, form url.Values, out any) error {
 	req, _ := http.NewRequest(http.MethodPost, p.issuer+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(client, p.secrets[client])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s: %v", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s: status %d %s", path, resp.StatusCode, data)
+		return fmt.Errorf("%s: status %d %s", path, resp.StatusCode, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s: %v", path, err)
+			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	return nil
 }
