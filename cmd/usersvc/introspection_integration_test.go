@@ -205,6 +205,10 @@ func TestBinaryWithOrgStyleProvider(t *testing.T) {
 		t.Errorf("cached token during the flood: %d failures, p99 %s", cachedFailures, p99)
 	}
 
+	// Let the token bucket refill, so the outage below is met by a real
+	// call and not by the rate cap.
+	time.Sleep(time.Second + 100*time.Millisecond) // burst = rate: full in 1s
+
 	// Provider gone: the cached token keeps working, a fresh one is 503
 	// with Retry-After, inside the frontend's 3s.
 	fresh := op.Token(t, introspector.TokenOptions{Email: "bob@example.com"})
@@ -228,6 +232,14 @@ func TestBinaryWithOrgStyleProvider(t *testing.T) {
 		if strings.Contains(out, tok) {
 			t.Errorf("the %s token appears in the logs", name)
 		}
+	}
+	// 990 rate-limited answers and the outage produced no warning line each:
+	// the authenticator warns once per failed call it makes.
+	if n := strings.Count(out, `"msg":"dependency failure"`); n != 0 {
+		t.Errorf("%d per-request warning lines for authentication 503s", n)
+	}
+	if n := strings.Count(out, `"msg":"token introspection failed"`); n != 1 {
+		t.Errorf("%d introspection failure lines for one failed call, want 1", n)
 	}
 	if strings.Contains(out, op.Secret(introspector.ResourceServer)) {
 		t.Error("the client secret appears in the logs")

@@ -427,6 +427,7 @@ func TestIntrospectionEndpointFaults(t *testing.T) {
 			e.op.Fault(t, tt.mode, tt.delay)
 			t.Cleanup(func() { e.op.Fault(t, "none", 0) })
 			fresh := bearer(e.op.Token(t, introspector.TokenOptions{Email: "bob@example.com"}))
+			errorsBefore := e.obs.count("error")
 			start := time.Now()
 			_, err := e.a.Authenticate(ctx, fresh)
 			elapsed := time.Since(start)
@@ -436,6 +437,9 @@ func TestIntrospectionEndpointFaults(t *testing.T) {
 			}
 			if elapsed > 3*time.Second {
 				t.Fatalf("answered after %s, want within 3s", elapsed)
+			}
+			if e.obs.count("error") != errorsBefore+1 {
+				t.Fatal("the refusal did not come from a failed call (rate cap?)")
 			}
 			if _, err := e.a.Authenticate(ctx, cached); err != nil {
 				t.Fatalf("cached token during the fault: %v", err)
@@ -465,10 +469,14 @@ func TestIntrospectionEndpointFaults(t *testing.T) {
 	t.Run("provider stopped", func(t *testing.T) {
 		fresh := bearer(e.op.Token(t, introspector.TokenOptions{Email: "carol@example.com"}))
 		e.op.Stop()
+		errorsBefore := e.obs.count("error")
 		start := time.Now()
 		_, err := e.a.Authenticate(ctx, fresh)
 		if schema.KindOf(err) != schema.KindUnavailable || time.Since(start) > 3*time.Second {
 			t.Fatalf("provider down: %v after %s", err, time.Since(start))
+		}
+		if e.obs.count("error") != errorsBefore+1 {
+			t.Fatal("the refusal did not come from a failed call (rate cap?)")
 		}
 		if _, err := e.a.Authenticate(ctx, cached); err != nil {
 			t.Fatalf("cached token with the provider down: %v", err)
