@@ -4,8 +4,10 @@ GO    ?= go
 BIN   := bin/usersvc
 PKGS  := ./...
 
-# Node packages the tests drive: a real OIDC provider and Neo4j's Cypher parser.
+# Node packages the tests drive: real OIDC providers (JWTs; opaque tokens
+# with introspection) and Neo4j's Cypher parser.
 NODE_DEPS := testsupport/oidcprovider/node_modules/.package-lock.json \
+             testsupport/introspector/node_modules/.package-lock.json \
              testsupport/cypherlint/node_modules/.package-lock.json
 
 IMAGE ?= usersvc:dev
@@ -95,7 +97,7 @@ testsupport/%/node_modules/.package-lock.json: testsupport/%/package-lock.json t
 
 # Benchmarks, then the load harness (loopback only, bounded, stops by itself;
 # exits non-zero when a target is missed). See docs/performance.md.
-bench:
+bench: node-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./handlers/... ./oidcuser/ ./proxy/...
 	$(GO) run ./cmd/loadgen
 

@@ -210,6 +210,7 @@ var scenarios = []struct {
 }{
 	{"defaults", ""},
 	{"amundsen", "testdata/amundsen.yaml"},
+	{"amundsen, org authorization server", "testdata/amundsen-org.yaml"},
 	{"existing secrets", "testdata/existing-secret.yaml"},
 	{"everything enabled", "testdata/everything.yaml"},
 	{"embedded with persistence", "testdata/embedded-persistent.yaml"},
@@ -334,6 +335,26 @@ func TestScenarioSpecifics(t *testing.T) {
 		}
 		if r.account == nil || r.account.AutomountServiceAccountToken == nil || *r.account.AutomountServiceAccountToken {
 			t.Fatal("service account must not automount a token")
+		}
+	})
+
+	t.Run("amundsen values for the org authorization server", func(t *testing.T) {
+		// Amundsen's Okta guide values plus the client secret: no audience,
+		// so introspected org tokens are not held to the client id.
+		r := render(t, "-f", "testdata/amundsen-org.yaml")
+		env := r.configMap.Data
+		if env["FLASK_OIDC_CONFIG_URL"] != "https://example.okta.com/.well-known/openid-configuration" ||
+			env["FLASK_OIDC_CLIENT_ID"] != "amundsen-metadata" {
+			t.Fatalf("env = %v", env)
+		}
+		if _, ok := env["OIDC_AUDIENCE"]; ok {
+			t.Fatal("OIDC_AUDIENCE set for the org authorization server")
+		}
+		if r.secret == nil || string(r.secret.Data["FLASK_OIDC_CLIENT_SECRET"]) != "s3cr3t-oidc-client" {
+			t.Fatalf("the client secret introspection needs is missing: %v", r.secret)
+		}
+		if strings.Contains(fmt.Sprint(env), "s3cr3t") {
+			t.Fatal("the client secret is in the ConfigMap")
 		}
 	})
 

@@ -111,6 +111,14 @@ func (s *server) authenticate(c *gin.Context) {
 func (s *server) refuse(c *gin.Context, err error) {
 	reason := auth.ReasonOf(err)
 	if reason == "" {
+		if schema.KindOf(err) == schema.KindUnavailable {
+			// The authenticator logs its own failures, once per call it
+			// makes; a line per answer would let a flood of new tokens
+			// (503 beyond the introspection rate) flood the logs.
+			s.log.DebugContext(c.Request.Context(), "authentication unavailable", "error", err, "request_id", requestID(c))
+			respondError(c, slog.New(slog.DiscardHandler), err)
+			return
+		}
 		respondError(c, s.log, err)
 		return
 	}
@@ -146,7 +154,10 @@ func (s *server) mayWrite(c *gin.Context, targetKey string) bool {
 		// Auth is off: there is nobody to check.
 		return true
 	}
-	if schema.UserKey(p.UserID) == targetKey {
+	// An email the provider calls unverified proves nothing: it does not
+	// make the record the caller's own.
+	unverified := p.EmailUnverified && p.Email != "" && schema.UserKey(p.Email) == schema.UserKey(p.UserID)
+	if !unverified && schema.UserKey(p.UserID) == targetKey {
 		return true
 	}
 	for _, g := range p.Groups {

@@ -179,6 +179,15 @@ func TestWritePolicy(t *testing.T) {
 	e := newAuthEnv(t, handlers.AuthConfig{WriteGroups: []string{"data-stewards"}}, true)
 	ada := "Bearer " + e.token(t, "Ada@Example.com", "Everyone")
 	steward := "Bearer " + e.token(t, "steward@example.com", "Everyone", "data-stewards")
+	withVerified := func(email string, verified any) string {
+		c := e.iss.Claims(time.Now(), email)
+		c["email_verified"] = verified
+		return "Bearer " + e.iss.Token(t, c)
+	}
+	// OIDC Core §5.1: email_verified false means the provider has not
+	// checked that the address is the caller's.
+	unverified := withVerified("carol@example.com", false)
+	verified := withVerified("dan@example.com", true)
 	follow := "/user/bob@example.com/follow/table/" + proxytest.TableOrders
 	tests := []struct {
 		name, method, target, body, token string
@@ -193,6 +202,9 @@ func TestWritePolicy(t *testing.T) {
 		{"steward writes for others", "PUT", follow, "", steward, 200},
 		{"steward profile for others", "PUT", "/user", `{"email":"bob@example.com","display_name":"Bob"}`, steward, 200},
 		{"reads stay open", "GET", "/user/bob@example.com/follow/", "", ada, 200},
+		{"unverified email is not the caller's own record", "PUT", "/user/carol@example.com/follow/table/" + proxytest.TableOrders, "", unverified, 403},
+		{"unverified email may not write its profile", "PUT", "/user", `{"email":"carol@example.com","display_name":"Carol"}`, unverified, 403},
+		{"verified email writes its own record", "PUT", "/user/dan@example.com/follow/table/" + proxytest.TableOrders, "", verified, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

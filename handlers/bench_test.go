@@ -17,6 +17,7 @@ import (
 	"github.com/usersvc/usersvc/oidcuser"
 	"github.com/usersvc/usersvc/proxy/embedded"
 	"github.com/usersvc/usersvc/schema"
+	"github.com/usersvc/usersvc/testsupport/introspector"
 	"github.com/usersvc/usersvc/testsupport/issuer"
 )
 
@@ -25,13 +26,30 @@ var benchUser = schema.User{UserID: "ada@example.com", Email: "ada@example.com",
 
 // BenchmarkWarmGetUser is the frontend's hot path through the whole chain:
 // request id, logging (to a discarded JSON handler), token check (cache
-// hit), store read, JSON.
+// hit), store read, JSON. Two rows: a JWT verified once, and an opaque
+// token introspected once at a real provider (oidc-provider); warm, both
+// are one digest and one cache hit.
 func BenchmarkWarmGetUser(b *testing.B) {
-	iss := issuer.Start(b)
-	a, err := auth.New(auth.Config{DiscoveryURL: iss.DiscoveryURL(), Audience: issuer.Audience})
-	if err != nil {
-		b.Fatal(err)
-	}
+	b.Run("token=jwt", func(b *testing.B) {
+		iss := issuer.Start(b)
+		a, err := auth.New(auth.Config{DiscoveryURL: iss.DiscoveryURL(), Audience: issuer.Audience})
+		if err != nil {
+			b.Fatal(err)
+		}
+		serveWarm(b, a, "Bearer "+iss.Token(b, iss.Claims(time.Now(), "ada@example.com")))
+	})
+	b.Run("token=introspected", func(b *testing.B) {
+		op := introspector.Start(b, introspector.Options{})
+		a, err := auth.New(auth.Config{DiscoveryURL: op.DiscoveryURL(), Audience: introspector.ResourceServer,
+			ClientID: introspector.ResourceServer, ClientSecret: op.Secret(introspector.ResourceServer)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		serveWarm(b, a, "Bearer "+op.Token(b, introspector.TokenOptions{Email: "ada@example.com"}))
+	})
+}
+
+func serveWarm(b *testing.B, a *auth.Authenticator, token string) {
 	if err := a.Discover(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -48,7 +66,6 @@ func BenchmarkWarmGetUser(b *testing.B) {
 		Users:  oidcuser.NewResolver(store, oidcuser.ResolverConfig{}), Store: store,
 		Auth: handlers.AuthConfig{Authenticator: a},
 	})
-	token := "Bearer " + iss.Token(b, iss.Claims(time.Now(), "ada@example.com"))
 	serve(b, h, token)
 }
 

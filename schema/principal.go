@@ -4,12 +4,15 @@ import "context"
 
 // Principal is the caller as a verified bearer token describes them.
 type Principal struct {
-	Subject  string
-	UserID   string // the claim named by FLASK_OIDC_USER_ID_FIELD, else the subject
-	Email    string
-	ClientID string // cid, azp or client_id
-	Groups   []string
-	Scopes   []string
+	Subject string
+	UserID  string // the claim named by FLASK_OIDC_USER_ID_FIELD, else the subject
+	Email   string
+	// EmailUnverified: the token or introspection answer says
+	// email_verified: false, so Email proves nothing about the caller.
+	EmailUnverified bool
+	ClientID        string // cid, azp or client_id
+	Groups          []string
+	Scopes          []string
 }
 
 type principalKey struct{}

@@ -29,6 +29,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/usersvc/usersvc/schema"
+	"github.com/usersvc/usersvc/testsupport/introspector"
 	"github.com/usersvc/usersvc/testsupport/issuer"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
 )
@@ -290,6 +291,9 @@ type results struct {
 	Baseline       sample        `json:"baseline"`
 	Service        sample        `json:"service"`
 	Ratio          float64       `json:"ratio"`
+	Introspected   sample        `json:"service_introspected"`
+	IntroRatio     float64       `json:"introspected_to_jwt_ratio"`
+	IntroCalls     int           `json:"warm_introspection_calls"`
 	PeakRSSBytes   int64         `json:"service_peak_rss_bytes"`
 	HerdRequests   int           `json:"herd_requests"`
 	HerdOK         int           `json:"herd_200"`
@@ -384,21 +388,41 @@ func run(o options) (results, error) {
 		return results{}, fmt.Errorf("seeding the user: %d %v", code, err)
 	}
 
+	// Scenario 1b's service: configured like Okta's org authorization
+	// server (opaque access tokens, introspection), against a real provider.
+	intro, err := startIntrospected(bin, dir)
+	if err != nil {
+		return results{}, err
+	}
+	defer intro.stop()
+
 	var r results
 	// Scenario 1: warm authenticated GET, same token, user in the store.
 	// Both sides get the same request, bearer token included, so the
 	// comparison is of the servers, not of the bytes on the wire.
 	_ = load("warm-up", "http://"+baseAddr+"/user/ada@example.com", bearer, o.conns, time.Second, o.maxRequests)
 	_ = load("warm-up", svcURL+"/user/ada@example.com", bearer, o.conns, time.Second, o.maxRequests)
-	// Alternating rounds, so a noisy moment of the machine hits both sides.
-	var bs, ss []sample
+	_ = load("warm-up", intro.url+"/user/ada@example.com", intro.bearer, o.conns, time.Second, o.maxRequests)
+	callsBefore, err := intro.provider.ReadStats()
+	if err != nil {
+		return results{}, err
+	}
+	// Alternating rounds, so a noisy moment of the machine hits every side.
+	var bs, ss, is []sample
 	per := o.duration / time.Duration(max(o.rounds, 1))
 	for range max(o.rounds, 1) {
 		bs = append(bs, load("baseline gin", "http://"+baseAddr+"/user/ada@example.com", bearer, o.conns, per, o.maxRequests))
 		ss = append(ss, load("usersvc", svcURL+"/user/ada@example.com", bearer, o.conns, per, o.maxRequests))
+		is = append(is, load("usersvc, introspected token", intro.url+"/user/ada@example.com", intro.bearer, o.conns, per, o.maxRequests))
 	}
-	r.Baseline, r.Service = merge(bs), merge(ss)
+	r.Baseline, r.Service, r.Introspected = merge(bs), merge(ss), merge(is)
 	r.Ratio = r.Service.rate() / r.Baseline.rate()
+	r.IntroRatio = r.Introspected.rate() / r.Service.rate()
+	callsAfter, err := intro.provider.ReadStats()
+	if err != nil {
+		return results{}, err
+	}
+	r.IntroCalls = callsAfter.Introspections - callsBefore.Introspections
 	if r.PeakRSSBytes, err = peakRSS(svc.cmd.Process.Pid); err != nil {
 		return results{}, err
 	}
@@ -424,6 +448,63 @@ func run(o options) (results, error) {
 	r.Okta429 = org.Count(func(q oktaapi.Request) bool { return q.Status == http.StatusTooManyRequests })
 
 	return r, nil
+}
+
+// introspected is a usersvc verifying opaque tokens by introspection at a
+// real OpenID provider process (npm oidc-provider).
+type introspected struct {
+	provider *introspector.Provider
+	svc      *child
+	url      string
+	bearer   string
+}
+
+func (i *introspected) stop() {
+	if i.svc != nil {
+		i.svc.stop()
+	}
+	i.provider.Stop()
+}
+
+func startIntrospected(bin, dir string) (*introspected, error) {
+	op, err := introspector.Launch(introspector.Options{})
+	if err != nil {
+		return nil, err
+	}
+	i := &introspected{provider: op}
+	addr, err := freeAddr()
+	if err != nil {
+		i.stop()
+		return nil, err
+	}
+	env := []string{
+		"LISTEN_ADDR=" + addr, "METRICS_ADDR=off",
+		"FLASK_OIDC_CONFIG_URL=" + op.DiscoveryURL(),
+		"FLASK_OIDC_CLIENT_ID=" + introspector.ResourceServer,
+		"FLASK_OIDC_CLIENT_SECRET=" + op.Secret(introspector.ResourceServer),
+		"EMBEDDED_DB_PATH=" + filepath.Join(dir, "introspected.db"),
+	}
+	if i.svc, err = start(bin, nil, env, addr); err != nil {
+		i.stop()
+		return nil, err
+	}
+	i.url = "http://" + addr
+	tok, err := op.Mint(introspector.TokenOptions{Email: "ada@example.com"})
+	if err != nil {
+		i.stop()
+		return nil, err
+	}
+	i.bearer = "Bearer " + tok
+	if err := waitReady(i.url); err != nil {
+		i.stop()
+		return nil, err
+	}
+	body, _ := baselineUser.MarshalJSON()
+	if code, err := do(http.MethodPut, i.url+"/user", i.bearer, string(body)); err != nil || code != http.StatusCreated {
+		i.stop()
+		return nil, fmt.Errorf("seeding the user with an introspected token: %d %v", code, err)
+	}
+	return i, nil
 }
 
 func do(method, url, bearer, body string) (int, error) {
@@ -564,7 +645,7 @@ func report(out io.Writer, o options, r results) bool {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(out, "warm GET /user/<id>, %d connections, %s per side\n", o.conns, o.duration)
 	fmt.Fprintln(tw, "server\treq/s\tp50\tp99\tmax\terrors\t")
-	for _, s := range []sample{r.Baseline, r.Service} {
+	for _, s := range []sample{r.Baseline, r.Service, r.Introspected} {
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t\n", s.Name, s.rate(), s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond), s.Max.Round(time.Microsecond), s.Errors)
 	}
 	_ = tw.Flush()
@@ -575,6 +656,8 @@ func report(out io.Writer, o options, r results) bool {
 	}{
 		{"1. warm req/s >= 0.7x baseline", r.Ratio >= 0.7, fmt.Sprintf("%.2fx", r.Ratio)},
 		{"1. warm errors = 0", r.Service.Errors == 0 && r.Baseline.Errors == 0, fmt.Sprintf("%d / %d", r.Service.Errors, r.Baseline.Errors)},
+		{"1b. introspected-token warm req/s >= 0.8x JWT warm", r.IntroRatio >= 0.8, fmt.Sprintf("%.2fx", r.IntroRatio)},
+		{"1b. introspection calls during the warm load = 0, errors = 0", r.IntroCalls == 0 && r.Introspected.Errors == 0, fmt.Sprintf("%d calls, %d errors", r.IntroCalls, r.Introspected.Errors)},
 		{"2. herd: all 200", r.HerdOK == r.HerdRequests, fmt.Sprintf("%d of %d", r.HerdOK, r.HerdRequests)},
 		{"2. herd: exactly 1 Okta call", r.HerdOktaCalls == 1, strconv.Itoa(r.HerdOktaCalls)},
 		{"2. herd: exactly 1 stored user", r.HerdStored == 1, strconv.Itoa(r.HerdStored)},

@@ -34,6 +34,9 @@ func TestHarnessSmoke(t *testing.T) {
 	if r.Baseline.Requests == 0 || r.Service.Requests == 0 || r.Service.Errors != 0 || r.Baseline.Errors != 0 {
 		t.Fatalf("warm scenario: %+v %+v", r.Baseline, r.Service)
 	}
+	if r.Introspected.Requests == 0 || r.Introspected.Errors != 0 || r.IntroCalls != 0 {
+		t.Fatalf("warm scenario with an introspected token: %+v, %d introspection calls", r.Introspected, r.IntroCalls)
+	}
 	if r.HerdOK != 50 || r.HerdOktaCalls != 1 || r.HerdStored != 1 {
 		t.Fatalf("herd: %d ok, %d Okta calls, %d stored", r.HerdOK, r.HerdOktaCalls, r.HerdStored)
 	}
@@ -45,7 +48,7 @@ func TestHarnessSmoke(t *testing.T) {
 	}
 	var out bytes.Buffer
 	report(&out, o, r)
-	for _, want := range []string{"baseline gin", "usersvc", "herd: exactly 1 Okta call", "service peak RSS"} {
+	for _, want := range []string{"baseline gin", "usersvc", "usersvc, introspected token", "1b. introspection calls", "herd: exactly 1 Okta call", "service peak RSS"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("report lacks %q:\n%s", want, out.String())
 		}

@@ -33,21 +33,26 @@ var envVars = []envVar{
 	{"AUTH_DISABLED", "false", "true turns bearer-token checks off (local use only); required when FLASK_OIDC_CONFIG_URL is empty."},
 	{"FLASK_OIDC_CONFIG_URL", "", "OIDC discovery URL (<issuer>/.well-known/openid-configuration); the issuer and keys come from it."},
 	{"FLASK_OIDC_CLIENT_ID", "", "OIDC client id; the default audience."},
-	{"FLASK_OIDC_CLIENT_SECRET", "", "Accepted for flaskoidc compatibility; a resource server does not need it and never logs it."},
+	{"FLASK_OIDC_CLIENT_SECRET", "", "With FLASK_OIDC_CLIENT_ID, authenticates token introspection (secret; never logged); without it tokens are only verified as JWTs."},
 	{"FLASK_OIDC_SCOPES", "", "Accepted for flaskoidc compatibility (scopes the frontend requests); see OIDC_REQUIRED_SCOPES."},
 	{"FLASK_OIDC_PROVIDER_NAME", "", "Accepted for flaskoidc compatibility; unused."},
 	{"FLASK_OIDC_REDIRECT_URI", "", "Accepted for flaskoidc compatibility (a login flow setting); unused."},
 	{"FLASK_OIDC_OVERWRITE_REDIRECT_URI", "", "Accepted for flaskoidc compatibility; unused."},
-	{"FLASK_OIDC_USER_ID_FIELD", "email", "Token claim used as the caller's user id (falls back to sub)."},
+	{"FLASK_OIDC_USER_ID_FIELD", "email", "Token claim used as the caller's user id (falls back to sub; introspected: username, then sub); a dotted name reaches into nested claims."},
 	{"FLASK_OIDC_WHITELISTED_ENDPOINTS", "status,healthcheck,health", "Comma list of paths (without slashes) or endpoint names (api.healthcheck, api.healthcheckapi) open without a token; exact GET/HEAD match."},
 	{"OIDC_AUDIENCE", "FLASK_OIDC_CLIENT_ID", "Expected aud (Okta custom authorization server: api://default)."},
 	{"OIDC_ALLOWED_CLIENT_IDS", "", "Comma list; when set, the token's cid/azp/client_id must be one of them."},
 	{"OIDC_REQUIRED_SCOPES", "", "Comma or space list of scopes every token must carry (scp array or scope string)."},
 	{"OIDC_CLOCK_SKEW", "60s", "Leeway on exp and nbf."},
-	{"OIDC_GROUPS_CLAIM", "groups", "Token claim holding the caller's groups."},
+	{"OIDC_GROUPS_CLAIM", "groups", "Token claim holding the caller's groups; a dotted name (realm_access.roles) reaches into nested claims, a claim named with the dot wins."},
 	{"OIDC_WRITE_GROUPS", "", "Comma list; when set, writing another user's data (PUT /user, follow/own) needs one of these groups."},
 	{"OIDC_TOKEN_CACHE_SIZE", "10000", "Verified tokens remembered (by SHA-256) until their exp; 0 turns the cache off."},
 	{"OIDC_HTTP_TIMEOUT", "10s", "Timeout for discovery and JWKS requests."},
+	{"OIDC_TOKEN_VALIDATION", "auto", "auto: JWTs with a known kid are verified locally, other tokens introspected (RFC 7662) when an endpoint and client secret exist; jwt: never introspect; introspection: always."},
+	{"OIDC_INTROSPECTION_URL", "introspection_endpoint of the discovery document", "Token introspection endpoint override."},
+	{"OIDC_INTROSPECTION_CACHE_TTL", "5m", "How long an active introspection answer is reused (never past the token's exp)."},
+	{"OIDC_INTROSPECTION_NEGATIVE_TTL", "30s", "How long a refused token (inactive, or not for us) is remembered."},
+	{"OIDC_INTROSPECTION_RATE", "20", "Introspection calls per second, process-wide (token bucket, burst the same); beyond it new tokens get 503 with Retry-After."},
 	{"DIRECTORY", "okta when Okta is configured, file when DIRECTORY_FILE is set, else off", "Where unknown users are resolved from: okta, file or off."},
 	{"DIRECTORY_FILE", "", "JSON file of people in the shape of Okta's GET /api/v1/users answer; re-read when it changes."},
 	{"OKTA_CLIENT_ORGURL", "scheme+host of an Okta OIDC issuer", "Okta org URL for resolving unknown users; no Okta config turns resolution off."},
@@ -130,6 +135,16 @@ type OIDCConfig struct {
 	WriteGroups      []string
 	TokenCacheSize   int
 	HTTPTimeout      time.Duration
+
+	ClientSecret string
+	// AudienceSet: OIDC_AUDIENCE was given, so introspected tokens must
+	// carry it too (the client-id default applies to JWTs only).
+	AudienceSet           bool
+	TokenValidation       string
+	IntrospectionURL      string
+	IntrospectionCacheTTL time.Duration
+	IntrospectionNegTTL   time.Duration
+	IntrospectionRate     int
 }
 
 // OktaConfig is the directory setup; Enabled is false when no Okta is
@@ -388,12 +403,31 @@ func loadOIDC(r *envReader) OIDCConfig {
 		TokenCacheSize:   r.integer("OIDC_TOKEN_CACHE_SIZE", 10000, 0, 10_000_000),
 		HTTPTimeout:      r.duration("OIDC_HTTP_TIMEOUT", 10*time.Second),
 	}
+	o.ClientSecret = r.str("FLASK_OIDC_CLIENT_SECRET", "")
+	o.TokenValidation = r.oneOf("OIDC_TOKEN_VALIDATION", "auto", "auto", "jwt", "introspection")
+	o.IntrospectionURL = r.str("OIDC_INTROSPECTION_URL", "")
+	o.IntrospectionCacheTTL = r.duration("OIDC_INTROSPECTION_CACHE_TTL", 5*time.Minute)
+	o.IntrospectionNegTTL = r.duration("OIDC_INTROSPECTION_NEGATIVE_TTL", 30*time.Second)
+	o.IntrospectionRate = r.integer("OIDC_INTROSPECTION_RATE", 20, 1, 10000)
+	if u, err := url.Parse(o.IntrospectionURL); o.IntrospectionURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+		r.fail("OIDC_INTROSPECTION_URL", "must be an absolute http(s) URL")
+	}
+	if o.TokenValidation == "introspection" && (o.ClientID == "" || o.ClientSecret == "") {
+		r.fail("OIDC_TOKEN_VALIDATION", "introspection needs FLASK_OIDC_CLIENT_ID and FLASK_OIDC_CLIENT_SECRET")
+	}
+	if o.IntrospectionCacheTTL == 0 {
+		r.fail("OIDC_INTROSPECTION_CACHE_TTL", "must be positive")
+	}
+	if o.IntrospectionNegTTL == 0 {
+		r.fail("OIDC_INTROSPECTION_NEGATIVE_TTL", "must be positive")
+	}
 	// Read, never stored: flaskoidc settings that an Amundsen deployment
-	// carries but a resource server does not need (the secret included).
-	for _, name := range []string{"FLASK_OIDC_CLIENT_SECRET", "FLASK_OIDC_SCOPES", "FLASK_OIDC_PROVIDER_NAME",
+	// carries but a resource server does not need.
+	for _, name := range []string{"FLASK_OIDC_SCOPES", "FLASK_OIDC_PROVIDER_NAME",
 		"FLASK_OIDC_REDIRECT_URI", "FLASK_OIDC_OVERWRITE_REDIRECT_URI"} {
 		_ = r.str(name, "")
 	}
+	o.AudienceSet = r.str("OIDC_AUDIENCE", "") != ""
 	o.Audience = r.str("OIDC_AUDIENCE", o.ClientID)
 	if o.ClockSkew > 10*time.Minute {
 		r.fail("OIDC_CLOCK_SKEW", "must be at most 10m, got %s", o.ClockSkew)

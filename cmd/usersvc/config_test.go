@@ -59,6 +59,16 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"unknown directory", []string{"AUTH_DISABLED", "true", "DIRECTORY", "ldap"}, "DIRECTORY"},
 		{"file directory without a file", []string{"AUTH_DISABLED", "true", "DIRECTORY", "file"}, "DIRECTORY_FILE"},
 		{"okta directory without okta", []string{"AUTH_DISABLED", "true", "DIRECTORY", "okta"}, "OKTA_CLIENT_ORGURL"},
+		{"unknown validation mode", []string{"AUTH_DISABLED", "true", "OIDC_TOKEN_VALIDATION", "opaque"}, "OIDC_TOKEN_VALIDATION"},
+		{"introspection without a secret", []string{"FLASK_OIDC_CONFIG_URL", "https://org.okta.com/.well-known/openid-configuration",
+			"FLASK_OIDC_CLIENT_ID", "c", "OIDC_TOKEN_VALIDATION", "introspection"}, "OIDC_TOKEN_VALIDATION"},
+		{"introspection without a client id", []string{"FLASK_OIDC_CONFIG_URL", "https://org.okta.com/.well-known/openid-configuration",
+			"OIDC_AUDIENCE", "a", "FLASK_OIDC_CLIENT_SECRET", "s", "OIDC_TOKEN_VALIDATION", "introspection"}, "OIDC_TOKEN_VALIDATION"},
+		{"introspection URL not absolute", []string{"AUTH_DISABLED", "true", "OIDC_INTROSPECTION_URL", "/oauth2/v1/introspect"}, "OIDC_INTROSPECTION_URL"},
+		{"rate zero", []string{"AUTH_DISABLED", "true", "OIDC_INTROSPECTION_RATE", "0"}, "OIDC_INTROSPECTION_RATE"},
+		{"rate not a number", []string{"AUTH_DISABLED", "true", "OIDC_INTROSPECTION_RATE", "20/s"}, "OIDC_INTROSPECTION_RATE"},
+		{"cache TTL zero", []string{"AUTH_DISABLED", "true", "OIDC_INTROSPECTION_CACHE_TTL", "0s"}, "OIDC_INTROSPECTION_CACHE_TTL"},
+		{"negative TTL not a duration", []string{"AUTH_DISABLED", "true", "OIDC_INTROSPECTION_NEGATIVE_TTL", "half"}, "OIDC_INTROSPECTION_NEGATIVE_TTL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +112,26 @@ func TestLoadConfigOIDC(t *testing.T) {
 		strings.Join(o.RequiredScopes, "|") != "users.read|profile|email" ||
 		strings.Join(o.WriteGroups, "|") != "data-stewards|admins" {
 		t.Fatalf("lists = %q %q %q", o.Whitelist, o.RequiredScopes, o.WriteGroups)
+	}
+	if o.TokenValidation != "auto" || o.IntrospectionURL != "" || o.IntrospectionCacheTTL != 5*time.Minute ||
+		o.IntrospectionNegTTL != 30*time.Second || o.IntrospectionRate != 20 || o.AudienceSet || introspectionAudience(o) != "" {
+		t.Fatalf("introspection defaults = %+v", o)
+	}
+	c, err = loadConfig(envMap(
+		"FLASK_OIDC_CONFIG_URL", "https://org.okta.com/.well-known/openid-configuration",
+		"FLASK_OIDC_CLIENT_ID", "0oa-client", "FLASK_OIDC_CLIENT_SECRET", "not-a-real-secret",
+		"OIDC_TOKEN_VALIDATION", "Introspection", "OIDC_INTROSPECTION_URL", "https://org.okta.com/oauth2/v1/introspect",
+		"OIDC_INTROSPECTION_CACHE_TTL", "1m", "OIDC_INTROSPECTION_NEGATIVE_TTL", "5s", "OIDC_INTROSPECTION_RATE", "50",
+		"OIDC_AUDIENCE", "https://org.okta.com",
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = c.OIDC
+	if o.TokenValidation != "introspection" || o.ClientSecret != "not-a-real-secret" || o.IntrospectionURL != "https://org.okta.com/oauth2/v1/introspect" ||
+		o.IntrospectionCacheTTL != time.Minute || o.IntrospectionNegTTL != 5*time.Second || o.IntrospectionRate != 50 ||
+		introspectionAudience(o) != "https://org.okta.com" {
+		t.Fatalf("introspection settings = %+v", o)
 	}
 	c, _ = loadConfig(envMap("AUTH_DISABLED", "true"))
 	if strings.Join(c.OIDC.Whitelist, ",") != "status,healthcheck,health" {

@@ -294,18 +294,38 @@ func setupAuth(ctx context.Context, cfg Config, log *slog.Logger, obs auth.Obser
 		HTTPClient:       &http.Client{Timeout: o.HTTPTimeout},
 		Logger:           log,
 		Observer:         obs,
+
+		TokenValidation:          o.TokenValidation,
+		IntrospectionURL:         o.IntrospectionURL,
+		ClientID:                 o.ClientID,
+		ClientSecret:             o.ClientSecret,
+		IntrospectionAudience:    introspectionAudience(o),
+		IntrospectionCacheTTL:    o.IntrospectionCacheTTL,
+		IntrospectionNegativeTTL: o.IntrospectionNegTTL,
+		IntrospectionRate:        float64(o.IntrospectionRate),
 	})
 	if err != nil {
 		return handlers.AuthConfig{}, nil, &configError{Var: "FLASK_OIDC_CONFIG_URL", Problem: err.Error()}
 	}
 	authenticator.Start(ctx)
 	log.Info("bearer-token authentication on", "discovery_url", o.ConfigURL, "audience", o.Audience,
+		"token_validation", o.TokenValidation, "introspection_credentials", o.ClientID != "" && o.ClientSecret != "",
 		"open_endpoints", strings.Join(o.Whitelist, ","))
 	return handlers.AuthConfig{
 		Authenticator: authenticator,
 		Allowlist:     o.Whitelist,
 		WriteGroups:   o.WriteGroups,
 	}, []handlers.Check{{Name: "oidc", Probe: authenticator.Ready}}, nil
+}
+
+// introspectionAudience is OIDC_AUDIENCE only when it was set: org
+// authorization server tokens carry the org URL as aud, so the client-id
+// default would refuse every one of them.
+func introspectionAudience(o OIDCConfig) string {
+	if o.AudienceSet {
+		return o.Audience
+	}
+	return ""
 }
 
 // newDirectory returns the directory unknown users are resolved from, or nil

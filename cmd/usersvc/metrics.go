@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/usersvc/usersvc/handlers"
+	"github.com/usersvc/usersvc/handlers/auth"
 	"github.com/usersvc/usersvc/oidcuser"
 	"github.com/usersvc/usersvc/schema"
 )
@@ -26,6 +27,8 @@ type metrics struct {
 	auth           *prometheus.CounterVec
 	tokenCache     *prometheus.CounterVec
 	jwksFetches    *prometheus.CounterVec
+	introspections *prometheus.CounterVec
+	introspectTime prometheus.Histogram
 	lookups        *prometheus.CounterVec
 	lookupDuration prometheus.Histogram
 	rateRemaining  *prometheus.GaugeVec
@@ -82,6 +85,13 @@ func newMetrics(build handlers.BuildInfo) *metrics {
 		jwksFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "usersvc_jwks_fetches_total", Help: "JWKS fetches by result (ok, error).",
 		}, []string{"result"}),
+		introspections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usersvc_introspection_total", Help: "Token introspections by result (active, inactive, error, rate_limited).",
+		}, []string{"result"}),
+		introspectTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "usersvc_introspection_duration_seconds", Help: "Latency of token introspection calls (rate-limited ones make no call).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 3},
+		}),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "usersvc_directory_lookups_total", Help: "Directory lookups by outcome (found, not_found, ambiguous, rate_limited, error).",
 		}, []string{"outcome"}),
@@ -134,11 +144,15 @@ func newMetrics(build handlers.BuildInfo) *metrics {
 	}, []string{"version", "commit", "go_version"})
 	buildInfo.WithLabelValues(build.Version, build.Commit, build.GoVersion).Set(1)
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.inFlight, m.auth, m.tokenCache, m.jwksFetches,
+		m.introspections, m.introspectTime,
 		m.lookups, m.lookupDuration, m.rateRemaining, m.negativeHits, m.usersWritten, m.storeDuration,
 		m.storeErrors, m.syncRuns, m.syncUsers, m.syncDuration, m.syncLastOK, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// The authenticator hears of introspections only through this interface.
+var _ auth.IntrospectionObserver = (*metrics)(nil)
 
 func (m *metrics) RequestStarted() { m.inFlight.Inc() }
 
@@ -180,6 +194,14 @@ func (m *metrics) JWKSFetch(ok bool) {
 		m.jwksFetches.WithLabelValues("ok").Inc()
 	} else {
 		m.jwksFetches.WithLabelValues("error").Inc()
+	}
+}
+
+// Introspection implements auth.IntrospectionObserver.
+func (m *metrics) Introspection(result string, elapsed time.Duration) {
+	m.introspections.WithLabelValues(result).Inc()
+	if result != "rate_limited" {
+		m.introspectTime.Observe(elapsed.Seconds())
 	}
 }
 

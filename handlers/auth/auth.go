@@ -38,9 +38,11 @@ type Config struct {
 	// ClockSkew is the leeway on exp and nbf (default 60s).
 	ClockSkew time.Duration
 	// UserIDClaim names the claim used as the caller's user id (default
-	// "email"); the subject is used when the claim is absent.
+	// "email"); the subject is used when the claim is absent. A dotted name
+	// reaches into nested claims unless a claim has that very name.
 	UserIDClaim string
-	// GroupsClaim names the groups claim (default "groups").
+	// GroupsClaim names the groups claim (default "groups"), dotted like
+	// UserIDClaim (Keycloak: realm_access.roles).
 	GroupsClaim string
 	// CacheSize bounds the verified-token cache (default 10000; negative
 	// turns it off). CacheMaxAge caps an entry's life (default 10m).
@@ -49,11 +51,37 @@ type Config struct {
 	// JWKSMinRefresh is the least time between key set refetches triggered by
 	// unknown kids (default 10s).
 	JWKSMinRefresh time.Duration
-	// HTTPClient fetches discovery and keys (default: 10s timeout).
+	// TokenValidation is ValidationAuto (default), ValidationJWT or
+	// ValidationIntrospection (OIDC_TOKEN_VALIDATION).
+	TokenValidation string
+	// IntrospectionURL overrides the discovery document's
+	// introspection_endpoint.
+	IntrospectionURL string
+	// ClientID and ClientSecret authenticate usersvc at the introspection
+	// endpoint; without both, tokens are never introspected.
+	ClientID, ClientSecret string
+	// IntrospectionAudience, when set, must be in an introspected token's
+	// aud. Unlike Audience it has no default: org authorization server
+	// tokens carry the org URL.
+	IntrospectionAudience string
+	// IntrospectionCacheTTL caps how long an active answer is reused
+	// (default 5m; the token's exp caps it too); IntrospectionNegativeTTL is
+	// how long a refusal is (default 30s).
+	IntrospectionCacheTTL    time.Duration
+	IntrospectionNegativeTTL time.Duration
+	// IntrospectionRate caps introspection calls per second, process-wide,
+	// with a burst of the same size (default 20).
+	IntrospectionRate float64
+	// IntrospectionTimeout bounds one call (default 2s, inside the Amundsen
+	// frontend's 3s).
+	IntrospectionTimeout time.Duration
+	// HTTPClient fetches discovery and keys (default: 10s timeout); its
+	// transport also carries introspection calls.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 	Now        func() time.Time
-	// Observer receives cache and key-set events (metrics); optional.
+	// Observer receives cache and key-set events (metrics); optional. When
+	// it is an IntrospectionObserver it hears of introspections too.
 	Observer Observer
 }
 
@@ -73,13 +101,15 @@ func (noObserver) JWKSFetch(bool)  {}
 type Authenticator struct {
 	cfg      Config
 	cache    *tokenCache
+	intro    *introspector // nil: never introspect
 	provider atomic.Pointer[provider]
 }
 
 type provider struct {
-	issuer   string
-	verifier *oidc.IDTokenVerifier
-	keys     *keySet
+	issuer        string
+	verifier      *oidc.IDTokenVerifier
+	keys          *keySet
+	introspection introspectionEndpoint // url "" when none
 }
 
 // New validates cfg and returns an Authenticator that has not yet contacted
@@ -122,7 +152,44 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
-	return &Authenticator{cfg: cfg, cache: newTokenCache(cfg.CacheSize, cfg.CacheMaxAge)}, nil
+	if cfg.TokenValidation == "" {
+		cfg.TokenValidation = ValidationAuto
+	}
+	if cfg.IntrospectionCacheTTL == 0 {
+		cfg.IntrospectionCacheTTL = 5 * time.Minute
+	}
+	if cfg.IntrospectionNegativeTTL == 0 {
+		cfg.IntrospectionNegativeTTL = 30 * time.Second
+	}
+	if cfg.IntrospectionRate == 0 {
+		cfg.IntrospectionRate = 20
+	}
+	if cfg.IntrospectionTimeout == 0 {
+		cfg.IntrospectionTimeout = 2 * time.Second
+	}
+	hasCredentials := cfg.ClientID != "" && cfg.ClientSecret != ""
+	switch cfg.TokenValidation {
+	case ValidationAuto, ValidationJWT:
+	case ValidationIntrospection:
+		if !hasCredentials {
+			return nil, errors.New("introspection needs a client id and secret")
+		}
+	default:
+		return nil, fmt.Errorf("token validation must be auto, jwt or introspection")
+	}
+	if cfg.IntrospectionRate < 0 || cfg.IntrospectionCacheTTL < 0 || cfg.IntrospectionNegativeTTL < 0 {
+		return nil, errors.New("introspection rate and TTLs must not be negative")
+	}
+	if cfg.IntrospectionURL != "" {
+		if _, err := endpointFrom(cfg.IntrospectionURL, discovery{}); err != nil {
+			return nil, err
+		}
+	}
+	a := &Authenticator{cfg: cfg, cache: newTokenCache(cfg.CacheSize, cfg.CacheMaxAge)}
+	if cfg.TokenValidation != ValidationJWT && hasCredentials {
+		a.intro = newIntrospector(cfg)
+	}
+	return a, nil
 }
 
 // Start discovers the provider in the background, retrying with capped
@@ -155,6 +222,13 @@ func (a *Authenticator) Discover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	endpoint, err := endpointFrom(a.cfg.IntrospectionURL, doc)
+	if err != nil {
+		return err
+	}
+	if a.cfg.TokenValidation == ValidationIntrospection && endpoint.url == "" {
+		return errors.New("discovery document has no introspection_endpoint: set OIDC_INTROSPECTION_URL")
+	}
 	keys := &keySet{
 		url:        doc.JWKSURI,
 		client:     a.cfg.HTTPClient,
@@ -174,14 +248,17 @@ func (a *Authenticator) Discover(ctx context.Context) error {
 		// go-oidc hard-codes a 5-minute leeway for it.
 		Now: func() time.Time { return a.cfg.Now().Add(-skew) },
 	})
-	a.provider.Store(&provider{issuer: doc.Issuer, verifier: verifier, keys: keys})
-	a.cfg.Logger.Info("OIDC provider ready", "issuer", doc.Issuer)
+	a.provider.Store(&provider{issuer: doc.Issuer, verifier: verifier, keys: keys, introspection: endpoint})
+	a.cfg.Logger.Info("OIDC provider ready", "issuer", doc.Issuer,
+		"introspection", a.intro != nil && endpoint.url != "", "token_validation", a.cfg.TokenValidation)
 	return nil
 }
 
 type discovery struct {
-	Issuer  string `json:"issuer"`
-	JWKSURI string `json:"jwks_uri"`
+	Issuer                   string   `json:"issuer"`
+	JWKSURI                  string   `json:"jwks_uri"`
+	IntrospectionEndpoint    string   `json:"introspection_endpoint"`
+	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
 }
 
 func (a *Authenticator) fetchDiscovery(ctx context.Context) (discovery, error) {
@@ -238,6 +315,49 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (schema
 		return p, nil
 	}
 	a.cfg.Observer.TokenCache(false)
+	if a.intro == nil {
+		return a.verifyJWT(ctx, jwt, now)
+	}
+	return a.authenticateEither(ctx, jwt, now)
+}
+
+// authenticateEither routes a token when introspection is possible: in
+// auto mode a JWT whose kid the key set knows is verified locally; any
+// other token (opaque, kid-less, or a kid still unknown after the bounded
+// refresh) is introspected.
+func (a *Authenticator) authenticateEither(ctx context.Context, tok string, now time.Time) (schema.Principal, error) {
+	if !isB64Token(tok) {
+		return schema.Principal{}, refuse(ReasonMalformed, nil)
+	}
+	introspect := func() (schema.Principal, error) {
+		prov := a.provider.Load()
+		if prov == nil {
+			return schema.Principal{}, errNotReady
+		}
+		if prov.introspection.url == "" {
+			// Discovery offered no endpoint: refuse as the JWT path would.
+			return a.verifyJWT(ctx, tok, now)
+		}
+		return a.introspect(ctx, prov, tok)
+	}
+	if a.cfg.TokenValidation == ValidationIntrospection || !looksLikeJWT(tok) {
+		return introspect()
+	}
+	if err := precheck(tok); err != nil {
+		if ReasonOf(err) == ReasonNoKeyID {
+			return introspect()
+		}
+		return schema.Principal{}, err
+	}
+	p, err := a.verifyJWT(ctx, tok, now)
+	if ReasonOf(err) == ReasonUnknownKey {
+		return introspect()
+	}
+	return p, err
+}
+
+// verifyJWT is the local path: pre-checks, signature, claims, policy.
+func (a *Authenticator) verifyJWT(ctx context.Context, jwt string, now time.Time) (schema.Principal, error) {
 	if err := precheck(jwt); err != nil {
 		return schema.Principal{}, err
 	}
@@ -257,17 +377,26 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (schema
 	if claims.NotBefore != nil && time.Unix(int64(*claims.NotBefore), 0).After(now.Add(a.cfg.ClockSkew)) {
 		return schema.Principal{}, refuse(ReasonNotYetValid, nil)
 	}
-	p := a.principal(tok.Subject, claims)
-	if len(a.cfg.AllowedClientIDs) > 0 && !slices.Contains(a.cfg.AllowedClientIDs, p.ClientID) {
-		return schema.Principal{}, refuse(ReasonClientNotAllowed, nil)
-	}
-	for _, s := range a.cfg.RequiredScopes {
-		if !slices.Contains(p.Scopes, s) {
-			return schema.Principal{}, &Error{Reason: ReasonInsufficientScope, RequiredScopes: a.cfg.RequiredScopes}
-		}
+	p := a.principal(claims, "sub")
+	if err := a.checkClientAndScopes(p); err != nil {
+		return schema.Principal{}, err
 	}
 	a.cache.put(jwt, p, tok.Expiry, now)
 	return p, nil
+}
+
+// checkClientAndScopes applies OIDC_ALLOWED_CLIENT_IDS and
+// OIDC_REQUIRED_SCOPES, the same for verified and introspected tokens.
+func (a *Authenticator) checkClientAndScopes(p schema.Principal) *Error {
+	if len(a.cfg.AllowedClientIDs) > 0 && !slices.Contains(a.cfg.AllowedClientIDs, p.ClientID) {
+		return refuse(ReasonClientNotAllowed, nil)
+	}
+	for _, s := range a.cfg.RequiredScopes {
+		if !slices.Contains(p.Scopes, s) {
+			return &Error{Reason: ReasonInsufficientScope, RequiredScopes: a.cfg.RequiredScopes}
+		}
+	}
+	return nil
 }
 
 // tokenClaims are the claims usersvc reads beyond go-oidc's checks. Claims
@@ -291,19 +420,62 @@ func (c *tokenClaims) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// lookup finds a claim by name; a name with dots that no claim carries as
+// is walks nested objects ("realm_access.roles").
+func (c tokenClaims) lookup(name string) (json.RawMessage, bool) {
+	if raw, ok := c.raw[name]; ok || !strings.Contains(name, ".") {
+		return raw, ok
+	}
+	obj := c.raw
+	parts := strings.Split(name, ".")
+	for i, part := range parts {
+		raw, ok := obj[part]
+		if !ok {
+			return nil, false
+		}
+		if i == len(parts)-1 {
+			return raw, true
+		}
+		obj = nil
+		if json.Unmarshal(raw, &obj) != nil || obj == nil {
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
 // str returns a string claim, or "" when absent or not a string.
 func (c tokenClaims) str(name string) string {
 	var s string
-	if raw, ok := c.raw[name]; ok {
+	if raw, ok := c.lookup(name); ok {
 		_ = json.Unmarshal(raw, &s)
 	}
 	return s
 }
 
+// number returns a numeric claim (exp, nbf); ok is false when absent.
+func (c tokenClaims) number(name string) (v float64, ok bool, err error) {
+	raw, ok := c.raw[name]
+	if !ok || string(raw) == "null" {
+		return 0, false, nil
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, false, fmt.Errorf("%s: %w", name, err)
+	}
+	return v, true, nil
+}
+
+// emailUnverified: the provider says outright that the email is not
+// verified (a JSON false, or the string "false" some providers send).
+func (c tokenClaims) emailUnverified() bool {
+	raw := string(c.raw["email_verified"])
+	return raw == "false" || raw == `"false"`
+}
+
 // list returns a claim that providers send either as an array of strings or
 // as one space-separated string (scp, scope, groups).
 func (c tokenClaims) list(name string) []string {
-	raw, ok := c.raw[name]
+	raw, ok := c.lookup(name)
 	if !ok {
 		return nil
 	}
@@ -318,17 +490,25 @@ func (c tokenClaims) list(name string) []string {
 	return nil
 }
 
-func (a *Authenticator) principal(subject string, c tokenClaims) schema.Principal {
+// principal reads the caller from verified claims or an introspection
+// answer. The user id is the configured claim, else the first of
+// fallbacks present.
+func (a *Authenticator) principal(c tokenClaims, fallbacks ...string) schema.Principal {
 	p := schema.Principal{
-		Subject: subject,
-		UserID:  c.str(a.cfg.UserIDClaim),
-		Email:   c.str("email"),
-		Groups:  c.list(a.cfg.GroupsClaim),
-		Scopes:  c.list("scp"),
+		Subject:         c.str("sub"),
+		UserID:          c.str(a.cfg.UserIDClaim),
+		Email:           c.str("email"),
+		EmailUnverified: c.emailUnverified(),
+		Groups:          c.list(a.cfg.GroupsClaim),
+		Scopes:          c.list("scp"),
 	}
-	if p.UserID == "" {
-		p.UserID = subject
+	for _, name := range fallbacks {
+		if p.UserID != "" {
+			break
+		}
+		p.UserID = c.str(name)
 	}
+
 	if len(p.Scopes) == 0 {
 		p.Scopes = c.list("scope")
 	}

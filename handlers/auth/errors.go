@@ -20,6 +20,7 @@ const (
 	ReasonWrongAudience     Reason = "wrong_audience"
 	ReasonClientNotAllowed  Reason = "client_not_allowed"
 	ReasonInsufficientScope Reason = "insufficient_scope"
+	ReasonInactive          Reason = "inactive"
 	ReasonInvalid           Reason = "invalid"
 )
 
@@ -37,6 +38,7 @@ var descriptions = map[Reason]string{
 	ReasonWrongAudience:     "token audience is not accepted",
 	ReasonClientNotAllowed:  "token client is not allowed",
 	ReasonInsufficientScope: "token lacks a required scope",
+	ReasonInactive:          "token is not active",
 	ReasonInvalid:           "token is invalid",
 }
 

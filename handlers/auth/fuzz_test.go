@@ -3,6 +3,8 @@ package auth_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +36,29 @@ func FuzzAuthenticate(f *testing.F) {
 	if err := a.Discover(context.Background()); err != nil {
 		f.Fatal(err)
 	}
+	// The same inputs through the introspection path: an endpoint that
+	// answers {"active": false} (RFC 7662 §2.2) for anything.
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"active":false}`))
+	}))
+	f.Cleanup(endpoint.Close)
+	ai, err := auth.New(auth.Config{DiscoveryURL: iss.DiscoveryURL(), Audience: issuer.Audience, JWKSMinRefresh: time.Hour,
+		IntrospectionURL: endpoint.URL, ClientID: "usersvc", ClientSecret: "fuzz-secret", IntrospectionRate: 1000})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := ai.Discover(context.Background()); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, header string) {
+		if p, err := ai.Authenticate(context.Background(), header); err == nil && p.Subject == "" {
+			t.Fatalf("introspection path accepted %q with no subject", header)
+		} else if err != nil && auth.ReasonOf(err) == "" && schema.KindOf(err) != schema.KindUnavailable {
+			t.Fatalf("introspection path, %q: unexpected error %v", header, err)
+		} else if err != nil && len(header) > 20 && strings.Contains(err.Error(), header[len(header)-20:]) {
+			t.Fatalf("refusal %q echoes the credential", err)
+		}
 		p, err := a.Authenticate(context.Background(), header)
 		if err == nil {
 			if p.Subject == "" {

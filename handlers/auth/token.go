@@ -77,6 +77,21 @@ type jwtHeader struct {
 	Kid string `json:"kid"`
 }
 
+// looksLikeJWT: three segments whose first decodes to a JSON object naming
+// an algorithm. Anything else is an opaque token (RFC 7519 §7.2 steps 1-5).
+func looksLikeJWT(tok string) bool {
+	headerPart, rest, ok := strings.Cut(tok, ".")
+	if !ok || strings.Count(rest, ".") != 1 {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(headerPart)
+	if err != nil {
+		return false
+	}
+	var h jwtHeader
+	return json.Unmarshal(raw, &h) == nil && h.Alg != ""
+}
+
 // precheck refuses tokens that cannot be ours before any signature work:
 // not three base64url segments, no kid (go-oidc would otherwise try every
 // key), or an algorithm outside the RS/PS/ES families.
