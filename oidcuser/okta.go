@@ -47,12 +47,16 @@ type OktaConfig struct {
 	DisableHTTPSCheck bool
 	// Transport carries every call (normally a Budget).
 	Transport http.RoundTripper
+	// BatchBackoff is the first wait before a sync page or group list is
+	// retried after the directory failed (default 1s, doubling).
+	BatchBackoff time.Duration
 }
 
 // OktaDirectory looks people up through okta-sdk-golang/v2.
 type OktaDirectory struct {
-	client    *okta.Client
-	transport http.RoundTripper
+	client       *okta.Client
+	transport    http.RoundTripper
+	batchBackoff time.Duration
 }
 
 // Close releases the directory's idle connections.
@@ -115,7 +119,11 @@ func NewOkta(ctx context.Context, cfg OktaConfig) (*OktaDirectory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("okta client: %w", err)
 	}
-	return &OktaDirectory{client: client, transport: transport}, nil
+	backoff := cfg.BatchBackoff
+	if backoff <= 0 {
+		backoff = time.Second
+	}
+	return &OktaDirectory{client: client, transport: transport, batchBackoff: backoff}, nil
 }
 
 // ValidatePrivateKey reports whether pemText is a private key NewOkta can
@@ -314,18 +322,21 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 	}
 	var users []*okta.User
 	var resp *okta.Response
-	err := retryBatchCall(ctx, func() error {
+	err := retryBatchCall(ctx, d.batchBackoff, func() error {
 		var err error
 		users, resp, err = d.client.User.ListUsers(ctx, params)
 		return classifyOktaError(ctx, "", err)
 	})
-	for {
+	// A page that still fails after its retries fails the whole listing:
+	// ending the loop quietly would let the caller take a partial listing
+	// for a complete one.
+	for pageNo := 1; ; pageNo++ {
 		if err != nil {
-			return err
+			return fmt.Errorf("page %d: %w", pageNo, err)
 		}
-		page, err := fromSDKUsers(users)
-		if err != nil {
-			return err
+		page, convErr := fromSDKUsers(users)
+		if convErr != nil {
+			return fmt.Errorf("page %d: %w", pageNo, convErr)
 		}
 		if err := fn(page); err != nil {
 			return err
@@ -334,7 +345,7 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 			return nil
 		}
 		current := resp
-		err = retryBatchCall(ctx, func() error {
+		err = retryBatchCall(ctx, d.batchBackoff, func() error {
 			users = nil
 			var err error
 			resp, err = current.Next(ctx, &users)
@@ -346,8 +357,8 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 // retryBatchCall runs call, sleeping out Retry-After hints of spent
 // rate-limit windows and backing off after other unavailability. Answers
 // that are not the directory failing (not found, say) return at once.
-func retryBatchCall(ctx context.Context, call func() error) error {
-	rateWaits, retries, backoff := 0, 0, time.Second
+func retryBatchCall(ctx context.Context, backoff time.Duration, call func() error) error {
+	rateWaits, retries := 0, 0
 	for {
 		err := call()
 		if err == nil || schema.KindOf(err) != schema.KindUnavailable || ctx.Err() != nil {
@@ -381,7 +392,7 @@ func retryBatchCall(ctx context.Context, call func() error) error {
 func (d *OktaDirectory) Groups(ctx context.Context, oktaID string) ([]string, error) {
 	var groups []*okta.Group
 	var names []string
-	err := retryBatchCall(ctx, func() error {
+	err := retryBatchCall(ctx, d.batchBackoff, func() error {
 		var err error
 		groups, _, err = d.client.User.ListUserGroups(ctx, url.PathEscape(oktaID))
 		return classifyOktaError(ctx, oktaID, err)

@@ -182,3 +182,36 @@ func TestBinaryScheduledSync(t *testing.T) {
 		t.Fatalf("last success at %v", n)
 	}
 }
+
+// TestBinarySyncFailedPageExitsOne: a page after the first that Okta keeps
+// refusing fails `usersvc sync` with exit 1 and a summary naming the page;
+// the next run, once Okta is back, imports what changed meanwhile.
+func TestBinarySyncFailedPageExitsOne(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	org := oktaapi.New(t, oktaapi.WithSSWSToken("00ssws"))
+	org.AddUsers(syncPeople(450, "ACTIVE", syncStart)...)
+	env := append([]string{"EMBEDDED_DB_PATH=" + filepath.Join(t.TempDir(), "usersvc.db"), "LOG_FORMAT=text"}, oktaEnv(org)...)
+	if stdout, stderr, code := runBinary(t, env, "sync"); code != exitOK {
+		t.Fatalf("first import: exit %d %s %s", code, stdout, stderr)
+	}
+	// During the outage everyone on the last page leaves (15 of 450: the
+	// guard allows it once raised).
+	org.AddUsers(syncPeople(450, "ACTIVE", syncStart.Add(time.Hour))...)
+	for _, u := range syncPeople(450, "SUSPENDED", syncStart.Add(2*time.Hour))[435:] {
+		org.AddUsers(u)
+	}
+	env = append(env, "SYNC_MAX_DEACTIVATE_PERCENT=50")
+	org.FailPage(3, oktaapi.PageUnavailable)
+	stdout, stderr, code := runBinary(t, env, "sync")
+	if code != exitFailure || !strings.Contains(stdout, "sync failed: read the directory: page 3: ") ||
+		!strings.Contains(stdout, "created 0, updated 0, unchanged 0, deactivated 0") {
+		t.Fatalf("page 3 down: exit %d, stdout %q, stderr %s; want exit 1 naming page 3, nothing written", code, stdout, stderr)
+	}
+	org.FailPage(0, 0)
+	stdout, stderr, code = runBinary(t, env, "sync")
+	if code != exitOK || !strings.Contains(stdout, "deactivated 15") {
+		t.Fatalf("after recovery: exit %d, stdout %q, stderr %s; want the 15 departures applied", code, stdout, stderr)
+	}
+}

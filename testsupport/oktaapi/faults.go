@@ -12,6 +12,59 @@ type faults struct {
 	malformed int
 	hang      int
 	drop      int
+	// page and pageFault: every request for the page-th page of a list
+	// (1-based, counted from the cursor) gets pageFault, until cleared.
+	page      int
+	pageFault PageFault
+}
+
+// PageFault is how FailPage breaks a page.
+type PageFault int
+
+const (
+	// PageUnavailable answers 503 with Okta's error body.
+	PageUnavailable PageFault = iota + 1
+	// PageDropped closes the connection without answering.
+	PageDropped
+	// PageMalformed answers 200 with a body that is not JSON.
+	PageMalformed
+)
+
+// FailPage breaks every request for the page-th page (1-based) of any user
+// list, however often it is retried, until FailPage(0, 0) clears it: an
+// outage that outlasts a client's retries, at a chosen point of a paging.
+func (s *Server) FailPage(page int, fault PageFault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.page, s.faults.pageFault = page, fault
+}
+
+// pageFaultFor reports the fault for the page-th page, if one is set.
+func (s *Server) pageFaultFor(page int) PageFault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.page == page {
+		return s.faults.pageFault
+	}
+	return 0
+}
+
+// writePageFault answers with fault.
+func (s *Server) writePageFault(w http.ResponseWriter, fault PageFault) {
+	switch fault {
+	case PageDropped:
+		hijackClose(w)
+	case PageMalformed:
+		writeMalformed(w)
+	default:
+		s.writeError(w, http.StatusServiceUnavailable, CodeServiceUnavail, "Service Unavailable")
+	}
+}
+
+func writeMalformed(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(`{"id": "00u`))
 }
 
 // SetLatency delays every answer by d (cut short when the client gives up).
@@ -91,9 +144,7 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 		s.writeError(w, status, code, "Internal Server Error")
 		return true
 	case malformed:
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte(`{"id": "00u`))
+		writeMalformed(w)
 		return true
 	}
 	return false

@@ -467,9 +467,15 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	}
 	// The cursor is the id of the last user sent: the page continues after it
 	// in the order chosen.
+	pageNo := 1
 	if after := q.Get("after"); after != "" {
 		i := slices.IndexFunc(matched, func(u User) bool { return u.ID == after })
 		matched = matched[i+1:] // i = -1 (unknown cursor) restarts
+		pageNo = (i+1)/limit + 1
+	}
+	if fault := s.pageFaultFor(pageNo); fault != 0 {
+		s.writePageFault(w, fault)
+		return
 	}
 	var page []map[string]any
 	more := false
