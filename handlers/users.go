@@ -183,6 +183,19 @@ func (s *server) userPath(c *gin.Context) {
 		return
 	}
 	key := schema.UserKey(req.id)
+	if req.rel != "" {
+		// A login or other alias reads and writes the person's own node.
+		nodeKey := s.users.ReadKey
+		if req.hasKey && c.Request.Method == http.MethodPut {
+			nodeKey = s.users.NodeKey
+		}
+		k, err := nodeKey(c.Request.Context(), key)
+		if err != nil {
+			respondError(c, s.log, err)
+			return
+		}
+		key = k
+	}
 
 	switch {
 	case req.rel == "":

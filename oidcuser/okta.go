@@ -174,12 +174,27 @@ func newAssertionSigner(pemText, keyID string) (josev3.Signer, error) {
 
 // LookupUser finds the person id names: GET by login first (strongly
 // consistent, the higher rate limit), then an exact email search.
+// The answer is keyed by PersonKey, so whether the person's email is
+// shared is looked up too.
 func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User, error) {
 	u, err := d.byLogin(ctx, id)
 	if err == nil {
-		return u.ToUser(), nil
+		shared := false
+		if u.Email() != "" {
+			sameEmail, err := d.searchEmail(ctx, u.Email())
+			if err != nil {
+				return schema.User{}, err
+			}
+			shared = emailShared(u, sameEmail)
+		}
+		return personUser(u, shared), nil
 	}
 	if !schema.IsNotFound(err) {
+		return schema.User{}, err
+	}
+	if !strings.Contains(id, "@") {
+		// Okta's profile.email is always an address: no search can match,
+		// and a random id costs one call.
 		return schema.User{}, err
 	}
 	matches, err := d.searchEmail(ctx, id)
@@ -190,7 +205,7 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 	if err != nil {
 		return schema.User{}, err
 	}
-	return match.ToUser(), nil
+	return personUser(match, emailShared(match, matches)), nil
 }
 
 // byLogin fetches /api/v1/users/{login}. Okta also answers that path for a

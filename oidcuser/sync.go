@@ -163,25 +163,17 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 
 	// Fetch everything first: the guard must see the whole change before
 	// anything is written.
-	var todo []pending
+	var fetched []OktaUser
 	err = s.dir.ListUsers(ctx, q, func(page []OktaUser) error {
-		for _, ou := range page {
-			u := ou.ToUser()
-			if email := ou.Email(); email != "" {
-				u.UserID = email // nodes are keyed by email, as databuilder keys them
-			}
-			if u.Key() == "" {
-				continue
-			}
-			todo = append(todo, pending{user: u, oktaID: ou.ID, lastUpdated: ou.LastUpdated})
-		}
-		s.cfg.Progress(SyncProgress{Phase: "fetch", Done: len(todo)})
+		fetched = append(fetched, page...)
+		s.cfg.Progress(SyncProgress{Phase: "fetch", Done: len(fetched)})
 		return s.renew(ctx)
 	})
 	if err != nil {
 		return rep, fmt.Errorf("read the directory: %w", err)
 	}
-	rep.Fetched = len(todo)
+	todo := keyPeople(fetched)
+	rep.Fetched = len(fetched)
 	slices.SortStableFunc(todo, func(a, b pending) int { return cmp.Compare(a.lastUpdated.UnixNano(), b.lastUpdated.UnixNano()) })
 
 	todo, err = s.plan(ctx, todo, &rep)
@@ -260,10 +252,32 @@ func (s *Syncer) renew(ctx context.Context) error {
 	return err
 }
 
-// plan reads the node each person would be written to and drops people
-// whose key is not theirs alone: several directory people sharing it in
-// this run, or a node that came from another directory person. Writing them
-// would attach one person's follows and ownership to another.
+// keyPeople keys the people of a listing by PersonKey; an email shared by
+// several of them keys each by login.
+func keyPeople(fetched []OktaUser) []pending {
+	byEmail := map[string][]OktaUser{}
+	for _, ou := range fetched {
+		if e := schema.UserKey(ou.Email()); e != "" {
+			byEmail[e] = append(byEmail[e], ou)
+		}
+	}
+	todo := make([]pending, 0, len(fetched))
+	for _, ou := range fetched {
+		u := personUser(ou, emailShared(ou, byEmail[schema.UserKey(ou.Email())]))
+		if u.Key() == "" {
+			continue
+		}
+		todo = append(todo, pending{user: u, oktaID: ou.ID, lastUpdated: ou.LastUpdated})
+	}
+	return todo
+}
+
+// plan reads the node each person would be written to. A node keyed by the
+// person's email that came from another directory person means the email
+// is shared: the person is keyed by login instead. People whose key is
+// still not theirs alone (several in this run, or a node of someone else)
+// are dropped: writing them would attach one person's follows and
+// ownership to another.
 func (s *Syncer) plan(ctx context.Context, todo []pending, rep *SyncReport) ([]pending, error) {
 	owners := map[string]map[string]bool{}
 	for _, p := range todo {
@@ -281,12 +295,16 @@ func (s *Syncer) plan(ctx context.Context, todo []pending, rep *SyncReport) ([]p
 			continue
 		}
 		stored, err := s.store.GetUser(ctx, k)
+		if err == nil && ownedByOther(stored, p.oktaID) && rekeyAway(&p.user, p.user.Email) {
+			k = p.user.Key()
+			stored, err = s.store.GetUser(ctx, k)
+		}
 		switch {
 		case schema.IsNotFound(err):
 		case err != nil:
 			return nil, fmt.Errorf("read %s: %w", k, err)
 		default:
-			if other := stored.OtherKeyValues[OtherKeyOktaID]; other != "" && p.oktaID != "" && other != p.oktaID {
+			if ownedByOther(stored, p.oktaID) {
 				s.skip(rep, k, "the stored user came from another directory person")
 				continue
 			}

@@ -21,8 +21,10 @@ var (
 func Statements() []Statement {
 	return []Statement{
 		{"CreateUserKeyConstraint", stmtCreateUserKeyConstraint, nil},
+		{"CreateUserIDIndex", stmtCreateUserIDIndex, nil},
 		{"Ping", stmtPing, nil},
 		{"GetUser", stmtGetUser, []string{"key"}},
+		{"GetUserByUserID", stmtGetUserByUserID, []string{"user_id"}},
 		{"GetActiveUsers", stmtGetActiveUsers, nil},
 		{"GetUserOtherKeyValues", stmtGetUserOtherKeyValues, []string{"key"}},
 		{"UpsertUser", stmtUpsertUser, []string{"key", "props", "is_active"}},

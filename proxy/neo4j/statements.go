@@ -8,12 +8,27 @@ package neo4j
 // stmtCreateUserKeyConstraint makes MERGE on User.key race-free.
 const stmtCreateUserKeyConstraint = `CREATE CONSTRAINT user_key_unique IF NOT EXISTS FOR (u:User) REQUIRE u.key IS UNIQUE`
 
+// stmtCreateUserIDIndex indexes User.user_id: a directory person's node is
+// keyed by email, and a request by their login (or another alias) finds
+// the node through it instead of writing a second one.
+const stmtCreateUserIDIndex = `CREATE INDEX user_user_id IF NOT EXISTS FOR (u:User) ON (u.user_id)`
+
 // stmtPing answers health checks.
 const stmtPing = `RETURN 1 AS ok`
 
 // stmtGetUser reads a user and their manager: over MANAGE_BY as databuilder
 // links them, else the user whose key is the stored manager_email.
 const stmtGetUser = `MATCH (u:User {key: $key})
+OPTIONAL MATCH (u)-[:MANAGE_BY]->(m:User)
+OPTIONAL MATCH (byEmail:User {key: toLower(trim(u.manager_email))})
+RETURN u {.*} AS user, coalesce(m.full_name, byEmail.full_name) AS manager_fullname,
+       coalesce(m.email, byEmail.email) AS manager_email
+LIMIT 1`
+
+// stmtGetUserByUserID reads the node whose user_id is $user_id (through the
+// index), with its manager as stmtGetUser does.
+const stmtGetUserByUserID = `MATCH (u:User {user_id: $user_id})
+WITH u ORDER BY u.key LIMIT 1
 OPTIONAL MATCH (u)-[:MANAGE_BY]->(m:User)
 OPTIONAL MATCH (byEmail:User {key: toLower(trim(u.manager_email))})
 RETURN u {.*} AS user, coalesce(m.full_name, byEmail.full_name) AS manager_fullname,

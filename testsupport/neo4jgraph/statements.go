@@ -18,10 +18,15 @@ func implementations() map[string]handler {
 			s.constraints["sync_lease_key_unique"] = true
 			return Result{}, nil
 		},
-		"GetSyncState": getSyncState,
-		"PutSyncState": putSyncState,
-		"AcquireLease": acquireLease,
-		"ReleaseLease": releaseLease,
+		"CreateUserIDIndex": func(s *state, _ params, _ int64) (Result, error) {
+			s.constraints["user_user_id"] = true
+			return Result{}, nil
+		},
+		"GetUserByUserID": getUserByUserID,
+		"GetSyncState":    getSyncState,
+		"PutSyncState":    putSyncState,
+		"AcquireLease":    acquireLease,
+		"ReleaseLease":    releaseLease,
 		"Ping": func(*state, params, int64) (Result, error) {
 			return Result{Keys: []string{"ok"}, Records: [][]any{{int64(1)}}}, nil
 		},
@@ -88,6 +93,25 @@ func getUser(s *state, p params, _ int64) (Result, error) {
 	res := Result{Keys: userKeys}
 	if u := s.find("User", key); u != nil {
 		res.Records = append(res.Records, s.userRow(u))
+	}
+	return res, nil
+}
+
+// getUserByUserID: MATCH (u:User {user_id: $user_id}), lowest key first.
+func getUserByUserID(s *state, p params, _ int64) (Result, error) {
+	id, err := p.str("user_id")
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Keys: userKeys}
+	var match *Node
+	for _, u := range s.nodesWith("User") {
+		if u.Props["user_id"] == id && (match == nil || u.Props["key"].(string) < match.Props["key"].(string)) {
+			match = u
+		}
+	}
+	if match != nil {
+		res.Records = append(res.Records, s.userRow(match))
 	}
 	return res, nil
 }
