@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,13 +20,6 @@ import (
 	"github.com/okta/okta-sdk-golang/v2/okta/query"
 
 	"github.com/usersvc/usersvc/schema"
-)
-
-// Okta error codes usersvc branches on (DESIGN §5: errorCode only).
-const (
-	oktaNotFound    = "E0000007"
-	oktaBadToken    = "E0000011"
-	oktaRateLimited = "E0000047"
 )
 
 // OktaConfig configures the Okta directory. The names mirror the SDK's
@@ -212,9 +204,9 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 // user id; such an answer only counts when login or email is the id asked
 // about, so "00u..." ids never alias people.
 func (d *OktaDirectory) byLogin(ctx context.Context, id string) (OktaUser, error) {
-	user, _, err := d.client.User.GetUser(ctx, url.PathEscape(id))
+	user, resp, err := d.client.User.GetUser(ctx, url.PathEscape(id))
 	if err != nil {
-		return OktaUser{}, classifyOktaError(ctx, id, err)
+		return OktaUser{}, classifyOktaError(ctx, id, resp, err)
 	}
 	ou, err := fromSDK(user)
 	if err != nil {
@@ -233,9 +225,9 @@ func (d *OktaDirectory) searchEmail(ctx context.Context, id string) ([]OktaUser,
 	if err != nil {
 		return nil, err
 	}
-	users, _, err := d.client.User.ListUsers(ctx, &query.Params{Search: expr, Limit: 200})
+	users, resp, err := d.client.User.ListUsers(ctx, &query.Params{Search: expr, Limit: 200})
 	if err != nil {
-		return nil, classifyOktaError(ctx, id, err)
+		return nil, classifyOktaError(ctx, id, resp, err)
 	}
 	return fromSDKUsers(users)
 }
@@ -268,35 +260,6 @@ func fromSDKUsers(users []*okta.User) ([]OktaUser, error) {
 		out = append(out, ou)
 	}
 	return out, nil
-}
-
-// classifyOktaError maps SDK failures: 404 is not found; rate limits,
-// timeouts, 5xx, bad credentials and broken answers are the directory
-// failing (503), never the caller's fault.
-func classifyOktaError(ctx context.Context, id string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var limited *RateLimitedError
-	if errors.As(err, &limited) {
-		return schema.Unavailable("the directory's rate limit is spent; try again later", limited.RetryAfter, err)
-	}
-	var oerr *okta.Error
-	if errors.As(err, &oerr) {
-		switch oerr.ErrorCode {
-		case oktaNotFound:
-			return schema.Errorf(schema.KindNotFound, "user_id %s not found in the directory", id)
-		case oktaRateLimited:
-			return schema.Unavailable("the directory's rate limit is spent; try again later", time.Second, err)
-		case oktaBadToken:
-			return schema.Unavailable("the directory refused usersvc's credentials", 30*time.Second, err)
-		}
-	}
-	var netErr net.Error
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
-		return schema.Unavailable("the directory did not answer in time", time.Second, err)
-	}
-	return schema.Unavailable("the directory is unavailable", 5*time.Second, err)
 }
 
 // ListQuery selects the people a sync pages through.
@@ -340,7 +303,7 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 	err := retryBatchCall(ctx, d.batchBackoff, func() error {
 		var err error
 		users, resp, err = d.client.User.ListUsers(ctx, params)
-		return classifyOktaError(ctx, "", err)
+		return classifyOktaError(ctx, "", resp, err)
 	})
 	// A page that still fails after its retries fails the whole listing:
 	// ending the loop quietly would let the caller take a partial listing
@@ -364,7 +327,7 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 			users = nil
 			var err error
 			resp, err = current.Next(ctx, &users)
-			return classifyOktaError(ctx, "", err)
+			return classifyOktaError(ctx, "", resp, err)
 		})
 	}
 }
@@ -409,8 +372,9 @@ func (d *OktaDirectory) Groups(ctx context.Context, oktaID string) ([]string, er
 	var names []string
 	err := retryBatchCall(ctx, d.batchBackoff, func() error {
 		var err error
-		groups, _, err = d.client.User.ListUserGroups(ctx, url.PathEscape(oktaID))
-		return classifyOktaError(ctx, oktaID, err)
+		var resp *okta.Response
+		groups, resp, err = d.client.User.ListUserGroups(ctx, url.PathEscape(oktaID))
+		return classifyOktaError(ctx, oktaID, resp, err)
 	})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -65,7 +66,15 @@ type Resolver struct {
 	cfg      ResolverConfig
 	flights  singleflight.Group
 	negative *lru.Cache[string, time.Time] // key → when the entry expires
+
+	// credsLoggedAt rate-limits the error record about refused directory
+	// credentials: every lookup fails alike until an operator acts.
+	credsMu       sync.Mutex
+	credsLoggedAt time.Time
 }
+
+// credentialsLogEvery is how often refused credentials are logged.
+const credentialsLogEvery = time.Minute
 
 // NewResolver builds a resolver over the store and, optionally, a directory.
 func NewResolver(store UserStore, cfg ResolverConfig) *Resolver {
@@ -212,6 +221,9 @@ func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error)
 	start := time.Now()
 	u, err := r.cfg.Directory.LookupUser(ctx, key)
 	r.cfg.Observer.DirectoryLookup(lookupOutcome(err), time.Since(start))
+	if errors.Is(err, ErrDirectoryCredentials) {
+		r.logRefusedCredentials(ctx, err)
+	}
 	if schema.IsNotFound(err) {
 		r.negative.Add(key, r.cfg.Now().Add(r.cfg.NegativeTTL))
 		return schema.User{}, err
@@ -248,6 +260,22 @@ func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error)
 	r.cfg.Logger.InfoContext(ctx, "audit", "audit", true, "event", event, "actor", actor, "key", stored.Key(),
 		"source", r.cfg.Source, "outcome", "ok", "okta_id", u.OtherKeyValues[OtherKeyOktaID])
 	return stored, nil
+}
+
+// logRefusedCredentials logs, at most once per credentialsLogEvery, that
+// the directory refused usersvc's credentials or permissions.
+func (r *Resolver) logRefusedCredentials(ctx context.Context, err error) {
+	r.credsMu.Lock()
+	now := r.cfg.Now()
+	due := r.credsLoggedAt.IsZero() || now.Sub(r.credsLoggedAt) >= credentialsLogEvery
+	if due {
+		r.credsLoggedAt = now
+	}
+	r.credsMu.Unlock()
+	if due {
+		r.cfg.Logger.ErrorContext(ctx, "the directory refuses usersvc's credentials or permissions; lookups answer 503 until fixed",
+			"source", r.cfg.Source, "error", err, "repeats_suppressed_for", credentialsLogEvery.String())
+	}
 }
 
 // lookupOutcome labels a directory answer for metrics.

@@ -6,12 +6,15 @@ import (
 )
 
 type faults struct {
-	latency   time.Duration
-	failNext  int
-	failCode  int
-	malformed int
-	hang      int
-	drop      int
+	latency  time.Duration
+	failNext int
+	failCode int
+	// failErrorCode, when set, is the errorCode of FailNext's answers
+	// ("-" for an error body without one).
+	failErrorCode string
+	malformed     int
+	hang          int
+	drop          int
 	// page and pageFault: every request for the page-th page of a list
 	// (1-based, counted from the cursor) gets pageFault, until cleared.
 	page      int
@@ -78,7 +81,18 @@ func (s *Server) SetLatency(d time.Duration) {
 func (s *Server) FailNext(n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults.failNext, s.faults.failCode = n, status
+	s.faults.failNext, s.faults.failCode, s.faults.failErrorCode = n, status, ""
+}
+
+// FailNextWith answers the next n requests with status and an Okta error
+// body carrying errorCode ("" for a body without one, as some 400s are).
+func (s *Server) FailNextWith(n, status int, errorCode string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if errorCode == "" {
+		errorCode = "-"
+	}
+	s.faults.failNext, s.faults.failCode, s.faults.failErrorCode = n, status, errorCode
 }
 
 // MalformNext answers the next n requests 200 with a body that is not JSON.
@@ -118,7 +132,7 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 	latency := s.faults.latency
 	hang, drop := take(&s.faults.hang), take(&s.faults.drop)
 	fail := take(&s.faults.failNext)
-	status := s.faults.failCode
+	status, errorCode := s.faults.failCode, s.faults.failErrorCode
 	malformed := take(&s.faults.malformed)
 	s.mu.Unlock()
 
@@ -136,6 +150,12 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 	case drop:
 		hijackClose(w)
 		return true
+	case fail && errorCode == "-":
+		s.writeJSON(w, status, map[string]any{"errorSummary": http.StatusText(status), "errorCauses": []any{}})
+		return true
+	case fail && errorCode != "":
+		s.writeError(w, status, errorCode, http.StatusText(status))
+		return true
 	case fail:
 		code := CodeInternalError
 		if status == http.StatusServiceUnavailable {
@@ -148,4 +168,12 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	return false
+}
+
+// ClearFaults drops every pending and persistent fault, latency included:
+// the org recovers.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = faults{}
 }
