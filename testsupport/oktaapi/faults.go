@@ -15,6 +15,7 @@ type faults struct {
 	malformed     int
 	hang          int
 	drop          int
+	hangUp        int
 	// page and pageFault: every request for the page-th page of a list
 	// (1-based, counted from the cursor) gets pageFault, until cleared.
 	page      int
@@ -116,6 +117,15 @@ func (s *Server) DropNext(n int) {
 	s.faults.drop = n
 }
 
+// HangUpNext closes the connection of the next n requests cleanly (FIN,
+// not a reset) without answering: the client reads EOF, the error
+// okta-sdk-golang v2 retries at once without counting.
+func (s *Server) HangUpNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.hangUp = n
+}
+
 // take decrements a counter and reports whether it was positive.
 func take(n *int) bool {
 	if *n > 0 {
@@ -130,7 +140,7 @@ func take(n *int) bool {
 func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 	s.mu.Lock()
 	latency := s.faults.latency
-	hang, drop := take(&s.faults.hang), take(&s.faults.drop)
+	hang, drop, hangUp := take(&s.faults.hang), take(&s.faults.drop), take(&s.faults.hangUp)
 	fail := take(&s.faults.failNext)
 	status, errorCode := s.faults.failCode, s.faults.failErrorCode
 	malformed := take(&s.faults.malformed)
@@ -149,6 +159,9 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	case drop:
 		hijackClose(w)
+		return true
+	case hangUp:
+		hijackHangUp(w)
 		return true
 	case fail && errorCode == "-":
 		s.writeJSON(w, status, map[string]any{"errorSummary": http.StatusText(status), "errorCauses": []any{}})
