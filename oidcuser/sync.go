@@ -88,6 +88,9 @@ type SyncReport struct {
 var (
 	ErrLeaseHeld  = errors.New("another runner holds the sync lease")
 	ErrMassChange = errors.New("mass-change guard tripped: nothing written")
+	// ErrLeaseLost: another runner took the lease during the run, which
+	// stopped before writing more.
+	ErrLeaseLost = errors.New("the sync lease was taken by another runner: run stopped")
 )
 
 // Syncer imports people from the directory into the graph.
@@ -149,6 +152,7 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 		return rep, ErrLeaseHeld
 	}
 	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), s.cfg.Name, s.cfg.Owner) }()
+	lease := &leaseKeeper{s: s, renewed: s.cfg.Now()}
 
 	state, err := s.store.GetSyncState(ctx, s.cfg.Name)
 	if err != nil {
@@ -167,7 +171,7 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 	err = s.dir.ListUsers(ctx, q, func(page []OktaUser) error {
 		fetched = append(fetched, page...)
 		s.cfg.Progress(SyncProgress{Phase: "fetch", Done: len(fetched)})
-		return s.renew(ctx)
+		return lease.renew(ctx)
 	})
 	if err != nil {
 		return rep, fmt.Errorf("read the directory: %w", err)
@@ -176,7 +180,7 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 	rep.Fetched = len(fetched)
 	slices.SortStableFunc(todo, func(a, b pending) int { return cmp.Compare(a.lastUpdated.UnixNano(), b.lastUpdated.UnixNano()) })
 
-	todo, err = s.plan(ctx, todo, &rep)
+	todo, err = s.plan(ctx, todo, &rep, lease)
 	if err != nil {
 		return rep, err
 	}
@@ -186,13 +190,16 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 		rep.Elapsed = s.cfg.Now().Sub(start)
 		return rep, err
 	}
-	if err := s.applyTeams(ctx, todo); err != nil {
+	if err := s.applyTeams(ctx, todo, lease); err != nil {
 		return rep, err
 	}
 
 	watermark := state.Watermark
 	for i, p := range todo {
 		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if err := lease.keep(ctx); err != nil {
 			return rep, err
 		}
 		switch {
@@ -217,7 +224,7 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 			if err := s.store.PutSyncState(ctx, s.cfg.Name, proxy.SyncState{Watermark: watermark, UpdatedAt: s.cfg.Now()}); err != nil {
 				return rep, err
 			}
-			if err := s.renew(ctx); err != nil {
+			if err := lease.renew(ctx); err != nil {
 				return rep, err
 			}
 		}
@@ -244,12 +251,32 @@ func unchanged(stored, incoming schema.User) bool {
 	return reflect.DeepEqual(merged, stored)
 }
 
-func (s *Syncer) renew(ctx context.Context) error {
-	ok, err := s.store.AcquireLease(ctx, s.cfg.Name, s.cfg.Owner, s.cfg.LeaseTTL)
-	if err == nil && !ok {
-		err = ErrLeaseHeld
+// leaseKeeper renews a run's lease through every long phase (fetch, plan,
+// teams, writes), so that no phase can outlive SYNC_LEASE_TTL; a renewal
+// that finds the lease taken stops the run before it writes more.
+type leaseKeeper struct {
+	s       *Syncer
+	renewed time.Time
+}
+
+// keep renews once a quarter of the TTL has passed since the last renewal.
+func (l *leaseKeeper) keep(ctx context.Context) error {
+	if l.s.cfg.Now().Sub(l.renewed) < l.s.cfg.LeaseTTL/4 {
+		return nil
 	}
-	return err
+	return l.renew(ctx)
+}
+
+func (l *leaseKeeper) renew(ctx context.Context) error {
+	ok, err := l.s.store.AcquireLease(ctx, l.s.cfg.Name, l.s.cfg.Owner, l.s.cfg.LeaseTTL)
+	if err != nil {
+		return fmt.Errorf("renew the sync lease: %w", err)
+	}
+	if !ok {
+		return ErrLeaseLost
+	}
+	l.renewed = l.s.cfg.Now()
+	return nil
 }
 
 // keyPeople keys the people of a listing by PersonKey; an email shared by
@@ -278,7 +305,7 @@ func keyPeople(fetched []OktaUser) []pending {
 // still not theirs alone (several in this run, or a node of someone else)
 // are dropped: writing them would attach one person's follows and
 // ownership to another.
-func (s *Syncer) plan(ctx context.Context, todo []pending, rep *SyncReport) ([]pending, error) {
+func (s *Syncer) plan(ctx context.Context, todo []pending, rep *SyncReport, lease *leaseKeeper) ([]pending, error) {
 	owners := map[string]map[string]bool{}
 	for _, p := range todo {
 		k := p.user.Key()
@@ -289,6 +316,9 @@ func (s *Syncer) plan(ctx context.Context, todo []pending, rep *SyncReport) ([]p
 	}
 	kept := todo[:0]
 	for _, p := range todo {
+		if err := lease.keep(ctx); err != nil {
+			return nil, err
+		}
 		k := p.user.Key()
 		if len(owners[k]) > 1 {
 			s.skip(rep, k, "several directory people share this key")
@@ -345,11 +375,14 @@ func (s *Syncer) guard(ctx context.Context, todo []pending) (int, error) {
 
 // applyTeams replaces department-derived teams with group-derived ones when
 // a pattern is configured.
-func (s *Syncer) applyTeams(ctx context.Context, todo []pending) error {
+func (s *Syncer) applyTeams(ctx context.Context, todo []pending, lease *leaseKeeper) error {
 	if s.cfg.TeamPattern == nil || s.cfg.Groups == nil {
 		return nil
 	}
 	for i := range todo {
+		if err := lease.keep(ctx); err != nil {
+			return err
+		}
 		p := &todo[i]
 		groups, err := s.cfg.Groups.Groups(ctx, p.oktaID)
 		if err != nil {

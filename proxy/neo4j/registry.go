@@ -62,6 +62,7 @@ func Statements() []Statement {
 		{"CreateLeaseKeyConstraint", stmtCreateLeaseKeyConstraint, nil},
 		{"GetSyncState", stmtGetSyncState, []string{"name"}},
 		{"PutSyncState", stmtPutSyncState, []string{"name", "watermark_ms", "complete", "updated_ms"}},
+		{"LockLease", stmtLockLease, []string{"name"}},
 		{"AcquireLease", stmtAcquireLease, []string{"name", "owner", "now_ms", "expires_ms"}},
 		{"ReleaseLease", stmtReleaseLease, []string{"name", "owner"}},
 	}

@@ -265,11 +265,20 @@ const (
 RETURN s.watermark_ms AS watermark_ms, s.complete AS complete, s.updated_ms AS updated_ms`
 	stmtPutSyncState = `MERGE (s:SyncState {key: $name})
 SET s.watermark_ms = $watermark_ms, s.complete = $complete, s.updated_ms = $updated_ms`
+	// stmtLockLease takes the lease node's write lock (creating the node
+	// if needed; the key constraint makes that MERGE race-free) before
+	// stmtAcquireLease, in the same transaction, reads the expiry: under
+	// read-committed an unlocked read lets two runners both see an expired
+	// lease and both take it. The lock holds until the transaction ends.
+	stmtLockLease = `MERGE (l:SyncLease {key: $name})
+SET l._lock = true
+RETURN l.key AS key`
 	// The lease is free when unheld, held by the same owner, or expired.
-	stmtAcquireLease = `MERGE (l:SyncLease {key: $name})
+	stmtAcquireLease = `MATCH (l:SyncLease {key: $name})
 WITH l, (l.owner IS NULL OR l.owner = $owner OR l.expires_ms < $now_ms) AS free
 SET l.owner = CASE WHEN free THEN $owner ELSE l.owner END,
     l.expires_ms = CASE WHEN free THEN $expires_ms ELSE l.expires_ms END
+REMOVE l._lock
 RETURN free AS acquired`
 	stmtReleaseLease = `MATCH (l:SyncLease {key: $name})
 WHERE l.owner = $owner

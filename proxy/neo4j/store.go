@@ -621,10 +621,16 @@ func (s *Store) PutSyncState(ctx context.Context, name string, st proxy.SyncStat
 	return err
 }
 
-// AcquireLease takes or renews the lease in one statement.
+// AcquireLease takes or renews the lease: one transaction that first takes
+// the lease node's write lock, then reads the expiry and decides.
 func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
-	now := time.Now()
 	return write(s, ctx, func(tx neo4j.ManagedTransaction) (bool, error) {
+		if _, err := collect(ctx, tx, stmtLockLease, map[string]any{"name": name}); err != nil {
+			return false, err
+		}
+		// Read the clock once the lock is held: waiting for it must not
+		// make the new expiry stale.
+		now := time.Now()
 		recs, err := collect(ctx, tx, stmtAcquireLease, map[string]any{
 			"name": name, "owner": owner, "now_ms": now.UnixMilli(), "expires_ms": now.Add(ttl).UnixMilli(),
 		})

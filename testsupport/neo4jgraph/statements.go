@@ -25,6 +25,7 @@ func implementations() map[string]handler {
 		"GetUserByUserID": getUserByUserID,
 		"GetSyncState":    getSyncState,
 		"PutSyncState":    putSyncState,
+		"LockLease":       lockLease,
 		"AcquireLease":    acquireLease,
 		"ReleaseLease":    releaseLease,
 		"Ping": func(*state, params, int64) (Result, error) {
@@ -526,7 +527,11 @@ func acquireLease(s *state, p params, _ int64) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	l, _ := s.merge("SyncLease", v[0])
+	l := s.find("SyncLease", v[0])
+	if l == nil {
+		return Result{Keys: []string{"acquired"}}, nil // MATCH found nothing
+	}
+	delete(l.Props, "_lock")
 	owner, held := l.Props["owner"].(string)
 	exp, _ := l.Props["expires_ms"].(int64)
 	free := !held || owner == v[1] || exp < now.(int64)
@@ -534,6 +539,18 @@ func acquireLease(s *state, p params, _ int64) (Result, error) {
 		l.Props["owner"], l.Props["expires_ms"] = v[1], expires
 	}
 	return Result{Keys: []string{"acquired"}, Records: [][]any{{free}}}, nil
+}
+
+// lockLease: MERGE the lease node and SET l._lock (Neo4j's write lock; the
+// in-memory graph serialises write transactions anyway).
+func lockLease(s *state, p params, _ int64) (Result, error) {
+	name, err := p.str("name")
+	if err != nil {
+		return Result{}, err
+	}
+	l, _ := s.merge("SyncLease", name)
+	l.Props["_lock"] = true
+	return Result{Keys: []string{"key"}, Records: [][]any{{name}}}, nil
 }
 
 func releaseLease(s *state, p params, _ int64) (Result, error) {
