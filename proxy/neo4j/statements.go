@@ -238,25 +238,6 @@ SET rb.read_count = $read_count
 RETURN u.key AS user_key`
 )
 
-// stmtFixtureDatabuilderUser writes a user the way Amundsen's databuilder
-// publishes one (lowercased email key, ” for empty strings, no user_id
-// property, MANAGE_BY/MANAGE to the manager). Tests use it to prove such
-// data reads back correctly; the store never runs it.
-const stmtFixtureDatabuilderUser = `MERGE (u:User {key: $key})
-SET u.email = $email, u.first_name = $first_name, u.last_name = $last_name, u.full_name = $full_name,
-    u.is_active = $is_active, u.github_username = '', u.team_name = $team_name, u.employee_type = '',
-    u.slack_id = '', u.role_name = $role_name, u.manager_email = $manager_email, u.updated_at = $updated_at,
-    u.published_tag = 'databuilder', u.publisher_last_updated_epoch_ms = timestamp()
-WITH u
-OPTIONAL MATCH (m:User {key: $manager_key})
-FOREACH (_ IN CASE WHEN m IS NULL THEN [] ELSE [1] END |
-  MERGE (u)-[:MANAGE_BY]->(m)
-  MERGE (m)-[:MANAGE]->(u))`
-
-// stmtFixtureWipe empties the database between cases of the real-Neo4j test
-// suite, which must only ever point at a throwaway database.
-const stmtFixtureWipe = `MATCH (n) DETACH DELETE n`
-
 // Sync progress and the single-runner lease live in the graph, so every
 // replica and every run sees them.
 const (

@@ -22,7 +22,7 @@ type boltStore struct {
 
 func newBoltStore(t *testing.T, start bool) boltStore {
 	t.Helper()
-	g := neo4jgraph.New()
+	g := neo4jgraph.NewWith(usersvcneo4j.FixtureStatements()...)
 	srv := boltserver.New(t, g.Executor(), boltserver.WithAuth("neo4j", "s3cret"))
 	if start {
 		srv.Start(t)

@@ -96,7 +96,12 @@ func (g *Graph) WriteTransactions() [][]string {
 }
 
 // New returns an empty graph that knows every statement of proxy/neo4j.
-func New() *Graph {
+func New() *Graph { return NewWith() }
+
+// NewWith is New that also serves extra statements (the test fixtures of
+// proxy/neo4j, which only its tests hold), each of which must have an
+// implementation here.
+func NewWith(extra ...usersvcneo4j.Statement) *Graph {
 	g := &Graph{
 		committed: &state{nodes: map[int64]*Node{}, rels: map[int64]*Rel{}, constraints: map[string]bool{}},
 		now:       time.Now,
@@ -104,7 +109,7 @@ func New() *Graph {
 	impl := implementations()
 	g.handlers = make(map[string]handler, len(impl))
 	g.names = map[string]string{}
-	for _, st := range usersvcneo4j.Statements() {
+	for _, st := range append(usersvcneo4j.Statements(), extra...) {
 		g.names[st.Text] = st.Name
 		h, ok := impl[st.Name]
 		if !ok {
