@@ -34,7 +34,7 @@ func lint(t *testing.T, statements []Statement) []lintResult {
 	}
 	var in []input
 	for _, s := range statements {
-		in = append(in, input{s.Name, s.Text, s.Params})
+		in = append(in, input(s))
 	}
 	data, _ := json.Marshal(in)
 	cmd := exec.Command("node", "lint.mjs")
