@@ -194,6 +194,20 @@ func TestOnePersonOneNode(t *testing.T) {
 			}
 			e.checkOneGrace(t)
 		})
+		t.Run(name+"/a bad write by alias resolves and writes nothing", func(t *testing.T) {
+			e := newPersonEnv(t, newStore)
+			for _, path := range []string{"/user/ghopper/follow/chart/" + proxytest.TableOrders, "/user/ghopper/own/table/bad%01key"} {
+				if code, body := e.do(t, http.MethodPut, path); code != http.StatusBadRequest {
+					t.Fatalf("PUT %s = %d %s, want 400", path, code, body)
+				}
+			}
+			if n := oktaCalls(e.org); n != 0 {
+				t.Fatalf("bad writes made %d Okta calls", n)
+			}
+			if users, err := e.store.GetUsers(context.Background()); err != nil || len(users) != 0 {
+				t.Fatalf("bad writes stored %d users, %v", len(users), err)
+			}
+		})
 		t.Run(name+"/concurrent requests by login and by email", func(t *testing.T) {
 			e := newPersonEnv(t, newStore)
 			e.org.SetLatency(20 * time.Millisecond)
