@@ -34,7 +34,7 @@ func TestHarnessSmoke(t *testing.T) {
 	if r.Baseline.Requests == 0 || r.Service.Requests == 0 || r.Service.Errors != 0 || r.Baseline.Errors != 0 {
 		t.Fatalf("warm scenario: %+v %+v", r.Baseline, r.Service)
 	}
-	if r.HerdOK != 50 || r.HerdOktaCalls != 1 || r.HerdStored != 1 {
+	if r.HerdOK != 50 || r.HerdOktaCalls != 2 || r.HerdStored != 1 {
 		t.Fatalf("herd: %d ok, %d Okta calls, %d stored", r.HerdOK, r.HerdOktaCalls, r.HerdStored)
 	}
 	if r.BudgetOK != 40 || r.Okta429 != 0 || r.BudgetOther != 0 {
@@ -45,7 +45,7 @@ func TestHarnessSmoke(t *testing.T) {
 	}
 	var out bytes.Buffer
 	report(&out, o, r)
-	for _, want := range []string{"baseline gin", "usersvc", "herd: exactly 1 Okta call", "service peak RSS"} {
+	for _, want := range []string{"baseline gin", "usersvc", "herd: exactly 1 Okta lookup", "service peak RSS"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("report lacks %q:\n%s", want, out.String())
 		}
