@@ -106,7 +106,20 @@ bench: node-deps
 soak:
 	$(GO) run ./cmd/loadgen -soak 10m
 
-lint: fmt-check vet
+# staticcheck, pinned, is installed into bin/ with `go install` like Helm,
+# outside the service's go.mod.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := bin/staticcheck
+
+lint: fmt-check vet staticcheck
+
+.PHONY: staticcheck
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) $(PKGS)
+	cd charts && $(CURDIR)/$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 vet:
 	$(GO) vet $(PKGS)

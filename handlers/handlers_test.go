@@ -380,6 +380,9 @@ func (panickingResolver) ResolveUser(context.Context, string) (schema.User, erro
 	panic("resolver bug")
 }
 
+func (panickingResolver) NodeKey(context.Context, string) (string, error) { panic("resolver bug") }
+func (panickingResolver) ReadKey(context.Context, string) (string, error) { panic("resolver bug") }
+
 func TestPanicIsRecoveredAsJSON500(t *testing.T) {
 	logs := &bytes.Buffer{}
 	h := handlers.New(handlers.Deps{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Users: panickingResolver{}})

@@ -17,6 +17,11 @@ import (
 // or from the directory when the store does not know them.
 type UserResolver interface {
 	ResolveUser(ctx context.Context, key string) (schema.User, error)
+	// NodeKey is the key of the node a relation write by key lands on (a
+	// login resolves to the person's email-keyed node); ReadKey the same
+	// from the graph alone, for reads.
+	NodeKey(ctx context.Context, key string) (string, error)
+	ReadKey(ctx context.Context, key string) (string, error)
 }
 
 // UserStore is what the handlers read and write directly.

@@ -183,6 +183,15 @@ func (s *server) userPath(c *gin.Context) {
 		return
 	}
 	key := schema.UserKey(req.id)
+	if req.rel != "" && !req.hasKey {
+		// A login or other alias reads the person's own node.
+		k, err := s.users.ReadKey(c.Request.Context(), key)
+		if err != nil {
+			respondError(c, s.log, err)
+			return
+		}
+		key = k
+	}
 
 	switch {
 	case req.rel == "":
@@ -225,10 +234,21 @@ func (s *server) writeRelation(c *gin.Context, userKey string, req userRequest) 
 		respondError(c, s.log, err)
 		return
 	}
+	ctx := c.Request.Context()
+	// Only valid writes get here: a write by a login or other alias lands on
+	// the person's node, which an add resolves from the directory first.
+	nodeKey := s.users.ReadKey
+	if c.Request.Method == http.MethodPut {
+		nodeKey = s.users.NodeKey
+	}
+	userKey, err = nodeKey(ctx, userKey)
+	if err != nil {
+		respondError(c, s.log, err)
+		return
+	}
 	if !s.mayWrite(c, userKey) {
 		return
 	}
-	ctx := c.Request.Context()
 	verb := "added"
 	if c.Request.Method == http.MethodDelete {
 		verb = "deleted"

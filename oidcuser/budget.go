@@ -2,8 +2,10 @@ package oidcuser
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -152,14 +154,88 @@ func (b *Budget) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := b.next.RoundTrip(req)
 	wait := b.record(bucket, resp)
-	if err != nil {
-		return nil, err
+	for attempt := 1; err != nil; attempt++ {
+		if req.Context().Err() != nil {
+			return nil, err
+		}
+		if attempt > maxConnRetries || !rewind(req) || !sleepCtx(req.Context(), connRetryBackoff<<(attempt-1)) {
+			return nil, &ConnectionError{Attempts: attempt, msg: err.Error(), timeout: isTimeout(err)}
+		}
+		if wait := b.take(bucket); wait > 0 {
+			return nil, &RateLimitedError{RetryAfter: wait}
+		}
+		resp, err = b.next.RoundTrip(req)
+		wait = b.record(bucket, resp)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
 		_ = resp.Body.Close()
 		return nil, &RateLimitedError{RetryAfter: max(wait, time.Second)}
 	}
 	return resp, nil
+}
+
+// Connection-level failures (resets, EOFs, refused connections) are
+// retried here, at most maxConnRetries times with doubling backoff inside
+// the caller's deadline, and then reported as a ConnectionError.
+const (
+	maxConnRetries   = 2
+	connRetryBackoff = 100 * time.Millisecond
+)
+
+// ConnectionError is a call that failed at the connection level after its
+// retries. It keeps only the cause's text and does not unwrap on purpose:
+// okta-sdk-golang v2 retries any error that is io.EOF at once, without
+// backoff and without counting, so an EOF must never reach it.
+type ConnectionError struct {
+	Attempts int
+	msg      string
+	timeout  bool
+}
+
+func (e *ConnectionError) Error() string {
+	return fmt.Sprintf("okta connection failed %d times: %s", e.Attempts, e.msg)
+}
+
+// Timeout and Temporary make it a net.Error, so a dial timeout is still
+// reported as the directory not answering in time.
+func (e *ConnectionError) Timeout() bool   { return e.timeout }
+func (e *ConnectionError) Temporary() bool { return true }
+
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// rewind prepares req to be sent again; a body that cannot be replayed
+// cannot be retried.
+func rewind(req *http.Request) bool {
+	if req.Body == nil || req.Body == http.NoBody {
+		return true
+	}
+	if req.GetBody == nil {
+		return false
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return false
+	}
+	req.Body = body
+	return true
+}
+
+// sleepCtx waits d unless ctx ends first or its deadline is nearer than d.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // take reserves a call in bucket, or returns how long to wait when the

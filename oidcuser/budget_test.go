@@ -1,7 +1,9 @@
 package oidcuser
 
 import (
+	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -177,5 +179,39 @@ func TestBucketOf(t *testing.T) {
 		if got := bucketOf(r); got != want {
 			t.Errorf("bucketOf(%s) = %q, want %q", path, got, want)
 		}
+	}
+}
+
+// eofTransport fails every call the way a connection closed before the
+// answer does (net/http returns io.EOF).
+type eofTransport struct{ calls atomic.Int32 }
+
+func (e *eofTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	e.calls.Add(1)
+	return nil, io.EOF
+}
+
+// TestBudgetBoundsConnectionRetries: resets and EOFs are retried twice with
+// backoff, then reported as an error that is not io.EOF, so that
+// okta-sdk-golang's uncounted EOF loop (requestExecutor.doWithRetries)
+// never runs; a deadline too near for the backoff ends the retries early.
+func TestBudgetBoundsConnectionRetries(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		deadline  time.Duration
+		wantCalls int32
+	}{{"roomy deadline", 2 * time.Second, 3}, {"deadline nearer than the backoff", 50 * time.Millisecond, 1}} {
+		t.Run(tt.name, func(t *testing.T) {
+			next := &eofTransport{}
+			b := NewBudget(next, BudgetConfig{})
+			ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:1/api/v1/users/x", nil)
+			_, err := b.RoundTrip(req)
+			var cerr *ConnectionError
+			if errors.Is(err, io.EOF) || !errors.As(err, &cerr) || next.calls.Load() != tt.wantCalls {
+				t.Fatalf("err = %v after %d calls; want a ConnectionError (not io.EOF) after %d", err, next.calls.Load(), tt.wantCalls)
+			}
+		})
 	}
 }

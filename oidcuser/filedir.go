@@ -364,7 +364,11 @@ func (d *FileDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 	if err != nil {
 		return schema.User{}, err
 	}
-	return match.ToUser(), nil
+	var sameEmail []OktaUser
+	for _, i := range p.byKey[strings.ToLower(match.Email())] {
+		sameEmail = append(sameEmail, p.users[i])
+	}
+	return personUser(match, emailShared(match, sameEmail)), nil
 }
 
 // filePageSize matches the Okta directory's page size.

@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,13 +20,6 @@ import (
 	"github.com/okta/okta-sdk-golang/v2/okta/query"
 
 	"github.com/usersvc/usersvc/schema"
-)
-
-// Okta error codes usersvc branches on (DESIGN §5: errorCode only).
-const (
-	oktaNotFound    = "E0000007"
-	oktaBadToken    = "E0000011"
-	oktaRateLimited = "E0000047"
 )
 
 // OktaConfig configures the Okta directory. The names mirror the SDK's
@@ -47,12 +39,16 @@ type OktaConfig struct {
 	DisableHTTPSCheck bool
 	// Transport carries every call (normally a Budget).
 	Transport http.RoundTripper
+	// BatchBackoff is the first wait before a sync page or group list is
+	// retried after the directory failed (default 1s, doubling).
+	BatchBackoff time.Duration
 }
 
 // OktaDirectory looks people up through okta-sdk-golang/v2.
 type OktaDirectory struct {
-	client    *okta.Client
-	transport http.RoundTripper
+	client       *okta.Client
+	transport    http.RoundTripper
+	batchBackoff time.Duration
 }
 
 // Close releases the directory's idle connections.
@@ -115,7 +111,11 @@ func NewOkta(ctx context.Context, cfg OktaConfig) (*OktaDirectory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("okta client: %w", err)
 	}
-	return &OktaDirectory{client: client, transport: transport}, nil
+	backoff := cfg.BatchBackoff
+	if backoff <= 0 {
+		backoff = time.Second
+	}
+	return &OktaDirectory{client: client, transport: transport, batchBackoff: backoff}, nil
 }
 
 // ValidatePrivateKey reports whether pemText is a private key NewOkta can
@@ -166,12 +166,27 @@ func newAssertionSigner(pemText, keyID string) (josev3.Signer, error) {
 
 // LookupUser finds the person id names: GET by login first (strongly
 // consistent, the higher rate limit), then an exact email search.
+// The answer is keyed by PersonKey, so whether the person's email is
+// shared is looked up too.
 func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User, error) {
 	u, err := d.byLogin(ctx, id)
 	if err == nil {
-		return u.ToUser(), nil
+		shared := false
+		if u.Email() != "" {
+			sameEmail, err := d.searchEmail(ctx, u.Email())
+			if err != nil {
+				return schema.User{}, err
+			}
+			shared = emailShared(u, sameEmail)
+		}
+		return personUser(u, shared), nil
 	}
 	if !schema.IsNotFound(err) {
+		return schema.User{}, err
+	}
+	if !strings.Contains(id, "@") {
+		// Okta's profile.email is always an address: no search can match,
+		// and a random id costs one call.
 		return schema.User{}, err
 	}
 	matches, err := d.searchEmail(ctx, id)
@@ -182,16 +197,16 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 	if err != nil {
 		return schema.User{}, err
 	}
-	return match.ToUser(), nil
+	return personUser(match, emailShared(match, matches)), nil
 }
 
 // byLogin fetches /api/v1/users/{login}. Okta also answers that path for a
 // user id; such an answer only counts when login or email is the id asked
 // about, so "00u..." ids never alias people.
 func (d *OktaDirectory) byLogin(ctx context.Context, id string) (OktaUser, error) {
-	user, _, err := d.client.User.GetUser(ctx, url.PathEscape(id))
+	user, resp, err := d.client.User.GetUser(ctx, url.PathEscape(id))
 	if err != nil {
-		return OktaUser{}, classifyOktaError(ctx, id, err)
+		return OktaUser{}, classifyOktaError(ctx, id, resp, err)
 	}
 	ou, err := fromSDK(user)
 	if err != nil {
@@ -210,9 +225,9 @@ func (d *OktaDirectory) searchEmail(ctx context.Context, id string) ([]OktaUser,
 	if err != nil {
 		return nil, err
 	}
-	users, _, err := d.client.User.ListUsers(ctx, &query.Params{Search: expr, Limit: 200})
+	users, resp, err := d.client.User.ListUsers(ctx, &query.Params{Search: expr, Limit: 200})
 	if err != nil {
-		return nil, classifyOktaError(ctx, id, err)
+		return nil, classifyOktaError(ctx, id, resp, err)
 	}
 	return fromSDKUsers(users)
 }
@@ -245,35 +260,6 @@ func fromSDKUsers(users []*okta.User) ([]OktaUser, error) {
 		out = append(out, ou)
 	}
 	return out, nil
-}
-
-// classifyOktaError maps SDK failures: 404 is not found; rate limits,
-// timeouts, 5xx, bad credentials and broken answers are the directory
-// failing (503), never the caller's fault.
-func classifyOktaError(ctx context.Context, id string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var limited *RateLimitedError
-	if errors.As(err, &limited) {
-		return schema.Unavailable("the directory's rate limit is spent; try again later", limited.RetryAfter, err)
-	}
-	var oerr *okta.Error
-	if errors.As(err, &oerr) {
-		switch oerr.ErrorCode {
-		case oktaNotFound:
-			return schema.Errorf(schema.KindNotFound, "user_id %s not found in the directory", id)
-		case oktaRateLimited:
-			return schema.Unavailable("the directory's rate limit is spent; try again later", time.Second, err)
-		case oktaBadToken:
-			return schema.Unavailable("the directory refused usersvc's credentials", 30*time.Second, err)
-		}
-	}
-	var netErr net.Error
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
-		return schema.Unavailable("the directory did not answer in time", time.Second, err)
-	}
-	return schema.Unavailable("the directory is unavailable", 5*time.Second, err)
 }
 
 // ListQuery selects the people a sync pages through.
@@ -314,18 +300,21 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 	}
 	var users []*okta.User
 	var resp *okta.Response
-	err := retryBatchCall(ctx, func() error {
+	err := retryBatchCall(ctx, d.batchBackoff, func() error {
 		var err error
 		users, resp, err = d.client.User.ListUsers(ctx, params)
-		return classifyOktaError(ctx, "", err)
+		return classifyOktaError(ctx, "", resp, err)
 	})
-	for {
+	// A page that still fails after its retries fails the whole listing:
+	// ending the loop quietly would let the caller take a partial listing
+	// for a complete one.
+	for pageNo := 1; ; pageNo++ {
 		if err != nil {
-			return err
+			return fmt.Errorf("page %d: %w", pageNo, err)
 		}
-		page, err := fromSDKUsers(users)
-		if err != nil {
-			return err
+		page, convErr := fromSDKUsers(users)
+		if convErr != nil {
+			return fmt.Errorf("page %d: %w", pageNo, convErr)
 		}
 		if err := fn(page); err != nil {
 			return err
@@ -334,11 +323,11 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 			return nil
 		}
 		current := resp
-		err = retryBatchCall(ctx, func() error {
+		err = retryBatchCall(ctx, d.batchBackoff, func() error {
 			users = nil
 			var err error
 			resp, err = current.Next(ctx, &users)
-			return classifyOktaError(ctx, "", err)
+			return classifyOktaError(ctx, "", resp, err)
 		})
 	}
 }
@@ -346,8 +335,8 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 // retryBatchCall runs call, sleeping out Retry-After hints of spent
 // rate-limit windows and backing off after other unavailability. Answers
 // that are not the directory failing (not found, say) return at once.
-func retryBatchCall(ctx context.Context, call func() error) error {
-	rateWaits, retries, backoff := 0, 0, time.Second
+func retryBatchCall(ctx context.Context, backoff time.Duration, call func() error) error {
+	rateWaits, retries := 0, 0
 	for {
 		err := call()
 		if err == nil || schema.KindOf(err) != schema.KindUnavailable || ctx.Err() != nil {
@@ -381,10 +370,11 @@ func retryBatchCall(ctx context.Context, call func() error) error {
 func (d *OktaDirectory) Groups(ctx context.Context, oktaID string) ([]string, error) {
 	var groups []*okta.Group
 	var names []string
-	err := retryBatchCall(ctx, func() error {
+	err := retryBatchCall(ctx, d.batchBackoff, func() error {
 		var err error
-		groups, _, err = d.client.User.ListUserGroups(ctx, url.PathEscape(oktaID))
-		return classifyOktaError(ctx, oktaID, err)
+		var resp *okta.Response
+		groups, resp, err = d.client.User.ListUserGroups(ctx, url.PathEscape(oktaID))
+		return classifyOktaError(ctx, oktaID, resp, err)
 	})
 	if err != nil {
 		return nil, err

@@ -90,7 +90,8 @@ func oktaCalls(org *oktaapi.Server) int { return org.Count(oktaapi.IsAPI) }
 func TestUnknownUserIsResolvedAndStored(t *testing.T) {
 	e := newResolutionEnv(t, newOrg(t), oidcuser.BudgetConfig{})
 	w, body := e.get(t, "/user/grace.hopper@example.com")
-	if w.Code != http.StatusOK || body["full_name"] != "Grace Hopper" || body["user_id"] != "grace.hopper@example.com" || len(body) != 17 {
+	// user_id is her login; the node is keyed by her email (DESIGN §3).
+	if w.Code != http.StatusOK || body["full_name"] != "Grace Hopper" || body["user_id"] != "ghopper" || len(body) != 17 {
 		t.Fatalf("first GET = %d %s", w.Code, w.Body.String())
 	}
 	stored, err := e.store.GetUser(context.Background(), "grace.hopper@example.com")
@@ -158,7 +159,8 @@ func TestDeprovisionedIsInactive(t *testing.T) {
 }
 
 // TestConcurrentFirstRequestsShareOneLookup: 100 simultaneous requests for
-// one unknown person make one Okta lookup and one stored user.
+// one unknown person make one Okta lookup (GET by login, then the search
+// that tells whether the email is shared) and one stored user.
 func TestConcurrentFirstRequestsShareOneLookup(t *testing.T) {
 	org := newOrg(t)
 	org.SetLatency(100 * time.Millisecond) // keep the flight open while requests pile up
@@ -179,8 +181,8 @@ func TestConcurrentFirstRequestsShareOneLookup(t *testing.T) {
 			t.Fatalf("request %d = %d", i, c)
 		}
 	}
-	if got := oktaCalls(org); got != 1 {
-		t.Fatalf("%d Okta calls, want 1", got)
+	if got := oktaCalls(org); got != 2 {
+		t.Fatalf("%d Okta calls, want one lookup: 2", got)
 	}
 	if users, _ := e.store.GetUsers(context.Background()); len(users) != 1 {
 		t.Fatalf("%d stored users, want 1", len(users))
@@ -299,7 +301,8 @@ func TestAuditNamesTheActor(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &rec); err != nil {
 		t.Fatalf("log = %q", logs.String())
 	}
-	if rec["audit"] != true || rec["actor"] != "00u-caller" || rec["key"] != "ghopper" || rec["okta_id"] != "00u2grace" {
+	// The record names the node written: Grace is keyed by her email.
+	if rec["audit"] != true || rec["actor"] != "00u-caller" || rec["key"] != "grace.hopper@example.com" || rec["okta_id"] != "00u2grace" {
 		t.Fatalf("audit record = %v", rec)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -18,6 +19,7 @@ import (
 // UserStore is the part of the graph store resolution needs.
 type UserStore interface {
 	GetUser(ctx context.Context, key string) (schema.User, error)
+	GetUserByUserID(ctx context.Context, userID string) (schema.User, error)
 	CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error)
 }
 
@@ -64,7 +66,15 @@ type Resolver struct {
 	cfg      ResolverConfig
 	flights  singleflight.Group
 	negative *lru.Cache[string, time.Time] // key → when the entry expires
+
+	// credsLoggedAt rate-limits the error record about refused directory
+	// credentials: every lookup fails alike until an operator acts.
+	credsMu       sync.Mutex
+	credsLoggedAt time.Time
 }
+
+// credentialsLogEvery is how often refused credentials are logged.
+const credentialsLogEvery = time.Minute
 
 // NewResolver builds a resolver over the store and, optionally, a directory.
 func NewResolver(store UserStore, cfg ResolverConfig) *Resolver {
@@ -97,7 +107,7 @@ func NewResolver(store UserStore, cfg ResolverConfig) *Resolver {
 // from the directory when the graph does not know them. A minimal node left
 // by a follow/own write is completed the same way.
 func (r *Resolver) ResolveUser(ctx context.Context, key string) (schema.User, error) {
-	stored, err := r.store.GetUser(ctx, key)
+	stored, err := r.lookupGraph(ctx, key)
 	switch {
 	case err == nil && (!stored.IsStub() || r.cfg.Directory == nil):
 		return stored, nil
@@ -120,7 +130,7 @@ func (r *Resolver) ResolveUser(ctx context.Context, key string) (schema.User, er
 		defer cancel()
 		// A caller that missed the graph just before an earlier flight stored
 		// the user starts its flight after that one ended: look again first.
-		if u, err := r.store.GetUser(fctx, key); err == nil && !u.IsStub() {
+		if u, err := r.lookupGraph(fctx, key); err == nil && !u.IsStub() {
 			return u, nil
 		}
 		if r.knownAbsent(key) {
@@ -132,6 +142,54 @@ func (r *Resolver) ResolveUser(ctx context.Context, key string) (schema.User, er
 		return r.fallback(key, stored, haveStub, err)
 	}
 	return v.(schema.User), nil
+}
+
+// lookupGraph finds the node key names: the node keyed so, else the node
+// whose user_id is key (a person keyed by email, asked about by login).
+func (r *Resolver) lookupGraph(ctx context.Context, key string) (schema.User, error) {
+	stored, err := r.store.GetUser(ctx, key)
+	switch {
+	case err != nil && !schema.IsNotFound(err):
+		return schema.User{}, err
+	case err == nil && !stored.IsStub():
+		return stored, nil
+	}
+	alias, aerr := r.store.GetUserByUserID(ctx, key)
+	switch {
+	case aerr == nil && !alias.IsStub():
+		return alias, nil
+	case aerr != nil && !schema.IsNotFound(aerr):
+		return schema.User{}, aerr
+	}
+	return stored, err
+}
+
+// NodeKey returns the graph key of the node a relation write by key must
+// land on, so that a follow made by login reaches the person's email-keyed
+// node: the node the graph knows under key or as its user_id, else the
+// person the directory finds (written first), else key itself (the
+// minimal node Amundsen writes for an unknown id).
+func (r *Resolver) NodeKey(ctx context.Context, key string) (string, error) {
+	u, err := r.ResolveUser(ctx, key)
+	switch {
+	case err == nil:
+		return u.Key(), nil
+	case schema.IsNotFound(err):
+		return key, nil
+	}
+	return "", err
+}
+
+// ReadKey is NodeKey for reads: the graph alone, never the directory.
+func (r *Resolver) ReadKey(ctx context.Context, key string) (string, error) {
+	u, err := r.lookupGraph(ctx, key)
+	switch {
+	case err == nil:
+		return u.Key(), nil
+	case schema.IsNotFound(err):
+		return key, nil
+	}
+	return "", err
 }
 
 // fallback answers when the directory does not give a user: a stub node in
@@ -163,6 +221,9 @@ func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error)
 	start := time.Now()
 	u, err := r.cfg.Directory.LookupUser(ctx, key)
 	r.cfg.Observer.DirectoryLookup(lookupOutcome(err), time.Since(start))
+	if errors.Is(err, ErrDirectoryCredentials) {
+		r.logRefusedCredentials(ctx, err)
+	}
 	if schema.IsNotFound(err) {
 		r.negative.Add(key, r.cfg.Now().Add(r.cfg.NegativeTTL))
 		return schema.User{}, err
@@ -170,15 +231,19 @@ func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error)
 	if err != nil {
 		return schema.User{}, err
 	}
-	// The node is keyed by the id asked about, so the next request for it is
-	// a graph hit; user_id keeps the directory's spelling when it names the
-	// same key.
-	switch key {
-	case schema.UserKey(u.UserID):
-	case schema.UserKey(u.Email):
-		u.UserID = u.Email
-	default:
-		u.UserID = key
+	// The directory keyed the person by PersonKey, as sync does; the next
+	// request by any of their ids is a graph hit (by key or by user_id).
+	// A node under their email that came from someone else means the email
+	// is shared after all.
+	if onKey, err := r.store.GetUser(ctx, u.Key()); err == nil && ownedByOther(onKey, u.OtherKeyValues[OtherKeyOktaID]) {
+		if !rekeyAway(&u, u.Email) {
+			return schema.User{}, schema.Errorf(schema.KindConflict, "user_id %s: the graph node %s belongs to another directory person; nothing was written", key, u.Key())
+		}
+		if onLogin, err := r.store.GetUser(ctx, u.Key()); err == nil && ownedByOther(onLogin, u.OtherKeyValues[OtherKeyOktaID]) {
+			return schema.User{}, schema.Errorf(schema.KindConflict, "user_id %s: the graph node %s belongs to another directory person; nothing was written", key, u.Key())
+		}
+	} else if err != nil && !schema.IsNotFound(err) {
+		return schema.User{}, err
 	}
 	stored, created, err := r.store.CreateUpdateUser(ctx, u)
 	if err != nil {
@@ -192,9 +257,25 @@ func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error)
 	if p, ok := schema.PrincipalFrom(ctx); ok {
 		actor = p.Subject
 	}
-	r.cfg.Logger.InfoContext(ctx, "audit", "audit", true, "event", event, "actor", actor, "key", key,
+	r.cfg.Logger.InfoContext(ctx, "audit", "audit", true, "event", event, "actor", actor, "key", stored.Key(),
 		"source", r.cfg.Source, "outcome", "ok", "okta_id", u.OtherKeyValues[OtherKeyOktaID])
 	return stored, nil
+}
+
+// logRefusedCredentials logs, at most once per credentialsLogEvery, that
+// the directory refused usersvc's credentials or permissions.
+func (r *Resolver) logRefusedCredentials(ctx context.Context, err error) {
+	r.credsMu.Lock()
+	now := r.cfg.Now()
+	due := r.credsLoggedAt.IsZero() || now.Sub(r.credsLoggedAt) >= credentialsLogEvery
+	if due {
+		r.credsLoggedAt = now
+	}
+	r.credsMu.Unlock()
+	if due {
+		r.cfg.Logger.ErrorContext(ctx, "the directory refuses usersvc's credentials or permissions; lookups answer 503 until fixed",
+			"source", r.cfg.Source, "error", err, "repeats_suppressed_for", credentialsLogEvery.String())
+	}
 }
 
 // lookupOutcome labels a directory answer for metrics.

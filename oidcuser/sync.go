@@ -88,6 +88,9 @@ type SyncReport struct {
 var (
 	ErrLeaseHeld  = errors.New("another runner holds the sync lease")
 	ErrMassChange = errors.New("mass-change guard tripped: nothing written")
+	// ErrLeaseLost: another runner took the lease during the run, which
+	// stopped before writing more.
+	ErrLeaseLost = errors.New("the sync lease was taken by another runner: run stopped")
 )
 
 // Syncer imports people from the directory into the graph.
@@ -149,6 +152,7 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 		return rep, ErrLeaseHeld
 	}
 	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), s.cfg.Name, s.cfg.Owner) }()
+	lease := &leaseKeeper{s: s, renewed: s.cfg.Now()}
 
 	state, err := s.store.GetSyncState(ctx, s.cfg.Name)
 	if err != nil {
@@ -163,28 +167,20 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 
 	// Fetch everything first: the guard must see the whole change before
 	// anything is written.
-	var todo []pending
+	var fetched []OktaUser
 	err = s.dir.ListUsers(ctx, q, func(page []OktaUser) error {
-		for _, ou := range page {
-			u := ou.ToUser()
-			if email := ou.Email(); email != "" {
-				u.UserID = email // nodes are keyed by email, as databuilder keys them
-			}
-			if u.Key() == "" {
-				continue
-			}
-			todo = append(todo, pending{user: u, oktaID: ou.ID, lastUpdated: ou.LastUpdated})
-		}
-		s.cfg.Progress(SyncProgress{Phase: "fetch", Done: len(todo)})
-		return s.renew(ctx)
+		fetched = append(fetched, page...)
+		s.cfg.Progress(SyncProgress{Phase: "fetch", Done: len(fetched)})
+		return lease.renew(ctx)
 	})
 	if err != nil {
 		return rep, fmt.Errorf("read the directory: %w", err)
 	}
-	rep.Fetched = len(todo)
+	todo := keyPeople(fetched)
+	rep.Fetched = len(fetched)
 	slices.SortStableFunc(todo, func(a, b pending) int { return cmp.Compare(a.lastUpdated.UnixNano(), b.lastUpdated.UnixNano()) })
 
-	todo, err = s.plan(ctx, todo, &rep)
+	todo, err = s.plan(ctx, todo, &rep, lease)
 	if err != nil {
 		return rep, err
 	}
@@ -194,13 +190,16 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 		rep.Elapsed = s.cfg.Now().Sub(start)
 		return rep, err
 	}
-	if err := s.applyTeams(ctx, todo); err != nil {
+	if err := s.applyTeams(ctx, todo, lease); err != nil {
 		return rep, err
 	}
 
 	watermark := state.Watermark
 	for i, p := range todo {
 		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if err := lease.keep(ctx); err != nil {
 			return rep, err
 		}
 		switch {
@@ -225,7 +224,7 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 			if err := s.store.PutSyncState(ctx, s.cfg.Name, proxy.SyncState{Watermark: watermark, UpdatedAt: s.cfg.Now()}); err != nil {
 				return rep, err
 			}
-			if err := s.renew(ctx); err != nil {
+			if err := lease.renew(ctx); err != nil {
 				return rep, err
 			}
 		}
@@ -252,19 +251,61 @@ func unchanged(stored, incoming schema.User) bool {
 	return reflect.DeepEqual(merged, stored)
 }
 
-func (s *Syncer) renew(ctx context.Context) error {
-	ok, err := s.store.AcquireLease(ctx, s.cfg.Name, s.cfg.Owner, s.cfg.LeaseTTL)
-	if err == nil && !ok {
-		err = ErrLeaseHeld
-	}
-	return err
+// leaseKeeper renews a run's lease through every long phase (fetch, plan,
+// teams, writes), so that no phase can outlive SYNC_LEASE_TTL; a renewal
+// that finds the lease taken stops the run before it writes more.
+type leaseKeeper struct {
+	s       *Syncer
+	renewed time.Time
 }
 
-// plan reads the node each person would be written to and drops people
-// whose key is not theirs alone: several directory people sharing it in
-// this run, or a node that came from another directory person. Writing them
-// would attach one person's follows and ownership to another.
-func (s *Syncer) plan(ctx context.Context, todo []pending, rep *SyncReport) ([]pending, error) {
+// keep renews once a quarter of the TTL has passed since the last renewal.
+func (l *leaseKeeper) keep(ctx context.Context) error {
+	if l.s.cfg.Now().Sub(l.renewed) < l.s.cfg.LeaseTTL/4 {
+		return nil
+	}
+	return l.renew(ctx)
+}
+
+func (l *leaseKeeper) renew(ctx context.Context) error {
+	ok, err := l.s.store.AcquireLease(ctx, l.s.cfg.Name, l.s.cfg.Owner, l.s.cfg.LeaseTTL)
+	if err != nil {
+		return fmt.Errorf("renew the sync lease: %w", err)
+	}
+	if !ok {
+		return ErrLeaseLost
+	}
+	l.renewed = l.s.cfg.Now()
+	return nil
+}
+
+// keyPeople keys the people of a listing by PersonKey; an email shared by
+// several of them keys each by login.
+func keyPeople(fetched []OktaUser) []pending {
+	byEmail := map[string][]OktaUser{}
+	for _, ou := range fetched {
+		if e := schema.UserKey(ou.Email()); e != "" {
+			byEmail[e] = append(byEmail[e], ou)
+		}
+	}
+	todo := make([]pending, 0, len(fetched))
+	for _, ou := range fetched {
+		u := personUser(ou, emailShared(ou, byEmail[schema.UserKey(ou.Email())]))
+		if u.Key() == "" {
+			continue
+		}
+		todo = append(todo, pending{user: u, oktaID: ou.ID, lastUpdated: ou.LastUpdated})
+	}
+	return todo
+}
+
+// plan reads the node each person would be written to. A node keyed by the
+// person's email that came from another directory person means the email
+// is shared: the person is keyed by login instead. People whose key is
+// still not theirs alone (several in this run, or a node of someone else)
+// are dropped: writing them would attach one person's follows and
+// ownership to another.
+func (s *Syncer) plan(ctx context.Context, todo []pending, rep *SyncReport, lease *leaseKeeper) ([]pending, error) {
 	owners := map[string]map[string]bool{}
 	for _, p := range todo {
 		k := p.user.Key()
@@ -275,18 +316,25 @@ func (s *Syncer) plan(ctx context.Context, todo []pending, rep *SyncReport) ([]p
 	}
 	kept := todo[:0]
 	for _, p := range todo {
+		if err := lease.keep(ctx); err != nil {
+			return nil, err
+		}
 		k := p.user.Key()
 		if len(owners[k]) > 1 {
 			s.skip(rep, k, "several directory people share this key")
 			continue
 		}
 		stored, err := s.store.GetUser(ctx, k)
+		if err == nil && ownedByOther(stored, p.oktaID) && rekeyAway(&p.user, p.user.Email) {
+			k = p.user.Key()
+			stored, err = s.store.GetUser(ctx, k)
+		}
 		switch {
 		case schema.IsNotFound(err):
 		case err != nil:
 			return nil, fmt.Errorf("read %s: %w", k, err)
 		default:
-			if other := stored.OtherKeyValues[OtherKeyOktaID]; other != "" && p.oktaID != "" && other != p.oktaID {
+			if ownedByOther(stored, p.oktaID) {
 				s.skip(rep, k, "the stored user came from another directory person")
 				continue
 			}
@@ -327,11 +375,14 @@ func (s *Syncer) guard(ctx context.Context, todo []pending) (int, error) {
 
 // applyTeams replaces department-derived teams with group-derived ones when
 // a pattern is configured.
-func (s *Syncer) applyTeams(ctx context.Context, todo []pending) error {
+func (s *Syncer) applyTeams(ctx context.Context, todo []pending, lease *leaseKeeper) error {
 	if s.cfg.TeamPattern == nil || s.cfg.Groups == nil {
 		return nil
 	}
 	for i := range todo {
+		if err := lease.keep(ctx); err != nil {
+			return err
+		}
 		p := &todo[i]
 		groups, err := s.cfg.Groups.Groups(ctx, p.oktaID)
 		if err != nil {

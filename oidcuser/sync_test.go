@@ -301,33 +301,52 @@ func TestSyncTeamsFromGroups(t *testing.T) {
 	}
 }
 
-// TestSyncSkipsAmbiguousKeys: nodes are keyed by email, so people sharing
-// one, or a node that came from someone else, must not be merged.
-func TestSyncSkipsAmbiguousKeys(t *testing.T) {
+// TestSyncKeysSharedEmailsByLogin: nodes are keyed by email unless another
+// directory person shares it (in the listing, or as the owner of the node
+// under that email); then by login. People are never merged, and a person
+// whose login node belongs to someone else too is skipped.
+func TestSyncKeysSharedEmailsByLogin(t *testing.T) {
 	org := newOrg(t) // twin-a and twin-b share an email
 	d := newDirectory(t, org, oidcuser.OktaConfig{})
 	s := syncStore(t)
 	ctx := context.Background()
-	other := schema.User{UserID: "grace.hopper@example.com", Email: "grace.hopper@example.com", DisplayName: "Another Grace",
-		IsActive: true, OtherKeyValues: map[string]string{oidcuser.OtherKeyOktaID: "00u9other"}}
-	if _, _, err := s.CreateUpdateUser(ctx, other); err != nil {
-		t.Fatal(err)
+	for _, other := range []schema.User{
+		{UserID: "grace.hopper@example.com", Email: "grace.hopper@example.com", DisplayName: "Another Grace",
+			IsActive: true, OtherKeyValues: map[string]string{oidcuser.OtherKeyOktaID: "00u9other"}},
+		{UserID: "paused@example.com", DisplayName: "Another Paused", IsActive: true, OtherKeyValues: map[string]string{oidcuser.OtherKeyOktaID: "00u9else"}},
+	} {
+		if _, _, err := s.CreateUpdateUser(ctx, other); err != nil {
+			t.Fatal(err)
+		}
 	}
 	rep, err := runSync(t, d, s, oidcuser.SyncConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Fetched != len(people()) || rep.Skipped != 3 || rep.Created != len(people())-3 {
-		t.Fatalf("report = %+v, want the twins and Grace skipped", rep)
+	// paused@example.com is that person's login and email alike: skipped.
+	if rep.Fetched != len(people()) || rep.Skipped != 1 || rep.Created != len(people())-1 {
+		t.Fatalf("report = %+v, want everyone but the paused person written", rep)
 	}
 	if _, err := s.GetUser(ctx, "shared@example.com"); !schema.IsNotFound(err) {
 		t.Fatalf("a node was written for the shared email: %v", err)
 	}
+	for key, okta := range map[string]string{"twin-a": "00u5twin", "twin-b": "00u6twin", "ghopper": "00u2grace"} {
+		if u, err := s.GetUser(ctx, key); err != nil || u.OtherKeyValues["okta_id"] != okta || u.UserID != key {
+			t.Fatalf("node %s = %+v, %v; want %s keyed by login", key, u, err, okta)
+		}
+	}
 	if u, _ := s.GetUser(ctx, "grace.hopper@example.com"); u.DisplayName != "Another Grace" {
+		t.Fatalf("the other person's node was overwritten: %+v", u)
+	}
+	if u, _ := s.GetUser(ctx, "paused@example.com"); u.DisplayName != "Another Paused" {
 		t.Fatalf("the other person's node was overwritten: %+v", u)
 	}
 	if u, err := s.GetUser(ctx, "gone@example.com"); err != nil || u.IsActive {
 		t.Fatalf("deprovisioned person = %+v, %v", u, err)
+	}
+	// A second run finds everyone where the first put them.
+	if rep, err := runSync(t, d, s, oidcuser.SyncConfig{Full: true}); err != nil || rep.Created != 0 || rep.Skipped != 1 {
+		t.Fatalf("second run = %+v, %v", rep, err)
 	}
 }
 

@@ -32,6 +32,10 @@ func (o observed) GetUser(ctx context.Context, key string) (schema.User, error) 
 	return timed(o, "get_user", func() (schema.User, error) { return o.s.GetUser(ctx, key) })
 }
 
+func (o observed) GetUserByUserID(ctx context.Context, userID string) (schema.User, error) {
+	return timed(o, "get_user_by_user_id", func() (schema.User, error) { return o.s.GetUserByUserID(ctx, userID) })
+}
+
 func (o observed) GetUsers(ctx context.Context) ([]schema.User, error) {
 	return timed(o, "get_users", func() ([]schema.User, error) { return o.s.GetUsers(ctx) })
 }

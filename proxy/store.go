@@ -18,6 +18,10 @@ import (
 type Store interface {
 	// GetUser returns the user with the given key.
 	GetUser(ctx context.Context, key string) (schema.User, error)
+	// GetUserByUserID returns the node whose user_id property is userID
+	// (an indexed lookup): how a login or other alias finds the node of a
+	// person keyed by email.
+	GetUserByUserID(ctx context.Context, userID string) (schema.User, error)
 	// GetUsers returns every active user.
 	GetUsers(ctx context.Context) ([]schema.User, error)
 	// CreateUpdateUser upserts u under u.Key(). Non-empty stored values are

@@ -28,10 +28,20 @@ type User struct {
 	ProfileURL      string            `json:"profile_url" validate:"max=4096"`
 	IsActive        bool              `json:"is_active"`
 	OtherKeyValues  map[string]string `json:"other_key_values" validate:"max=256,dive,keys,max=256,endkeys,max=4096"`
+	// NodeKey, when set, is the graph key of the node, which then differs
+	// from the user id: a directory person is keyed by email while user_id
+	// holds their login (DESIGN §3). Never read from or written to JSON.
+	NodeKey string `json:"-" validate:"-"`
 }
 
-// Key is the graph key of the user: the normalised user id.
-func (u User) Key() string { return UserKey(u.UserID) }
+// Key is the graph key of the user: NodeKey when set, else the normalised
+// user id.
+func (u User) Key() string {
+	if u.NodeKey != "" {
+		return UserKey(u.NodeKey)
+	}
+	return UserKey(u.UserID)
+}
 
 // stringField ties a JSON key to the User field it fills. The table is the
 // single source of the 15 string keys, shared by decoding and encoding.

@@ -37,7 +37,7 @@ func TestHarnessSmoke(t *testing.T) {
 	if r.Introspected.Requests == 0 || r.Introspected.Errors != 0 || r.IntroCalls != 0 {
 		t.Fatalf("warm scenario with an introspected token: %+v, %d introspection calls", r.Introspected, r.IntroCalls)
 	}
-	if r.HerdOK != 50 || r.HerdOktaCalls != 1 || r.HerdStored != 1 {
+	if r.HerdOK != 50 || r.HerdOktaCalls != 2 || r.HerdStored != 1 {
 		t.Fatalf("herd: %d ok, %d Okta calls, %d stored", r.HerdOK, r.HerdOktaCalls, r.HerdStored)
 	}
 	if r.BudgetOK != 40 || r.Okta429 != 0 || r.BudgetOther != 0 {
@@ -48,7 +48,7 @@ func TestHarnessSmoke(t *testing.T) {
 	}
 	var out bytes.Buffer
 	report(&out, o, r)
-	for _, want := range []string{"baseline gin", "usersvc", "usersvc, introspected token", "1b. introspection calls", "herd: exactly 1 Okta call", "service peak RSS"} {
+	for _, want := range []string{"baseline gin", "usersvc", "usersvc, introspected token", "1b. introspection calls", "herd: exactly 1 Okta lookup", "service peak RSS"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("report lacks %q:\n%s", want, out.String())
 		}

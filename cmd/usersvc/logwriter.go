@@ -11,8 +11,8 @@ import (
 
 // bufferedLog batches log output: a write per request line would cost a
 // system call on the hot path. Lines reach the output within flushEvery;
-// warnings and errors are flushed at once (flushOnLevel), and close flushes
-// the rest at shutdown.
+// audit records, warnings and errors are flushed at once (flushOnLevel),
+// and close flushes the rest at shutdown.
 type bufferedLog struct {
 	mu   sync.Mutex
 	w    *bufio.Writer
@@ -60,7 +60,9 @@ func (b *bufferedLog) close() {
 }
 
 // flushOnLevel flushes the buffer after every record at warn or above, so
-// problems are never held back.
+// problems are never held back, and after every audit record (audit=true),
+// which is logged before the response: a process killed right after
+// answering must not lose the record of a committed write.
 type flushOnLevel struct {
 	slog.Handler
 	flush func()
@@ -68,10 +70,23 @@ type flushOnLevel struct {
 
 func (h flushOnLevel) Handle(ctx context.Context, r slog.Record) error {
 	err := h.Handler.Handle(ctx, r)
-	if r.Level >= slog.LevelWarn {
+	if r.Level >= slog.LevelWarn || isAudit(r) {
 		h.flush()
 	}
 	return err
+}
+
+// isAudit reports whether the record carries audit=true.
+func isAudit(r slog.Record) bool {
+	audit := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "audit" && a.Value.Kind() == slog.KindBool && a.Value.Bool() {
+			audit = true
+			return false
+		}
+		return true
+	})
+	return audit
 }
 
 func (h flushOnLevel) WithAttrs(attrs []slog.Attr) slog.Handler {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -51,5 +52,25 @@ func TestBufferedLogFlushes(t *testing.T) {
 	b.close()
 	if !strings.Contains(out.String(), "last words") {
 		t.Fatal("close lost buffered lines")
+	}
+}
+
+// TestAuditRecordsAreNotBuffered: an audit record reaches the output when
+// it is logged (before the response is written); other info lines may wait.
+func TestAuditRecordsAreNotBuffered(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		out := &lockedBuffer{}
+		b := newBufferedLog(out)
+		log := newLogger(Config{LogLevel: slog.LevelInfo, LogFormat: format}, b)
+		log.Info("request line")
+		log.Info("not an audit", "audit", false)
+		if strings.Contains(out.String(), "request line") {
+			t.Fatalf("%s: an info line was written through at once; it should be batched", format)
+		}
+		log.LogAttrs(context.Background(), slog.LevelInfo, "audit", slog.Bool("audit", true), slog.String("event", "user_created"))
+		if got := out.String(); !strings.Contains(got, "user_created") {
+			t.Fatalf("%s: the audit record waits in the buffer: %q", format, got)
+		}
+		b.close()
 	}
 }

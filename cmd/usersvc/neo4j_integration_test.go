@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +97,26 @@ func TestBinaryAgainstNeo4jDownAtStart(t *testing.T) {
 			t.Fatalf("no recovery after Neo4j came back: %d", resp.StatusCode)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestBinaryHoldsNoTestFixtures: the statements that write test data or
+// wipe the graph live in test files only, so the production binary cannot
+// run them.
+func TestBinaryHoldsNoTestFixtures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin, err := os.ReadFile(buildBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(bin, []byte("MERGE (u:User {key: $key})")) {
+		t.Fatal("the binary holds none of the store's statements: this check cannot see them")
+	}
+	for _, banned := range []string{"DETACH DELETE", "FixtureWipe", "FixtureDatabuilderUser", "RunFixture"} {
+		if bytes.Contains(bin, []byte(banned)) {
+			t.Errorf("the production binary holds %q", banned)
+		}
 	}
 }

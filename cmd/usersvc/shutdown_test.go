@@ -27,7 +27,10 @@ func TestSIGTERMWith200InFlight(t *testing.T) {
 		email := fmt.Sprintf("p%03d@example.com", i)
 		org.AddUsers(oktaapi.NewUser(fmt.Sprintf("00u%03d", i), email, email, "P", fmt.Sprint(i), "ACTIVE"))
 	}
-	org.SetLatency(time.Second)
+	// One lookup is a GET by login and the email search that tells whether
+	// the email is shared: 300 calls through 75 slots must fit the 2.5s
+	// lookup timeout.
+	org.SetLatency(400 * time.Millisecond)
 	db := "EMBEDDED_DB_PATH=" + filepath.Join(t.TempDir(), "usersvc.db")
 	env := []string{"AUTH_DISABLED=true", db, "SHUTDOWN_TIMEOUT=10s", "OKTA_MAX_CONCURRENT=75", "OKTA_REQUEST_TIMEOUT=2500ms",
 		"OKTA_CLIENT_ORGURL=" + org.URL(), "OKTA_CLIENT_TOKEN=00ssws", "OKTA_TESTING_DISABLE_HTTPS_CHECK=true"}

@@ -55,7 +55,7 @@ func (k *keySet) verify(ctx context.Context, jwt string) ([]byte, error) {
 	for i, a := range allowedAlgorithms {
 		algs[i] = jose.SignatureAlgorithm(a)
 	}
-	jws, err := jose.ParseSigned(jwt, algs)
+	jws, err := jose.ParseSignedCompact(jwt, algs) // a JWT is compact serialisation (RFC 7519 §7.2)
 	if err != nil {
 		return nil, fmt.Errorf("parse jws: %w", err)
 	}

@@ -81,7 +81,7 @@ func Open(path string, lockWait time.Duration) (*Store, error) {
 				return err
 			}
 		}
-		return nil
+		return ensureUserIDIndex(tx)
 	})
 	if err != nil {
 		_ = db.Close()
@@ -169,7 +169,9 @@ func (s *Store) GetUser(ctx context.Context, key string) (schema.User, error) {
 	if !found {
 		return schema.User{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
 	}
-	return s.withManager(ctx, schema.User(rec.User)), nil
+	u := schema.User(rec.User)
+	u.NodeKey = key
+	return s.withManager(ctx, u), nil
 }
 
 // withManager fills manager_fullname from the manager's node when the user
@@ -230,8 +232,13 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 		rec.Stub = false
 		rec.PublishedTag = "api_create_update_user"
 		rec.UpdatedEpochMs = nowMs
+		rec.User.NodeKey = ""
 		stored = schema.User(rec.User)
+		stored.NodeKey = key
 		written[key] = rec
+		if err := indexUserID(tx.Bucket(bucketUserIDs), key, rec); err != nil {
+			return err
+		}
 		return putJSON(b, key, rec)
 	})
 	if err != nil {

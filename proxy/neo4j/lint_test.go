@@ -34,7 +34,7 @@ func lint(t *testing.T, statements []Statement) []lintResult {
 	}
 	var in []input
 	for _, s := range statements {
-		in = append(in, input{s.Name, s.Text, s.Params})
+		in = append(in, input(s))
 	}
 	data, _ := json.Marshal(in)
 	cmd := exec.Command("node", "lint.mjs")
@@ -60,7 +60,7 @@ func lint(t *testing.T, statements []Statement) []lintResult {
 // Neo4j's semantic analysis with no diagnostic at all (undefined variables,
 // undeclared parameters, syntax errors).
 func TestStatementsLintClean(t *testing.T) {
-	statements := Statements()
+	statements := append(Statements(), FixtureStatements()...)
 	for _, r := range lint(t, statements) {
 		for _, d := range r.Diagnostics {
 			t.Errorf("%s: severity %d at %d: %s", r.Name, d.Severity, d.Offset, d.Message)

@@ -2,7 +2,10 @@ package neo4j_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,5 +76,40 @@ func TestDatabuilderDataAgainstRealNeo4j(t *testing.T) {
 	}
 	if _, err := s.GetUser(ctx, "nobody@example.com"); !schema.IsNotFound(err) {
 		t.Fatalf("unknown user = %v", err)
+	}
+}
+
+// TestLeaseOneHolderAgainstRealNeo4j: runners that all find the lease
+// expired race for it; only Neo4j's locking can show that exactly one gets
+// it (the in-memory graph serialises every write transaction).
+func TestLeaseOneHolderAgainstRealNeo4j(t *testing.T) {
+	s := realNeo4j(t)
+	wipe(t, s)
+	ctx := context.Background()
+	for round := range 20 {
+		if ok, err := s.AcquireLease(ctx, "race", "crashed-runner", time.Millisecond); err != nil || !ok {
+			t.Fatalf("round %d: seed lease: %v %v", round, ok, err)
+		}
+		time.Sleep(5 * time.Millisecond) // expired
+		var wg sync.WaitGroup
+		var winners atomic.Int32
+		for i := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := s.AcquireLease(ctx, "race", fmt.Sprintf("runner-%d-%d", round, i), time.Millisecond)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					winners.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := winners.Load(); n != 1 {
+			t.Fatalf("round %d: %d runners took the expired lease, want 1", round, n)
+		}
+		time.Sleep(5 * time.Millisecond) // the winner's lease expires for the next round
 	}
 }

@@ -21,8 +21,10 @@ var (
 func Statements() []Statement {
 	return []Statement{
 		{"CreateUserKeyConstraint", stmtCreateUserKeyConstraint, nil},
+		{"CreateUserIDIndex", stmtCreateUserIDIndex, nil},
 		{"Ping", stmtPing, nil},
 		{"GetUser", stmtGetUser, []string{"key"}},
+		{"GetUserByUserID", stmtGetUserByUserID, []string{"user_id"}},
 		{"GetActiveUsers", stmtGetActiveUsers, nil},
 		{"GetUserOtherKeyValues", stmtGetUserOtherKeyValues, []string{"key"}},
 		{"UpsertUser", stmtUpsertUser, []string{"key", "props", "is_active"}},
@@ -54,12 +56,10 @@ func Statements() []Statement {
 		{"LoadDashboard", stmtLoadDashboard, []string{"product", "cluster", "group_name", "group_url", "key", "name", "url", "description", "last_successful_run_timestamp"}},
 		{"LoadFeature", stmtLoadFeature, []string{"key", "name", "feature_group", "version"}},
 		{"LoadRead", stmtLoadRead, []string{"table_key", "user_key", "read_count"}},
-		{"FixtureDatabuilderUser", stmtFixtureDatabuilderUser, []string{"key", "email", "first_name", "last_name", "full_name",
-			"is_active", "team_name", "role_name", "manager_email", "updated_at", "manager_key"}},
-		{"FixtureWipe", stmtFixtureWipe, nil},
 		{"CreateLeaseKeyConstraint", stmtCreateLeaseKeyConstraint, nil},
 		{"GetSyncState", stmtGetSyncState, []string{"name"}},
 		{"PutSyncState", stmtPutSyncState, []string{"name", "watermark_ms", "complete", "updated_ms"}},
+		{"LockLease", stmtLockLease, []string{"name"}},
 		{"AcquireLease", stmtAcquireLease, []string{"name", "owner", "now_ms", "expires_ms"}},
 		{"ReleaseLease", stmtReleaseLease, []string{"name", "owner"}},
 	}

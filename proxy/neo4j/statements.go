@@ -8,12 +8,27 @@ package neo4j
 // stmtCreateUserKeyConstraint makes MERGE on User.key race-free.
 const stmtCreateUserKeyConstraint = `CREATE CONSTRAINT user_key_unique IF NOT EXISTS FOR (u:User) REQUIRE u.key IS UNIQUE`
 
+// stmtCreateUserIDIndex indexes User.user_id: a directory person's node is
+// keyed by email, and a request by their login (or another alias) finds
+// the node through it instead of writing a second one.
+const stmtCreateUserIDIndex = `CREATE INDEX user_user_id IF NOT EXISTS FOR (u:User) ON (u.user_id)`
+
 // stmtPing answers health checks.
 const stmtPing = `RETURN 1 AS ok`
 
 // stmtGetUser reads a user and their manager: over MANAGE_BY as databuilder
 // links them, else the user whose key is the stored manager_email.
 const stmtGetUser = `MATCH (u:User {key: $key})
+OPTIONAL MATCH (u)-[:MANAGE_BY]->(m:User)
+OPTIONAL MATCH (byEmail:User {key: toLower(trim(u.manager_email))})
+RETURN u {.*} AS user, coalesce(m.full_name, byEmail.full_name) AS manager_fullname,
+       coalesce(m.email, byEmail.email) AS manager_email
+LIMIT 1`
+
+// stmtGetUserByUserID reads the node whose user_id is $user_id (through the
+// index), with its manager as stmtGetUser does.
+const stmtGetUserByUserID = `MATCH (u:User {user_id: $user_id})
+WITH u ORDER BY u.key LIMIT 1
 OPTIONAL MATCH (u)-[:MANAGE_BY]->(m:User)
 OPTIONAL MATCH (byEmail:User {key: toLower(trim(u.manager_email))})
 RETURN u {.*} AS user, coalesce(m.full_name, byEmail.full_name) AS manager_fullname,
@@ -223,25 +238,6 @@ SET rb.read_count = $read_count
 RETURN u.key AS user_key`
 )
 
-// stmtFixtureDatabuilderUser writes a user the way Amundsen's databuilder
-// publishes one (lowercased email key, ” for empty strings, no user_id
-// property, MANAGE_BY/MANAGE to the manager). Tests use it to prove such
-// data reads back correctly; the store never runs it.
-const stmtFixtureDatabuilderUser = `MERGE (u:User {key: $key})
-SET u.email = $email, u.first_name = $first_name, u.last_name = $last_name, u.full_name = $full_name,
-    u.is_active = $is_active, u.github_username = '', u.team_name = $team_name, u.employee_type = '',
-    u.slack_id = '', u.role_name = $role_name, u.manager_email = $manager_email, u.updated_at = $updated_at,
-    u.published_tag = 'databuilder', u.publisher_last_updated_epoch_ms = timestamp()
-WITH u
-OPTIONAL MATCH (m:User {key: $manager_key})
-FOREACH (_ IN CASE WHEN m IS NULL THEN [] ELSE [1] END |
-  MERGE (u)-[:MANAGE_BY]->(m)
-  MERGE (m)-[:MANAGE]->(u))`
-
-// stmtFixtureWipe empties the database between cases of the real-Neo4j test
-// suite, which must only ever point at a throwaway database.
-const stmtFixtureWipe = `MATCH (n) DETACH DELETE n`
-
 // Sync progress and the single-runner lease live in the graph, so every
 // replica and every run sees them.
 const (
@@ -250,11 +246,20 @@ const (
 RETURN s.watermark_ms AS watermark_ms, s.complete AS complete, s.updated_ms AS updated_ms`
 	stmtPutSyncState = `MERGE (s:SyncState {key: $name})
 SET s.watermark_ms = $watermark_ms, s.complete = $complete, s.updated_ms = $updated_ms`
+	// stmtLockLease takes the lease node's write lock (creating the node
+	// if needed; the key constraint makes that MERGE race-free) before
+	// stmtAcquireLease, in the same transaction, reads the expiry: under
+	// read-committed an unlocked read lets two runners both see an expired
+	// lease and both take it. The lock holds until the transaction ends.
+	stmtLockLease = `MERGE (l:SyncLease {key: $name})
+SET l._lock = true
+RETURN l.key AS key`
 	// The lease is free when unheld, held by the same owner, or expired.
-	stmtAcquireLease = `MERGE (l:SyncLease {key: $name})
+	stmtAcquireLease = `MATCH (l:SyncLease {key: $name})
 WITH l, (l.owner IS NULL OR l.owner = $owner OR l.expires_ms < $now_ms) AS free
 SET l.owner = CASE WHEN free THEN $owner ELSE l.owner END,
     l.expires_ms = CASE WHEN free THEN $expires_ms ELSE l.expires_ms END
+REMOVE l._lock
 RETURN free AS acquired`
 	stmtReleaseLease = `MATCH (l:SyncLease {key: $name})
 WHERE l.owner = $owner

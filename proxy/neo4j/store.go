@@ -129,12 +129,13 @@ func (s *Store) warm(ctx context.Context) {
 	})
 }
 
-// EnsureSchema creates the User.key uniqueness constraint. MERGE alone races
-// without it; databuilder used to be the only one creating it. An account
+// EnsureSchema creates the User.key uniqueness constraint (MERGE alone races
+// without it; databuilder used to be the only one creating it) and the
+// User.user_id index that resolves logins to email-keyed nodes. An account
 // without the privilege is logged, not fatal: the service still works.
 func (s *Store) EnsureSchema(ctx context.Context) {
 	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
-		for _, stmt := range []string{stmtCreateUserKeyConstraint, stmtCreateLeaseKeyConstraint} {
+		for _, stmt := range []string{stmtCreateUserKeyConstraint, stmtCreateUserIDIndex, stmtCreateLeaseKeyConstraint} {
 			if _, err := collect(ctx, tx, stmt, nil); err != nil {
 				return struct{}{}, err
 			}
@@ -144,10 +145,10 @@ func (s *Store) EnsureSchema(ctx context.Context) {
 	var nerr *neo4j.Neo4jError
 	switch {
 	case err == nil:
-		s.cfg.Logger.Info("neo4j ready; User.key uniqueness constraint in place")
+		s.cfg.Logger.Info("neo4j ready; User.key uniqueness constraint and User.user_id index in place")
 	case errors.As(err, &nerr) && strings.HasPrefix(nerr.Code, "Neo.ClientError.Security."):
-		s.cfg.Logger.Warn("neo4j account may not create the User.key uniqueness constraint; "+
-			"create it once as an admin: "+stmtCreateUserKeyConstraint, "code", nerr.Code)
+		s.cfg.Logger.Warn("neo4j account may not create the User.key uniqueness constraint and the User.user_id index; "+
+			"create them once as an admin: "+stmtCreateUserKeyConstraint+"; "+stmtCreateUserIDIndex, "code", nerr.Code)
 	default:
 		s.cfg.Logger.Error("creating the User.key uniqueness constraint failed", "error", err)
 	}
@@ -212,6 +213,7 @@ func userFromRecord(rec *neo4j.Record) (schema.User, error) {
 	if u.UserID == "" {
 		u.UserID = u.Email
 	}
+	u.NodeKey, _ = props["key"].(string)
 	if okv, ok := props["other_key_values"].(string); ok && okv != "" {
 		_ = json.Unmarshal([]byte(okv), &u.OtherKeyValues)
 	}
@@ -239,6 +241,20 @@ func (s *Store) GetUser(ctx context.Context, key string) (schema.User, error) {
 		}
 		if len(recs) == 0 {
 			return schema.User{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+		}
+		return userFromRecord(recs[0])
+	})
+}
+
+// GetUserByUserID returns the node whose user_id property is userID.
+func (s *Store) GetUserByUserID(ctx context.Context, userID string) (schema.User, error) {
+	return read(s, ctx, func(tx neo4j.ManagedTransaction) (schema.User, error) {
+		recs, err := collect(ctx, tx, stmtGetUserByUserID, map[string]any{"user_id": userID})
+		if err != nil {
+			return schema.User{}, err
+		}
+		if len(recs) == 0 {
+			return schema.User{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", userID)
 		}
 		return userFromRecord(recs[0])
 	})
@@ -605,10 +621,16 @@ func (s *Store) PutSyncState(ctx context.Context, name string, st proxy.SyncStat
 	return err
 }
 
-// AcquireLease takes or renews the lease in one statement.
+// AcquireLease takes or renews the lease: one transaction that first takes
+// the lease node's write lock, then reads the expiry and decides.
 func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
-	now := time.Now()
 	return write(s, ctx, func(tx neo4j.ManagedTransaction) (bool, error) {
+		if _, err := collect(ctx, tx, stmtLockLease, map[string]any{"name": name}); err != nil {
+			return false, err
+		}
+		// Read the clock once the lock is held: waiting for it must not
+		// make the new expiry stale.
+		now := time.Now()
 		recs, err := collect(ctx, tx, stmtAcquireLease, map[string]any{
 			"name": name, "owner": owner, "now_ms": now.UnixMilli(), "expires_ms": now.Add(ttl).UnixMilli(),
 		})

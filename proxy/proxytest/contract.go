@@ -74,6 +74,36 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	// DESIGN §3: a directory person's node is keyed by email while user_id
+	// holds their login; the login finds the node through user_id.
+	t.Run("a node keyed apart from its user_id is found by user_id", func(t *testing.T) {
+		s := newStore(t)
+		in := alice()
+		in.UserID, in.NodeKey = "aliddell", "alice@example.com"
+		stored, created, err := s.CreateUpdateUser(ctx, in)
+		if err != nil || !created || stored.Key() != "alice@example.com" || stored.UserID != "aliddell" {
+			t.Fatalf("CreateUpdateUser = %+v (key %q), %v, %v", stored, stored.Key(), created, err)
+		}
+		if _, err := s.GetUser(ctx, "aliddell"); !schema.IsNotFound(err) {
+			t.Fatalf("GetUser(login) = %v: a node was written under the login", err)
+		}
+		for _, get := range []func() (schema.User, error){
+			func() (schema.User, error) { return s.GetUser(ctx, "alice@example.com") },
+			func() (schema.User, error) { return s.GetUserByUserID(ctx, "aliddell") },
+		} {
+			got, err := get()
+			if err != nil || got.Key() != "alice@example.com" || got.UserID != "aliddell" || got.FullName != "Alice Liddell" {
+				t.Fatalf("read back = %+v (key %q), %v", got, got.Key(), err)
+			}
+		}
+		if _, err := s.GetUserByUserID(ctx, "nobody"); !schema.IsNotFound(err) {
+			t.Fatalf("GetUserByUserID(unknown) = %v, want not found", err)
+		}
+		if users, err := s.GetUsers(ctx); err != nil || len(users) != 1 {
+			t.Fatalf("GetUsers = %d users, %v; want the one node", len(users), err)
+		}
+	})
+
 	t.Run("create then update reports created and updated", func(t *testing.T) {
 		s := newStore(t)
 		in := alice()

@@ -82,17 +82,35 @@ type Graph struct {
 	writer    sync.Mutex
 	now       func() time.Time
 	handlers  map[string]handler
+	names     map[string]string // statement text → name
+	txLog     [][]string        // statement names of each committed write transaction
+}
+
+// WriteTransactions returns, for every committed write transaction in
+// order, the names of the statements it ran: what the in-memory graph can
+// show about how statements are combined into transactions.
+func (g *Graph) WriteTransactions() [][]string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.txLog)
 }
 
 // New returns an empty graph that knows every statement of proxy/neo4j.
-func New() *Graph {
+func New() *Graph { return NewWith() }
+
+// NewWith is New that also serves extra statements (the test fixtures of
+// proxy/neo4j, which only its tests hold), each of which must have an
+// implementation here.
+func NewWith(extra ...usersvcneo4j.Statement) *Graph {
 	g := &Graph{
 		committed: &state{nodes: map[int64]*Node{}, rels: map[int64]*Rel{}, constraints: map[string]bool{}},
 		now:       time.Now,
 	}
 	impl := implementations()
 	g.handlers = make(map[string]handler, len(impl))
-	for _, st := range usersvcneo4j.Statements() {
+	g.names = map[string]string{}
+	for _, st := range append(usersvcneo4j.Statements(), extra...) {
+		g.names[st.Text] = st.Name
 		h, ok := impl[st.Name]
 		if !ok {
 			panic(fmt.Sprintf("neo4jgraph: statement %s has no implementation", st.Name))
@@ -108,6 +126,7 @@ type Tx struct {
 	state *state
 	write bool
 	done  bool
+	ran   []string
 }
 
 // Begin starts a transaction; a write transaction holds the writer lock
@@ -131,6 +150,7 @@ func (t *Tx) Run(query string, parameters map[string]any) (Result, error) {
 	if !ok {
 		return Result{}, &Error{Code: "Neo.ClientError.Statement.SyntaxError", Message: "statement not known to the test graph"}
 	}
+	t.ran = append(t.ran, t.g.names[query])
 	return h(t.state, params(parameters), t.g.now().UnixMilli())
 }
 
@@ -143,6 +163,7 @@ func (t *Tx) Commit() {
 	if t.write {
 		t.g.mu.Lock()
 		t.g.committed = t.state
+		t.g.txLog = append(t.g.txLog, t.ran)
 		t.g.mu.Unlock()
 		t.g.writer.Unlock()
 	}

@@ -18,10 +18,16 @@ func implementations() map[string]handler {
 			s.constraints["sync_lease_key_unique"] = true
 			return Result{}, nil
 		},
-		"GetSyncState": getSyncState,
-		"PutSyncState": putSyncState,
-		"AcquireLease": acquireLease,
-		"ReleaseLease": releaseLease,
+		"CreateUserIDIndex": func(s *state, _ params, _ int64) (Result, error) {
+			s.constraints["user_user_id"] = true
+			return Result{}, nil
+		},
+		"GetUserByUserID": getUserByUserID,
+		"GetSyncState":    getSyncState,
+		"PutSyncState":    putSyncState,
+		"LockLease":       lockLease,
+		"AcquireLease":    acquireLease,
+		"ReleaseLease":    releaseLease,
 		"Ping": func(*state, params, int64) (Result, error) {
 			return Result{Keys: []string{"ok"}, Records: [][]any{{int64(1)}}}, nil
 		},
@@ -88,6 +94,25 @@ func getUser(s *state, p params, _ int64) (Result, error) {
 	res := Result{Keys: userKeys}
 	if u := s.find("User", key); u != nil {
 		res.Records = append(res.Records, s.userRow(u))
+	}
+	return res, nil
+}
+
+// getUserByUserID: MATCH (u:User {user_id: $user_id}), lowest key first.
+func getUserByUserID(s *state, p params, _ int64) (Result, error) {
+	id, err := p.str("user_id")
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Keys: userKeys}
+	var match *Node
+	for _, u := range s.nodesWith("User") {
+		if u.Props["user_id"] == id && (match == nil || u.Props["key"].(string) < match.Props["key"].(string)) {
+			match = u
+		}
+	}
+	if match != nil {
+		res.Records = append(res.Records, s.userRow(match))
 	}
 	return res, nil
 }
@@ -502,7 +527,11 @@ func acquireLease(s *state, p params, _ int64) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	l, _ := s.merge("SyncLease", v[0])
+	l := s.find("SyncLease", v[0])
+	if l == nil {
+		return Result{Keys: []string{"acquired"}}, nil // MATCH found nothing
+	}
+	delete(l.Props, "_lock")
 	owner, held := l.Props["owner"].(string)
 	exp, _ := l.Props["expires_ms"].(int64)
 	free := !held || owner == v[1] || exp < now.(int64)
@@ -510,6 +539,18 @@ func acquireLease(s *state, p params, _ int64) (Result, error) {
 		l.Props["owner"], l.Props["expires_ms"] = v[1], expires
 	}
 	return Result{Keys: []string{"acquired"}, Records: [][]any{{free}}}, nil
+}
+
+// lockLease: MERGE the lease node and SET l._lock (Neo4j's write lock; the
+// in-memory graph serialises write transactions anyway).
+func lockLease(s *state, p params, _ int64) (Result, error) {
+	name, err := p.str("name")
+	if err != nil {
+		return Result{}, err
+	}
+	l, _ := s.merge("SyncLease", name)
+	l.Props["_lock"] = true
+	return Result{Keys: []string{"key"}, Records: [][]any{{name}}}, nil
 }
 
 func releaseLease(s *state, p params, _ int64) (Result, error) {

@@ -28,7 +28,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		refuse("client_assertion_type is missing or wrong")
 		return
 	}
-	jws, err := jose.ParseSigned(r.Form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.ES256, jose.ES384})
+	jws, err := jose.ParseSignedCompact(r.Form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.ES256, jose.ES384})
 	if err != nil {
 		refuse("client_assertion is not a signed JWT")
 		return

@@ -93,6 +93,15 @@ type Server struct {
 	inFlight    int
 	maxInFlight int
 	faults      faults
+	conns       int // connections accepted
+}
+
+// Connections counts the TCP connections the server accepted: every
+// connection attempt a client made, answered or not.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
 }
 
 // New starts the server on loopback; t.Cleanup stops it.
@@ -122,6 +131,13 @@ func NewServer(opts ...Option) *Server {
 	}
 	// Unstarted first, so handlers never read srv before it is assigned.
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.mu.Lock()
+			s.conns++
+			s.mu.Unlock()
+		}
+	}
 	s.srv.Start()
 	return s
 }
@@ -467,9 +483,15 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	}
 	// The cursor is the id of the last user sent: the page continues after it
 	// in the order chosen.
+	pageNo := 1
 	if after := q.Get("after"); after != "" {
 		i := slices.IndexFunc(matched, func(u User) bool { return u.ID == after })
 		matched = matched[i+1:] // i = -1 (unknown cursor) restarts
+		pageNo = (i+1)/limit + 1
+	}
+	if fault := s.pageFaultFor(pageNo); fault != 0 {
+		s.writePageFault(w, fault)
+		return
 	}
 	var page []map[string]any
 	more := false
@@ -505,7 +527,16 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, page)
 }
 
-// hijackClose drops the connection without an answer.
+// hijackHangUp closes the connection cleanly without an answer.
+func hijackHangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+		}
+	}
+}
+
+// hijackClose drops the connection without an answer (a reset).
 func hijackClose(w http.ResponseWriter) {
 	if hj, ok := w.(http.Hijacker); ok {
 		if conn, _, err := hj.Hijack(); err == nil {
