@@ -178,15 +178,24 @@ func TestPutAndGetUser(t *testing.T) {
 		t.Fatalf("digit-only id body = %s", w.Body.String())
 	}
 
-	// GET /user lists active users only.
+	// GET /user lists active users only, as a bare array: Amundsen's
+	// UserDetailAPI answers UserSchema().dump(users, many=True)
+	// (metadata_service/api/__init__.py, BaseAPI.get_with_kwargs lines 40-43).
 	wantStatus(t, e.do(t, http.MethodPut, "/user", `{"email":"gone@example.com","display_name":"Gone","is_active":false}`), http.StatusCreated)
 	w = e.do(t, http.MethodGet, "/user", "")
 	wantStatus(t, w, http.StatusOK)
-	list := decodeBody[struct {
-		Users []map[string]any `json:"users"`
-	}](t, w)
-	if len(list.Users) != 2 {
+	list := decodeBody[[]map[string]any](t, w)
+	if len(list) != 2 || list[0]["user_id"] != "0012345" || list[1]["email"] != "Ada.Lovelace+data@Example.com" || len(list[1]) != 17 {
 		t.Fatalf("GET /user = %s, want the 2 active users", w.Body.String())
+	}
+}
+
+func TestListUsersEmptyIsBareEmptyArray(t *testing.T) {
+	e := newEnv(t)
+	w := e.do(t, http.MethodGet, "/user", "")
+	wantStatus(t, w, http.StatusOK)
+	if w.Body.String() != "[]" {
+		t.Fatalf("GET /user with no users = %s, want []", w.Body.String())
 	}
 }
 

@@ -12,7 +12,9 @@ import (
 	"github.com/usersvc/usersvc/schema"
 )
 
-// listUsers is GET /user: every active user.
+// listUsers is GET /user: every active user as a bare JSON array, the shape
+// of Amundsen's UserSchema().dump(users, many=True). Amundsen answers 404
+// when there are none; an empty list is 200 [] here.
 func (s *server) listUsers(c *gin.Context) {
 	users, err := s.store.GetUsers(c.Request.Context())
 	if err != nil {
@@ -22,7 +24,7 @@ func (s *server) listUsers(c *gin.Context) {
 	if users == nil {
 		users = []schema.User{}
 	}
-	c.JSON(http.StatusOK, gin.H{"users": users})
+	c.JSON(http.StatusOK, users)
 }
 
 // putUser is PUT /user: create (201) or update (200) from a UserSchema body.

@@ -5,6 +5,7 @@ package proxytest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -275,6 +276,33 @@ func Run(t *testing.T, newStore Factory) {
 			}
 		})
 	}
+
+	// amundsen_common's PopularTable and DashboardSummary declare the names
+	// and URLs non-optional str (models/popular_table.py, dashboard.py): a
+	// resource without URLs, description or run timestamp still answers
+	// strings there, null only in the optional fields, chart_names [].
+	t.Run("summaries without optional values", func(t *testing.T) {
+		s := seeded(t)
+		for _, r := range []struct {
+			t   schema.ResourceType
+			key string
+		}{{schema.Table, TableAccounts}, {schema.Dashboard, DashboardOps}} {
+			if err := s.AddResourceRelation(ctx, "erin@example.com", schema.Own, r.t, r.key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := s.GetUserResources(ctx, "erin@example.com", schema.Own)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := json.Marshal(res)
+		want := `{"table":[{"database":"hive","cluster":"gold","schema":"core","name":"accounts","description":null}],` +
+			`"dashboard":[{"uri":"tableau_dashboard://gold.ops/incidents","cluster":"gold","group_name":"Ops","group_url":"",` +
+			`"product":"tableau","name":"Incidents","url":"","description":null,"last_successful_run_timestamp":null,"chart_names":[]}]}`
+		if string(got) != want {
+			t.Fatalf("summaries\n got %s\nwant %s", got, want)
+		}
+	})
 
 	t.Run("missing resource writes nothing", func(t *testing.T) {
 		s := seeded(t)
