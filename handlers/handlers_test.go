@@ -260,6 +260,61 @@ func TestRelations(t *testing.T) {
 	}
 }
 
+// TestRelationMessagesAreAmundsens: the success texts of
+// metadata_service/api/user.py (UserFollowAPI.put lines 154-157, .delete
+// 179-182; UserOwnAPI.put 258-260, .delete 271-273), with the id, type and
+// key as sent (flask hands the views the decoded path segments).
+func TestRelationMessagesAreAmundsens(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct{ method, target, want string }{
+		{"PUT", "/user/Ada@x.com/follow/table/" + proxytest.TableOrders,
+			"The user Ada@x.com for id hive://gold.sales/orders resource type table is added successfully"},
+		{"PUT", "/user/ada@x.com/follow/Dashboard/" + proxytest.DashboardSales,
+			"The user ada@x.com for id mode_dashboard://gold.sales/weekly resource type Dashboard is added successfully"},
+		{"PUT", "/user/ada@x.com/follow/TABLE/hive%3A%2F%2Fgold.core%2Faccounts",
+			"The user ada@x.com for id hive://gold.core/accounts resource type TABLE is added successfully"},
+		{"DELETE", "/user/ada@x.com/follow/table/" + proxytest.TableOrders,
+			"The user following ada@x.com for id hive://gold.sales/orders resource type table is deleted successfully"},
+		{"DELETE", "/user/ada@x.com/follow/feature/" + proxytest.FeatureChurn,
+			"The user following ada@x.com for id ml/churn_score/1 resource type feature is deleted successfully"},
+		{"PUT", "/user/ada@x.com/own/table/" + proxytest.TableOrders,
+			"The owner ada@x.com for table_uri hive://gold.sales/orders is added successfully"},
+		{"PUT", "/user/ada@x.com/own/dashboard/" + proxytest.DashboardOps,
+			"The owner ada@x.com for table_uri tableau_dashboard://gold.ops/incidents is added successfully"},
+		{"DELETE", "/user/ada@x.com/own/table/" + proxytest.TableOrders,
+			"The owner ada@x.com for table_uri hive://gold.sales/orders is deleted successfully"},
+	}
+	for _, tt := range tests {
+		wantMessage(t, e.do(t, tt.method, tt.target, ""), http.StatusOK, tt.want)
+	}
+}
+
+// TestPutUserIsActiveAsAmundsenReadsIt: marshmallow's fields.Boolean
+// (src/marshmallow/fields.py, class Boolean) accepts "yes", "on", "1", 1 and
+// friends, and Amundsen creates the user; null stays refused.
+func TestPutUserIsActiveAsAmundsenReadsIt(t *testing.T) {
+	e := newEnv(t)
+	for _, tt := range []struct {
+		value  string
+		status int
+		active bool
+	}{
+		{`"yes"`, http.StatusCreated, true},
+		{`"off"`, http.StatusOK, false},
+		{`1`, http.StatusOK, true},
+		{`"FALSE"`, http.StatusOK, false},
+		{`"true"`, http.StatusOK, true},
+	} {
+		w := e.do(t, http.MethodPut, "/user", `{"email":"flag@x.com","display_name":"Flag","is_active":`+tt.value+`}`)
+		wantStatus(t, w, tt.status)
+		if got := decodeBody[map[string]any](t, w); got["is_active"] != tt.active {
+			t.Fatalf("is_active %s answered %s, want is_active %v", tt.value, w.Body.String(), tt.active)
+		}
+	}
+	wantMessage(t, e.do(t, http.MethodPut, "/user", `{"email":"flag@x.com","display_name":"Flag","is_active":null}`),
+		http.StatusBadRequest, "is_active: must be a boolean, not null")
+}
+
 func TestUnknownUserHasEmptyLists(t *testing.T) {
 	e := newEnv(t)
 	for _, path := range []string{"/user/nobody@x.com/follow/", "/user/nobody@x.com/own", "/user/nobody@x.com/read/"} {
@@ -304,7 +359,7 @@ func TestBadInput(t *testing.T) {
 		{"string", "PUT", "/user", `"a@x.com"`, 400, "request body must be a JSON object"},
 		{"two objects", "PUT", "/user", `{"email":"a@x.com"}{"email":"b@x.com"}`, 400, "request body must contain exactly one JSON value"},
 		{"trailing data", "PUT", "/user", `{"email":"a@x.com"} trailing`, 400, "request body must contain exactly one JSON value"},
-		{"wrong types", "PUT", "/user", `{"email":"a@x.com","is_active":"true","first_name":1}`, 400, "first_name: must be a string or null; is_active: must be a boolean"},
+		{"wrong types", "PUT", "/user", `{"email":"a@x.com","is_active":"maybe","first_name":1}`, 400, "first_name: must be a string or null; is_active: must be a boolean"},
 		{"is_active null", "PUT", "/user", `{"email":"a@x.com","is_active":null}`, 400, "is_active: must be a boolean, not null"},
 		{"no display name", "PUT", "/user", `{"user_id":"u1"}`, 400, schema.MsgNoDisplayName},
 		{"no user id", "PUT", "/user", `{"display_name":"D"}`, 400, schema.MsgNoUserID},

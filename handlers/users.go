@@ -248,5 +248,22 @@ func (s *server) writeRelation(c *gin.Context, userKey string, req userRequest) 
 		respondError(c, s.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, message{Message: "The user " + req.id + " " + string(req.rel) + " relation to " + string(t) + " " + req.key + " is " + verb + " successfully"})
+	c.JSON(http.StatusOK, message{Message: relationMessage(req, c.Request.Method == http.MethodDelete)})
+}
+
+// relationMessage is Amundsen's success text for a follow or own write
+// (metadata_service/api/user.py: UserFollowAPI.put lines 154-157 and
+// delete 179-182, UserOwnAPI.put 258-260 and delete 271-273), filled with
+// the id, type and key as the caller sent them.
+func relationMessage(req userRequest, deleted bool) string {
+	switch {
+	case req.rel == schema.Own && deleted:
+		return "The owner " + req.id + " for table_uri " + req.key + " is deleted successfully"
+	case req.rel == schema.Own:
+		return "The owner " + req.id + " for table_uri " + req.key + " is added successfully"
+	case deleted:
+		return "The user following " + req.id + " for id " + req.key + " resource type " + req.resource + " is deleted successfully"
+	default:
+		return "The user " + req.id + " for id " + req.key + " resource type " + req.resource + " is added successfully"
+	}
 }

@@ -185,7 +185,9 @@ func parseUserFields(fields map[string]json.RawMessage) (User, []string) {
 	if raw, ok := fields["is_active"]; ok {
 		if isJSONNull(raw) {
 			problems = append(problems, "is_active: must be a boolean, not null")
-		} else if err := json.Unmarshal(raw, &u.IsActive); err != nil {
+		} else if v, ok := parseBoolean(raw); ok {
+			u.IsActive = v
+		} else {
 			problems = append(problems, "is_active: must be a boolean")
 		}
 	}
