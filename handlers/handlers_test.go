@@ -199,6 +199,30 @@ func TestListUsersEmptyIsBareEmptyArray(t *testing.T) {
 	}
 }
 
+// TestPartialPutKeepsStoredNames: Amundsen's derivation rules
+// (amundsen_common models/user.py preprocess_data) fill display_name from
+// the email when a body has no names; on an update that derived value must
+// not replace the stored display_name.
+func TestPartialPutKeepsStoredNames(t *testing.T) {
+	e := newEnv(t)
+	wantStatus(t, e.do(t, http.MethodPut, "/user", `{"email":"jane@example.com","first_name":"Jane","last_name":"Doe"}`), http.StatusCreated)
+	w := e.do(t, http.MethodPut, "/user", `{"email":"jane@example.com","team_name":"Data"}`)
+	wantStatus(t, w, http.StatusOK)
+	got := decodeBody[map[string]any](t, w)
+	if got["display_name"] != "Jane Doe" || got["full_name"] != "Jane Doe" || got["team_name"] != "Data" {
+		t.Fatalf("partial PUT answered %s, want the stored names kept", w.Body.String())
+	}
+	w = e.do(t, http.MethodGet, "/user/jane@example.com", "")
+	if got := decodeBody[map[string]any](t, w); got["display_name"] != "Jane Doe" {
+		t.Fatalf("partial PUT erased display_name: %s", w.Body.String())
+	}
+	// An explicit value still replaces.
+	w = e.do(t, http.MethodPut, "/user", `{"email":"jane@example.com","display_name":"JD"}`)
+	if got := decodeBody[map[string]any](t, w); got["display_name"] != "JD" || got["full_name"] != "Jane Doe" {
+		t.Fatalf("explicit display_name answered %s", w.Body.String())
+	}
+}
+
 func TestGetUnknownUser(t *testing.T) {
 	e := newEnv(t)
 	wantMessage(t, e.do(t, http.MethodGet, "/user/nobody@example.com", ""), http.StatusNotFound, "user_id nobody@example.com not found")

@@ -28,6 +28,47 @@ type User struct {
 	ProfileURL      string            `json:"profile_url" validate:"max=4096"`
 	IsActive        bool              `json:"is_active"`
 	OtherKeyValues  map[string]string `json:"other_key_values" validate:"max=256,dive,keys,max=256,endkeys,max=4096"`
+
+	// Derived marks the fields Normalize filled from other fields rather
+	// than the caller sending them. It is not part of the JSON shape.
+	Derived Derived `json:"-"`
+}
+
+// Derived is a set of fields that Amundsen's derivation rules filled.
+type Derived uint8
+
+// The derivable fields.
+const (
+	DerivedUserID Derived = 1 << iota
+	DerivedFullName
+	DerivedDisplayName
+)
+
+// Has reports whether f is in the set.
+func (d Derived) Has(f Derived) bool { return d&f != 0 }
+
+// derivedFields ties each derivable field to its User field.
+var derivedFields = [...]struct {
+	flag Derived
+	name string
+	ptr  func(*User) *string
+}{
+	{DerivedUserID, "user_id", func(u *User) *string { return &u.UserID }},
+	{DerivedFullName, "full_name", func(u *User) *string { return &u.FullName }},
+	{DerivedDisplayName, "display_name", func(u *User) *string { return &u.DisplayName }},
+}
+
+// DerivedValues returns the values Normalize derived, by property name.
+func (u *User) DerivedValues() map[string]string {
+	out := map[string]string{}
+	for _, f := range derivedFields {
+		if u.Derived.Has(f.flag) {
+			if v := *f.ptr(u); v != "" {
+				out[f.name] = v
+			}
+		}
+	}
+	return out
 }
 
 // Key is the graph key of the user: the normalised user id.
@@ -211,23 +252,30 @@ const (
 
 // Normalize trims every string field and applies Amundsen's derivation rules
 // in order: blank user_id from email; blank full_name from "first last" when
-// both are set; blank display_name from full_name, else email.
+// both are set; blank display_name from full_name, else email. Each derived
+// field is marked in Derived, so that stores fill it only where the stored
+// node has no value: a derived value never erases a stored one.
 func (u *User) Normalize() {
 	for _, f := range userStringFields {
 		p := f.ptr(u)
 		*p = strings.TrimSpace(*p)
 	}
-	if u.UserID == "" {
+	if u.UserID == "" && u.Email != "" {
 		u.UserID = u.Email
+		u.Derived |= DerivedUserID
 	}
 	if u.FullName == "" && u.FirstName != "" && u.LastName != "" {
 		u.FullName = u.FirstName + " " + u.LastName
+		u.Derived |= DerivedFullName
 	}
 	if u.DisplayName == "" {
 		if u.FullName != "" {
 			u.DisplayName = u.FullName
 		} else {
 			u.DisplayName = u.Email
+		}
+		if u.DisplayName != "" {
+			u.Derived |= DerivedDisplayName
 		}
 	}
 }
@@ -246,13 +294,19 @@ func (u *User) requiredProblems() []string {
 }
 
 // MergeNonEmpty returns stored updated with every non-empty value of incoming:
-// an empty incoming value never erases a stored one. IsActive always follows
-// incoming because it has no empty state.
+// an empty incoming value never erases a stored one, and a value incoming
+// derived (see Normalize) only fills a field stored has empty. IsActive
+// always follows incoming because it has no empty state.
 func MergeNonEmpty(stored, incoming User) User {
 	merged := stored
 	for _, f := range userStringFields {
 		if v := *f.ptr(&incoming); v != "" {
 			*f.ptr(&merged) = v
+		}
+	}
+	for _, f := range derivedFields {
+		if incoming.Derived.Has(f.flag) && *f.ptr(&stored) != "" {
+			*f.ptr(&merged) = *f.ptr(&stored)
 		}
 	}
 	merged.IsActive = incoming.IsActive

@@ -25,7 +25,7 @@ func Statements() []Statement {
 		{"GetUser", stmtGetUser, []string{"key"}},
 		{"GetActiveUsers", stmtGetActiveUsers, nil},
 		{"GetUserOtherKeyValues", stmtGetUserOtherKeyValues, []string{"key"}},
-		{"UpsertUser", stmtUpsertUser, []string{"key", "props", "is_active"}},
+		{"UpsertUser", stmtUpsertUser, []string{"key", "props", "derived", "is_active"}},
 		{"AddFollowTable", stmtAddFollowTable, userKeyParams},
 		{"AddFollowDashboard", stmtAddFollowDashboard, userKeyParams},
 		{"AddFollowFeature", stmtAddFollowFeature, userKeyParams},

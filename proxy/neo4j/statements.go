@@ -33,7 +33,9 @@ const stmtGetUserOtherKeyValues = `MATCH (u:User {key: $key})
 RETURN u.other_key_values AS other_key_values`
 
 // stmtUpsertUser writes only the non-empty properties in $props, so stored
-// values are never replaced by empty ones. created comes from a marker set
+// values are never replaced by empty ones; the values Amundsen's rules
+// derived ($derived: user_id, full_name, display_name) only fill properties
+// the node has empty or lacks. created comes from a marker set
 // ON CREATE and removed in the same statement, so no other transaction ever
 // sees it; comparing the creation stamp with timestamp(), as Amundsen does,
 // misreports an update that lands in the same millisecond as the create.
@@ -41,6 +43,9 @@ const stmtUpsertUser = `MERGE (u:User {key: $key})
 ON CREATE SET u += $props, u.publisher_created_epoch_ms = timestamp(), u.usersvc_created_marker = true
 ON MATCH SET u += $props
 SET u.is_active = $is_active,
+    u.user_id = CASE WHEN coalesce(u.user_id, '') = '' THEN coalesce($derived.user_id, u.user_id) ELSE u.user_id END,
+    u.full_name = CASE WHEN coalesce(u.full_name, '') = '' THEN coalesce($derived.full_name, u.full_name) ELSE u.full_name END,
+    u.display_name = CASE WHEN coalesce(u.display_name, '') = '' THEN coalesce($derived.display_name, u.display_name) ELSE u.display_name END,
     u.published_tag = 'api_create_update_user',
     u.publisher_last_updated_epoch_ms = timestamp()
 WITH u, coalesce(u.usersvc_created_marker, false) AS created

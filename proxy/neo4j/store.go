@@ -274,9 +274,13 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 		created bool
 	}
 	res, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (result, error) {
+		derived := map[string]any{}
+		for name, v := range u.DerivedValues() {
+			derived[name] = v
+		}
 		props := map[string]any{}
 		for name, v := range userFields(&u) {
-			if *v != "" {
+			if _, ok := derived[name]; !ok && *v != "" {
 				props[name] = *v
 			}
 		}
@@ -287,7 +291,7 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 			}
 			props["other_key_values"] = merged
 		}
-		recs, err := collect(ctx, tx, stmtUpsertUser, map[string]any{"key": key, "props": props, "is_active": u.IsActive})
+		recs, err := collect(ctx, tx, stmtUpsertUser, map[string]any{"key": key, "props": props, "derived": derived, "is_active": u.IsActive})
 		if err != nil {
 			return result{}, err
 		}

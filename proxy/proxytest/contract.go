@@ -118,6 +118,87 @@ func Run(t *testing.T, newStore Factory) {
 		assertUser(t, "read after sparse update", read, want)
 	})
 
+	// Derived values (Normalize: user_id from email, full_name from first
+	// and last, display_name from full_name or email) only fill empty stored
+	// fields; explicit values replace.
+	t.Run("derived values never erase stored ones", func(t *testing.T) {
+		tests := []struct {
+			name     string
+			incoming schema.User
+			check    func(got schema.User) string
+		}{
+			{"names left out keep the stored names",
+				schema.User{Email: "alice@example.com", TeamName: "Platform", IsActive: true},
+				func(got schema.User) string {
+					if got.DisplayName != "Alice Liddell" || got.FullName != "Alice Liddell" || got.UserID != "alice@example.com" || got.TeamName != "Platform" {
+						return "stored names changed"
+					}
+					return ""
+				}},
+			{"first and last alone keep the stored full and display names",
+				schema.User{Email: "alice@example.com", FirstName: "Alicia", LastName: "Liddell", IsActive: true},
+				func(got schema.User) string {
+					if got.FirstName != "Alicia" || got.FullName != "Alice Liddell" || got.DisplayName != "Alice Liddell" {
+						return "derived full_name or display_name replaced the stored one"
+					}
+					return ""
+				}},
+			{"explicit values replace",
+				schema.User{Email: "alice@example.com", FullName: "Alice L.", DisplayName: "Ali", IsActive: true},
+				func(got schema.User) string {
+					if got.FullName != "Alice L." || got.DisplayName != "Ali" {
+						return "explicit values were not written"
+					}
+					return ""
+				}},
+			{"explicit full_name replaces, derived display_name does not",
+				schema.User{Email: "alice@example.com", FullName: "Alice L.", IsActive: true},
+				func(got schema.User) string {
+					if got.FullName != "Alice L." || got.DisplayName != "Alice Liddell" {
+						return "want full_name replaced and display_name kept"
+					}
+					return ""
+				}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s := newStore(t)
+				if _, _, err := s.CreateUpdateUser(ctx, alice()); err != nil {
+					t.Fatal(err)
+				}
+				in := tt.incoming
+				in.Normalize()
+				got, created, err := s.CreateUpdateUser(ctx, in)
+				if err != nil || created {
+					t.Fatalf("update: created %v err %v", created, err)
+				}
+				if problem := tt.check(got); problem != "" {
+					t.Fatalf("returned: %s: %+v", problem, got)
+				}
+				read, _ := s.GetUser(ctx, in.Key())
+				if problem := tt.check(read); problem != "" {
+					t.Fatalf("read back: %s: %+v", problem, read)
+				}
+			})
+		}
+		t.Run("derived values fill what the node lacks", func(t *testing.T) {
+			s := seeded(t)
+			// A relation write leaves a node with no names.
+			if err := s.AddResourceRelation(ctx, "frank@example.com", schema.Follow, schema.Table, TableOrders); err != nil {
+				t.Fatal(err)
+			}
+			in := schema.User{Email: "frank@example.com", FirstName: "Frank", LastName: "Herbert", IsActive: true}
+			in.Normalize()
+			got, created, err := s.CreateUpdateUser(ctx, in)
+			if err != nil || created {
+				t.Fatalf("completing the node: created %v err %v", created, err)
+			}
+			if got.FullName != "Frank Herbert" || got.DisplayName != "Frank Herbert" || got.UserID != "frank@example.com" {
+				t.Fatalf("derived values not filled in: %+v", got)
+			}
+		})
+	})
+
 	t.Run("keys are normalised user ids", func(t *testing.T) {
 		s := newStore(t)
 		u := schema.User{UserID: "Bob.Smith+data@Example.COM", Email: "Bob.Smith+data@Example.COM", DisplayName: "Bob", IsActive: true}

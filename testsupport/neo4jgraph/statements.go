@@ -116,8 +116,9 @@ func getUserOtherKeyValues(s *state, p params, _ int64) (Result, error) {
 	return res, nil
 }
 
-// upsertUser: MERGE; SET u += $props on create and on match; is_active and
-// publisher stamps always; created is whether MERGE created the node.
+// upsertUser: MERGE; SET u += $props on create and on match; each $derived
+// value only where the property is null or empty; is_active and publisher
+// stamps always; created is whether MERGE created the node.
 func upsertUser(s *state, p params, now int64) (Result, error) {
 	key, err := p.str("key")
 	if err != nil {
@@ -135,6 +136,14 @@ func upsertUser(s *state, p params, now int64) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	rawDerived, err := p.value("derived")
+	if err != nil {
+		return Result{}, err
+	}
+	derived, ok := rawDerived.(map[string]any)
+	if !ok {
+		return Result{}, &Error{Code: "Neo.ClientError.Statement.TypeError", Message: "derived must be a map"}
+	}
 	u, created := s.merge("User", key)
 	if created {
 		u.Props["publisher_created_epoch_ms"] = now
@@ -147,6 +156,11 @@ func upsertUser(s *state, p params, now int64) (Result, error) {
 		u.Props[k] = v
 	}
 	u.Props["is_active"] = active
+	for _, name := range []string{"user_id", "full_name", "display_name"} {
+		if cur, ok := u.Props[name]; (!ok || cur == nil || cur == "") && derived[name] != nil {
+			u.Props[name] = derived[name]
+		}
+	}
 	u.Props["published_tag"] = "api_create_update_user"
 	u.Props["publisher_last_updated_epoch_ms"] = now
 	row := append(s.userRow(u), created)
