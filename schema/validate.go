@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/go-playground/validator/v10"
@@ -42,6 +44,11 @@ func (d *UserDecoder) DecodeUser(fields map[string]json.RawMessage) (User, error
 		return User{}, Errorf(KindInvalid, "%s", strings.Join(problems, "; "))
 	}
 	u.Normalize()
+	for _, name := range slices.Sorted(maps.Keys(u.OtherKeyValues)) {
+		if err := CheckOtherKeyName(name); err != nil {
+			return User{}, err
+		}
+	}
 	if problems := u.requiredProblems(); len(problems) > 0 {
 		return User{}, Errorf(KindInvalid, "%s", strings.Join(problems, "; "))
 	}

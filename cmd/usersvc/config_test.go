@@ -59,6 +59,9 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"unknown directory", []string{"AUTH_DISABLED", "true", "DIRECTORY", "ldap"}, "DIRECTORY"},
 		{"file directory without a file", []string{"AUTH_DISABLED", "true", "DIRECTORY", "file"}, "DIRECTORY_FILE"},
 		{"okta directory without okta", []string{"AUTH_DISABLED", "true", "DIRECTORY", "okta"}, "OKTA_CLIENT_ORGURL"},
+		{"other key not a property name", []string{"AUTH_DISABLED", "true", "USER_OTHER_KEYS", "okta_id,cost-center"}, "USER_OTHER_KEYS"},
+		{"other key is a user property", []string{"AUTH_DISABLED", "true", "USER_OTHER_KEYS", "display_name"}, "USER_OTHER_KEYS"},
+		{"other key is the node key", []string{"AUTH_DISABLED", "true", "USER_OTHER_KEYS", "key"}, "USER_OTHER_KEYS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,6 +71,23 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 				t.Fatalf("error = %v, want one naming %s", err, tt.wantVar)
 			}
 		})
+	}
+}
+
+func TestLoadConfigOtherKeys(t *testing.T) {
+	for _, tt := range []struct{ value, want string }{
+		{"", "okta_id"},
+		{"okta_id, mode_user_id,employee_number", "okta_id|mode_user_id|employee_number"},
+		{"none", ""},
+	} {
+		c, err := loadConfig(envMap("AUTH_DISABLED", "true", "USER_OTHER_KEYS", tt.value))
+		if err != nil || strings.Join(c.OtherKeys, "|") != tt.want {
+			t.Errorf("USER_OTHER_KEYS=%q: %q, %v; want %q", tt.value, c.OtherKeys, err, tt.want)
+		}
+	}
+	_, err := loadConfig(envMap("AUTH_DISABLED", "true", "USER_OTHER_KEYS", "okta id"))
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `USER_OTHER_KEYS: key "okta id" is not a valid property name`) {
+		t.Fatalf("bad name: %v", err)
 	}
 }
 

@@ -24,7 +24,6 @@ func Statements() []Statement {
 		{"Ping", stmtPing, nil},
 		{"GetUser", stmtGetUser, []string{"key"}},
 		{"GetActiveUsers", stmtGetActiveUsers, nil},
-		{"GetUserOtherKeyValues", stmtGetUserOtherKeyValues, []string{"key"}},
 		{"UpsertUser", stmtUpsertUser, []string{"key", "props", "derived", "is_active"}},
 		{"AddFollowTable", stmtAddFollowTable, userKeyParams},
 		{"AddFollowDashboard", stmtAddFollowDashboard, userKeyParams},

@@ -27,11 +27,6 @@ WHERE u.is_active = true
 RETURN u {.*} AS user
 ORDER BY u.key`
 
-// stmtGetUserOtherKeyValues reads the stored other_key_values so an upsert
-// can merge into them inside the same transaction.
-const stmtGetUserOtherKeyValues = `MATCH (u:User {key: $key})
-RETURN u.other_key_values AS other_key_values`
-
 // stmtUpsertUser writes only the non-empty properties in $props, so stored
 // values are never replaced by empty ones; the values Amundsen's rules
 // derived ($derived: user_id, full_name, display_name) only fill properties

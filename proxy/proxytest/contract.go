@@ -7,7 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,8 +27,15 @@ type Store interface {
 	UsersOfResource(ctx context.Context, t schema.ResourceType, resourceKey string, rel schema.Relation) ([]string, error)
 }
 
-// Factory returns a fresh, empty store; it registers its own cleanup.
+// Factory returns a fresh, empty store configured with OtherKeys(); it
+// registers its own cleanup.
 type Factory func(t *testing.T) Store
+
+// OtherKeys is the USER_OTHER_KEYS setting the contract's stores must be
+// opened with.
+func OtherKeys() schema.OtherKeys {
+	return schema.OtherKeys{"okta_id", "location", "cost_center"}
+}
 
 // Fixture catalog shared by the contract cases.
 const (
@@ -257,6 +266,56 @@ func Run(t *testing.T, newStore Factory) {
 		}
 		got, _ := s.GetUser(ctx, u.Key())
 		assertUser(t, "other_key_values", got, u)
+	})
+
+	// Each entry is its own node property: later writes add to and replace
+	// single entries, empty values erase nothing, and only the properties
+	// named in USER_OTHER_KEYS read back.
+	t.Run("other keys are separate properties", func(t *testing.T) {
+		s := newStore(t)
+		u := alice()
+		u.OtherKeyValues = map[string]string{"location": "Berlin", "shoe_size": "44"}
+		if _, _, err := s.CreateUpdateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		u.OtherKeyValues = map[string]string{"okta_id": "00u1", "location": "", "cost_center": "42"}
+		got, _, err := s.CreateUpdateUser(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"okta_id": "00u1", "location": "Berlin", "cost_center": "42"}
+		if !maps.Equal(got.OtherKeyValues, want) {
+			t.Fatalf("returned other_key_values = %v, want %v", got.OtherKeyValues, want)
+		}
+		read, _ := s.GetUser(ctx, u.Key())
+		if !maps.Equal(read.OtherKeyValues, want) {
+			t.Fatalf("read other_key_values = %v, want %v (shoe_size is not in USER_OTHER_KEYS)", read.OtherKeyValues, want)
+		}
+		users, _ := s.GetUsers(ctx)
+		if len(users) != 1 || !maps.Equal(users[0].OtherKeyValues, want) {
+			t.Fatalf("listed other_key_values = %+v", users)
+		}
+	})
+
+	t.Run("other keys that are not property names write nothing", func(t *testing.T) {
+		s := newStore(t)
+		for _, name := range []string{"", "has space", "1st", "a-b", "key", "email", "display_name", "is_active",
+			"published_tag", "publisher_created_epoch_ms", "publisher_last_updated_epoch_ms", "other_key_values",
+			strings.Repeat("a", 65), "ünïcode"} {
+			u := alice()
+			u.OtherKeyValues = map[string]string{"location": "Berlin", name: "x"}
+			if _, _, err := s.CreateUpdateUser(ctx, u); schema.KindOf(err) != schema.KindInvalid {
+				t.Fatalf("other key %q: err %v, want invalid", name, err)
+			}
+			if _, err := s.GetUser(ctx, u.Key()); !schema.IsNotFound(err) {
+				t.Fatalf("other key %q: a user was written (%v)", name, err)
+			}
+		}
+		u := alice()
+		u.OtherKeyValues = map[string]string{strings.Repeat("a", 64): "x", "_x9": "y"}
+		if _, _, err := s.CreateUpdateUser(ctx, u); err != nil {
+			t.Fatalf("valid names refused: %v", err)
+		}
 	})
 
 	t.Run("manager name comes from the manager's node", func(t *testing.T) {

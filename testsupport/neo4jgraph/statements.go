@@ -27,7 +27,6 @@ func implementations() map[string]handler {
 		},
 		"GetUser":                getUser,
 		"GetActiveUsers":         getActiveUsers,
-		"GetUserOtherKeyValues":  getUserOtherKeyValues,
 		"UpsertUser":             upsertUser,
 		"FrequentlyUsedTables":   frequentlyUsedTables,
 		"LoadTable":              loadTable,
@@ -100,18 +99,6 @@ func getActiveUsers(s *state, _ params, _ int64) (Result, error) {
 		if u.Props["is_active"] == true {
 			res.Records = append(res.Records, []any{props(u)})
 		}
-	}
-	return res, nil
-}
-
-func getUserOtherKeyValues(s *state, p params, _ int64) (Result, error) {
-	key, err := p.str("key")
-	if err != nil {
-		return Result{}, err
-	}
-	res := Result{Keys: []string{"other_key_values"}}
-	if u := s.find("User", key); u != nil {
-		res.Records = append(res.Records, []any{u.Props["other_key_values"]})
 	}
 	return res, nil
 }
