@@ -169,11 +169,22 @@ func SortDashboards(dashboards []DashboardSummary) {
 }
 
 // ReadRecord is a READ/READ_BY edge pair: how often a user read a table.
+// PublishedTag is the databuilder publish tag both edges carry (its
+// neo4j_csv_publisher stamps every relationship); empty means
+// DefaultPublishTag.
 type ReadRecord struct {
-	User      string `json:"user"`
-	Table     string `json:"table"`
-	ReadCount int64  `json:"read_count"`
+	User         string `json:"user"`
+	Table        string `json:"table"`
+	ReadCount    int64  `json:"read_count"`
+	PublishedTag string `json:"published_tag,omitempty"`
 }
+
+// DefaultPublishTag tags the edges a catalog load writes without a tag of
+// its own.
+const DefaultPublishTag = "catalog_load"
+
+// Tag is the publish tag the record's edges get.
+func (r ReadRecord) Tag() string { return cmp.Or(r.PublishedTag, DefaultPublishTag) }
 
 // Catalog is a set of resource nodes and read edges, as databuilder would
 // publish them. It seeds stores that have no ingestion of their own.

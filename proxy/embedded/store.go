@@ -319,20 +319,27 @@ func (s *Store) GetUserResources(ctx context.Context, userKey string, rel schema
 	return res, nil
 }
 
-// GetFrequentlyUsedTables returns the user's most read tables.
+// GetFrequentlyUsedTables returns the user's most read tables in the order
+// of Amundsen's get_frequently_used_tables: newest publish tag first, then
+// read count.
 func (s *Store) GetFrequentlyUsedTables(ctx context.Context, userKey string) ([]schema.PopularTable, error) {
 	type read struct {
 		table schema.TableRecord
+		tag   string
 		count int64
 	}
 	var reads []read
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		return forEachEdge(tx, schema.Read, userKey, func(t schema.ResourceType, key string, v edgeValue) error {
+			// Amundsen lists only reads that carry a publish tag.
+			if v.PublishedTag == "" {
+				return nil
+			}
 			var tbl schema.TableRecord
 			if found, err := getJSON(tx.Bucket(bucketTables), key, &tbl); err != nil || !found {
 				return err
 			}
-			reads = append(reads, read{tbl, v.ReadCount})
+			reads = append(reads, read{tbl, v.PublishedTag, v.ReadCount})
 			return nil
 		})
 	})
@@ -340,7 +347,7 @@ func (s *Store) GetFrequentlyUsedTables(ctx context.Context, userKey string) ([]
 		return nil, err
 	}
 	slices.SortFunc(reads, func(a, b read) int {
-		return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.table.Key, b.table.Key))
+		return cmp.Or(cmp.Compare(b.tag, a.tag), cmp.Compare(b.count, a.count), cmp.Compare(a.table.Key, b.table.Key))
 	})
 	tables := make([]schema.PopularTable, 0, min(len(reads), schema.MaxReadTables))
 	for _, r := range reads[:min(len(reads), schema.MaxReadTables)] {
@@ -423,7 +430,7 @@ func (s *Store) LoadCatalog(ctx context.Context, c schema.Catalog) error {
 			if err := s.ensureUser(tx, key, written); err != nil {
 				return err
 			}
-			if err := putEdge(tx, schema.Read, key, schema.Table, r.Table, edgeValue{ReadCount: r.ReadCount}); err != nil {
+			if err := putEdge(tx, schema.Read, key, schema.Table, r.Table, edgeValue{ReadCount: r.ReadCount, PublishedTag: r.Tag()}); err != nil {
 				return err
 			}
 		}
@@ -489,7 +496,8 @@ func requireResource(tx *bolt.Tx, t schema.ResourceType, key string) error {
 
 // edgeValue is stored on both directions of an edge.
 type edgeValue struct {
-	ReadCount int64 `json:"read_count,omitempty"`
+	ReadCount    int64  `json:"read_count,omitempty"`
+	PublishedTag string `json:"published_tag,omitempty"`
 }
 
 func edgeKeys(rel schema.Relation, userKey string, t schema.ResourceType, resourceKey string) (fwd, rev []byte) {

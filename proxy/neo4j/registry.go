@@ -52,7 +52,7 @@ func Statements() []Statement {
 		{"LoadTable", stmtLoadTable, []string{"database", "cluster", "schema", "key", "name", "description"}},
 		{"LoadDashboard", stmtLoadDashboard, []string{"product", "cluster", "group_name", "group_url", "key", "name", "url", "description", "last_successful_run_timestamp"}},
 		{"LoadFeature", stmtLoadFeature, []string{"key", "name", "feature_group", "version"}},
-		{"LoadRead", stmtLoadRead, []string{"table_key", "user_key", "read_count"}},
+		{"LoadRead", stmtLoadRead, []string{"table_key", "user_key", "read_count", "published_tag"}},
 		{"FixtureDatabuilderUser", stmtFixtureDatabuilderUser, []string{"key", "email", "first_name", "last_name", "full_name",
 			"is_active", "team_name", "role_name", "manager_email", "updated_at", "manager_key"}},
 		{"FixtureWipe", stmtFixtureWipe, nil},

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
+	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/neo4jgraph"
 )
@@ -155,5 +156,35 @@ func TestSummariesOfSparseNodes(t *testing.T) {
 		`"name":"D","url":"","description":null,"last_successful_run_timestamp":null,"chart_names":[]}]}`
 	if string(got) != want {
 		t.Fatalf("summaries\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestReadsWithoutPublishTagAreNotListed: Amundsen's
+// get_frequently_used_tables keeps only READ edges with a published_tag
+// (neo4j_proxy.py line 1659); an edge another writer left untagged is not a
+// frequently used table.
+func TestReadsWithoutPublishTagAreNotListed(t *testing.T) {
+	s := seeded(t)
+	ctx := context.Background()
+	if err := s.LoadCatalog(ctx, schema.Catalog{Reads: []schema.ReadRecord{{User: "pat@example.com", Table: proxytest.TableOrders, ReadCount: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	nodes, _ := s.graph.Snapshot()
+	var user, table int64
+	for _, n := range nodes {
+		switch n.Props["key"] {
+		case "pat@example.com":
+			user = n.ID
+		case proxytest.TableEvents:
+			table = n.ID
+		}
+	}
+	s.graph.Write(func(w neo4jgraph.Writer) { w.Rel(user, "READ", table) })
+	tables, err := s.GetFrequentlyUsedTables(ctx, "pat@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tables) != 1 || tables[0].Name != "orders" {
+		t.Fatalf("reads = %+v, want only the tagged orders read", tables)
 	}
 }

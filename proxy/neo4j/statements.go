@@ -146,16 +146,22 @@ RETURN DISTINCT dash.key AS uri, c.name AS cluster, g.name AS group_name, g.dash
        e.timestamp AS last_successful_run_timestamp`
 )
 
-// stmtFrequentlyUsedTables returns the 50 tables the user read most.
+// stmtFrequentlyUsedTables is Amundsen metadata's get_frequently_used_tables
+// (neo4j_proxy.py): READ edges that carry a published_tag, newest tag first,
+// then most read, 50 of them, then their display paths. EXISTS(r.prop) is
+// not Neo4j 5 syntax; IS NOT NULL is the same test. Ties are broken by the
+// table key, and the order is restated after the path match, where
+// Amundsen relies on rows keeping theirs.
 const stmtFrequentlyUsedTables = `MATCH (u:User {key: $user_key})-[r:READ]->(t:Table)
-WITH t, r.read_count AS read_count
-ORDER BY read_count DESC, t.key
+WHERE r.published_tag IS NOT NULL
+WITH t, r.published_tag AS published_tag, r.read_count AS read_count
+ORDER BY published_tag DESC, read_count DESC, t.key
 LIMIT 50
 MATCH (t)<-[:TABLE]-(s:Schema)<-[:SCHEMA]-(c:Cluster)<-[:CLUSTER]-(db:Database)
 OPTIONAL MATCH (t)-[:DESCRIPTION]->(d:Description)
 RETURN db.name AS database, c.name AS cluster, s.name AS schema, t.name AS name, d.description AS description,
-       read_count, t.key AS key
-ORDER BY read_count DESC, key`
+       published_tag, read_count, t.key AS key
+ORDER BY published_tag DESC, read_count DESC, key`
 
 // Reverse-direction reads (resource → user), used to check that both edge
 // directions exist.
@@ -217,9 +223,9 @@ SET f.name = $name, f.feature_group = $feature_group, f.version = $version`
 MERGE (u:User {key: $user_key})
 ON CREATE SET u.email = $user_key, u.published_tag = 'catalog_load', u.publisher_created_epoch_ms = timestamp()
 MERGE (u)-[r:READ]->(t)
-SET r.read_count = $read_count
+SET r.read_count = $read_count, r.published_tag = $published_tag, r.publisher_last_updated_epoch_ms = timestamp()
 MERGE (t)-[rb:READ_BY]->(u)
-SET rb.read_count = $read_count
+SET rb.read_count = $read_count, rb.published_tag = $published_tag, rb.publisher_last_updated_epoch_ms = timestamp()
 RETURN u.key AS user_key`
 )
 

@@ -511,7 +511,7 @@ func (s *Store) LoadCatalog(ctx context.Context, c schema.Catalog) error {
 			if err := schema.CheckID("read user", key); err != nil {
 				return struct{}{}, err
 			}
-			recs, err := collect(ctx, tx, stmtLoadRead, map[string]any{"table_key": r.Table, "user_key": key, "read_count": r.ReadCount})
+			recs, err := collect(ctx, tx, stmtLoadRead, map[string]any{"table_key": r.Table, "user_key": key, "read_count": r.ReadCount, "published_tag": r.Tag()})
 			if err != nil {
 				return struct{}{}, err
 			}

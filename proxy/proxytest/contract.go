@@ -528,6 +528,29 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	// Amundsen metadata's get_frequently_used_tables (neo4j_proxy.py lines
+	// 1657-1664) orders READ edges by published_tag DESC, then read_count
+	// DESC: reads of the newest databuilder run come first.
+	t.Run("reads ordered by publish tag, then count", func(t *testing.T) {
+		s := newStore(t)
+		c := Catalog()
+		c.Reads = []schema.ReadRecord{
+			{User: "reader@example.com", Table: TableOrders, ReadCount: 100, PublishedTag: "2024-01-01"},
+			{User: "reader@example.com", Table: TableEvents, ReadCount: 2, PublishedTag: "2024-02-01"},
+			{User: "reader@example.com", Table: TableAccounts, ReadCount: 5, PublishedTag: "2024-02-01"},
+		}
+		if err := s.LoadCatalog(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		tables, err := s.GetFrequentlyUsedTables(ctx, "reader@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tableNames(tables); !slices.Equal(got, []string{"core.accounts", "analytics.events", "sales.orders"}) {
+			t.Fatalf("reads = %v, want the 2024-02-01 run (by count) before 2024-01-01", got)
+		}
+	})
+
 	t.Run("concurrent first upserts create exactly once", func(t *testing.T) {
 		s := newStore(t)
 		const n = 32
