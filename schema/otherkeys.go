@@ -53,15 +53,33 @@ func ParseOtherKeys(names []string) (OtherKeys, error) {
 }
 
 // Read returns, as other_key_values, the configured properties that props
-// holds with a non-empty value, each in its string form.
+// holds with a non-empty value, each in its string form; nil when there are
+// none (a user with no entries costs no allocation on the read path).
 func (k OtherKeys) Read(props map[string]any) map[string]string {
-	out := map[string]string{}
+	var out map[string]string
 	for _, name := range k {
 		if s, ok := PropertyString(props[name]); ok && s != "" {
+			if out == nil {
+				out = make(map[string]string, len(k))
+			}
 			out[name] = s
 		}
 	}
 	return out
+}
+
+// Legacy fills configured keys missing from okv with the entries of a map
+// written by earlier usersvc versions; it returns the (possibly new) map.
+func (k OtherKeys) Legacy(okv, legacy map[string]string) map[string]string {
+	for _, name := range k {
+		if _, done := okv[name]; !done && legacy[name] != "" {
+			if okv == nil {
+				okv = map[string]string{}
+			}
+			okv[name] = legacy[name]
+		}
+	}
+	return okv
 }
 
 // PropertyString is the string form of a node property value: a property

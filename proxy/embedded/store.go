@@ -195,13 +195,7 @@ func (s *Store) GetUser(ctx context.Context, key string) (schema.User, error) {
 // inside the user; those fill configured keys not yet properties.
 func (s *Store) user(rec userRecord) schema.User {
 	u := schema.User(rec.User)
-	legacy := u.OtherKeyValues
-	u.OtherKeyValues = s.otherKeys.Read(rec.Props)
-	for _, k := range s.otherKeys {
-		if _, done := u.OtherKeyValues[k]; !done && legacy[k] != "" {
-			u.OtherKeyValues[k] = legacy[k]
-		}
-	}
+	u.OtherKeyValues = s.otherKeys.Legacy(s.otherKeys.Read(rec.Props), u.OtherKeyValues)
 	return u
 }
 

@@ -226,11 +226,7 @@ func userFromRecord(rec *neo4j.Record, otherKeys schema.OtherKeys) (schema.User,
 	if okv, ok := props["other_key_values"].(string); ok && okv != "" {
 		var legacy map[string]string
 		_ = json.Unmarshal([]byte(okv), &legacy)
-		for _, k := range otherKeys {
-			if _, done := u.OtherKeyValues[k]; !done && legacy[k] != "" {
-				u.OtherKeyValues[k] = legacy[k]
-			}
-		}
+		u.OtherKeyValues = otherKeys.Legacy(u.OtherKeyValues, legacy)
 	}
 	if u.ManagerFullname == "" {
 		u.ManagerFullname, _ = recordString(rec, "manager_fullname")
