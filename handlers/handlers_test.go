@@ -301,6 +301,12 @@ func TestRelationMessagesAreAmundsens(t *testing.T) {
 			"The user following ada@x.com for id hive://gold.sales/orders resource type table is deleted successfully"},
 		{"DELETE", "/user/ada@x.com/follow/feature/" + proxytest.FeatureChurn,
 			"The user following ada@x.com for id ml/churn_score/1 resource type feature is deleted successfully"},
+		// Deleting a relation to a resource that does not exist is 200, as in
+		// Amundsen (its MATCH ... DELETE simply matches nothing).
+		{"DELETE", "/user/ada@x.com/follow/table/hive://no.such/table",
+			"The user following ada@x.com for id hive://no.such/table resource type table is deleted successfully"},
+		{"DELETE", "/user/ada@x.com/own/dashboard/mode_dashboard://no.such/dash",
+			"The owner ada@x.com for table_uri mode_dashboard://no.such/dash is deleted successfully"},
 		{"PUT", "/user/ada@x.com/own/table/" + proxytest.TableOrders,
 			"The owner ada@x.com for table_uri hive://gold.sales/orders is added successfully"},
 		{"PUT", "/user/ada@x.com/own/dashboard/" + proxytest.DashboardOps,

@@ -81,6 +81,9 @@ func TestDecodeUserErrors(t *testing.T) {
 		{"other key not an identifier", `{"email":"a@x.com","other_key_values":{"9lives":"x"}}`,
 			`other_key_values: key "9lives" is not a valid property name (letters, digits and _, not starting with a digit, at most 64)`},
 		{"other key is the node key", `{"email":"a@x.com","other_key_values":{"key":"x"}}`, `other_key_values: key "key" is a property of the user node itself`},
+		{"every problem listed", `{"user_id":"u","other_key_values":{"a b":"x","email":"y"}}`, schema.MsgNoDisplayName +
+			`; other_key_values: key "a b" is not a valid property name (letters, digits and _, not starting with a digit, at most 64)` +
+			`; other_key_values: key "email" is a property of the user node itself`},
 		{"user_id too long", `{"user_id":"` + long + `","display_name":"D"}`, "user_id: must be at most 4096 bytes"},
 		{"email control char", `{"email":"a\u0007@x.com"}`, "user_id: must not contain control characters; email: must not contain control characters"},
 		{"user_id C1 control char", `{"user_id":"a\u0085b","display_name":"D"}`, "user_id: must not contain control characters"},

@@ -44,12 +44,14 @@ func (d *UserDecoder) DecodeUser(fields map[string]json.RawMessage) (User, error
 		return User{}, Errorf(KindInvalid, "%s", strings.Join(problems, "; "))
 	}
 	u.Normalize()
+	problems = u.requiredProblems()
 	for _, name := range slices.Sorted(maps.Keys(u.OtherKeyValues)) {
-		if err := CheckOtherKeyName(name); err != nil {
-			return User{}, err
+		var e *Error
+		if err := CheckOtherKeyName(name); errors.As(err, &e) {
+			problems = append(problems, e.Message)
 		}
 	}
-	if problems := u.requiredProblems(); len(problems) > 0 {
+	if len(problems) > 0 {
 		return User{}, Errorf(KindInvalid, "%s", strings.Join(problems, "; "))
 	}
 	if err := d.Validate(u); err != nil {
