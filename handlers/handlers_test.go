@@ -178,15 +178,48 @@ func TestPutAndGetUser(t *testing.T) {
 		t.Fatalf("digit-only id body = %s", w.Body.String())
 	}
 
-	// GET /user lists active users only.
+	// GET /user lists active users only, as a bare array: Amundsen's
+	// UserDetailAPI answers UserSchema().dump(users, many=True)
+	// (metadata_service/api/__init__.py, BaseAPI.get_with_kwargs lines 40-43).
 	wantStatus(t, e.do(t, http.MethodPut, "/user", `{"email":"gone@example.com","display_name":"Gone","is_active":false}`), http.StatusCreated)
 	w = e.do(t, http.MethodGet, "/user", "")
 	wantStatus(t, w, http.StatusOK)
-	list := decodeBody[struct {
-		Users []map[string]any `json:"users"`
-	}](t, w)
-	if len(list.Users) != 2 {
+	list := decodeBody[[]map[string]any](t, w)
+	if len(list) != 2 || list[0]["user_id"] != "0012345" || list[1]["email"] != "Ada.Lovelace+data@Example.com" || len(list[1]) != 17 {
 		t.Fatalf("GET /user = %s, want the 2 active users", w.Body.String())
+	}
+}
+
+func TestListUsersEmptyIsBareEmptyArray(t *testing.T) {
+	e := newEnv(t)
+	w := e.do(t, http.MethodGet, "/user", "")
+	wantStatus(t, w, http.StatusOK)
+	if w.Body.String() != "[]" {
+		t.Fatalf("GET /user with no users = %s, want []", w.Body.String())
+	}
+}
+
+// TestPartialPutKeepsStoredNames: Amundsen's derivation rules
+// (amundsen_common models/user.py preprocess_data) fill display_name from
+// the email when a body has no names; on an update that derived value must
+// not replace the stored display_name.
+func TestPartialPutKeepsStoredNames(t *testing.T) {
+	e := newEnv(t)
+	wantStatus(t, e.do(t, http.MethodPut, "/user", `{"email":"jane@example.com","first_name":"Jane","last_name":"Doe"}`), http.StatusCreated)
+	w := e.do(t, http.MethodPut, "/user", `{"email":"jane@example.com","team_name":"Data"}`)
+	wantStatus(t, w, http.StatusOK)
+	got := decodeBody[map[string]any](t, w)
+	if got["display_name"] != "Jane Doe" || got["full_name"] != "Jane Doe" || got["team_name"] != "Data" {
+		t.Fatalf("partial PUT answered %s, want the stored names kept", w.Body.String())
+	}
+	w = e.do(t, http.MethodGet, "/user/jane@example.com", "")
+	if got := decodeBody[map[string]any](t, w); got["display_name"] != "Jane Doe" {
+		t.Fatalf("partial PUT erased display_name: %s", w.Body.String())
+	}
+	// An explicit value still replaces.
+	w = e.do(t, http.MethodPut, "/user", `{"email":"jane@example.com","display_name":"JD"}`)
+	if got := decodeBody[map[string]any](t, w); got["display_name"] != "JD" || got["full_name"] != "Jane Doe" {
+		t.Fatalf("explicit display_name answered %s", w.Body.String())
 	}
 }
 
@@ -251,6 +284,67 @@ func TestRelations(t *testing.T) {
 	}
 }
 
+// TestRelationMessagesAreAmundsens: the success texts of
+// metadata_service/api/user.py (UserFollowAPI.put lines 154-157, .delete
+// 179-182; UserOwnAPI.put 258-260, .delete 271-273), with the id, type and
+// key as sent (flask hands the views the decoded path segments).
+func TestRelationMessagesAreAmundsens(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct{ method, target, want string }{
+		{"PUT", "/user/Ada@x.com/follow/table/" + proxytest.TableOrders,
+			"The user Ada@x.com for id hive://gold.sales/orders resource type table is added successfully"},
+		{"PUT", "/user/ada@x.com/follow/Dashboard/" + proxytest.DashboardSales,
+			"The user ada@x.com for id mode_dashboard://gold.sales/weekly resource type Dashboard is added successfully"},
+		{"PUT", "/user/ada@x.com/follow/TABLE/hive%3A%2F%2Fgold.core%2Faccounts",
+			"The user ada@x.com for id hive://gold.core/accounts resource type TABLE is added successfully"},
+		{"DELETE", "/user/ada@x.com/follow/table/" + proxytest.TableOrders,
+			"The user following ada@x.com for id hive://gold.sales/orders resource type table is deleted successfully"},
+		{"DELETE", "/user/ada@x.com/follow/feature/" + proxytest.FeatureChurn,
+			"The user following ada@x.com for id ml/churn_score/1 resource type feature is deleted successfully"},
+		// Deleting a relation to a resource that does not exist is 200, as in
+		// Amundsen (its MATCH ... DELETE simply matches nothing).
+		{"DELETE", "/user/ada@x.com/follow/table/hive://no.such/table",
+			"The user following ada@x.com for id hive://no.such/table resource type table is deleted successfully"},
+		{"DELETE", "/user/ada@x.com/own/dashboard/mode_dashboard://no.such/dash",
+			"The owner ada@x.com for table_uri mode_dashboard://no.such/dash is deleted successfully"},
+		{"PUT", "/user/ada@x.com/own/table/" + proxytest.TableOrders,
+			"The owner ada@x.com for table_uri hive://gold.sales/orders is added successfully"},
+		{"PUT", "/user/ada@x.com/own/dashboard/" + proxytest.DashboardOps,
+			"The owner ada@x.com for table_uri tableau_dashboard://gold.ops/incidents is added successfully"},
+		{"DELETE", "/user/ada@x.com/own/table/" + proxytest.TableOrders,
+			"The owner ada@x.com for table_uri hive://gold.sales/orders is deleted successfully"},
+	}
+	for _, tt := range tests {
+		wantMessage(t, e.do(t, tt.method, tt.target, ""), http.StatusOK, tt.want)
+	}
+}
+
+// TestPutUserIsActiveAsAmundsenReadsIt: marshmallow's fields.Boolean
+// (src/marshmallow/fields.py, class Boolean) accepts "yes", "on", "1", 1 and
+// friends, and Amundsen creates the user; null stays refused.
+func TestPutUserIsActiveAsAmundsenReadsIt(t *testing.T) {
+	e := newEnv(t)
+	for _, tt := range []struct {
+		value  string
+		status int
+		active bool
+	}{
+		{`"yes"`, http.StatusCreated, true},
+		{`"off"`, http.StatusOK, false},
+		{`1`, http.StatusOK, true},
+		{`"FALSE"`, http.StatusOK, false},
+		{`"true"`, http.StatusOK, true},
+	} {
+		w := e.do(t, http.MethodPut, "/user", `{"email":"flag@x.com","display_name":"Flag","is_active":`+tt.value+`}`)
+		wantStatus(t, w, tt.status)
+		if got := decodeBody[map[string]any](t, w); got["is_active"] != tt.active {
+			t.Fatalf("is_active %s answered %s, want is_active %v", tt.value, w.Body.String(), tt.active)
+		}
+	}
+	wantMessage(t, e.do(t, http.MethodPut, "/user", `{"email":"flag@x.com","display_name":"Flag","is_active":null}`),
+		http.StatusBadRequest, "is_active: must be a boolean, not null")
+}
+
 func TestUnknownUserHasEmptyLists(t *testing.T) {
 	e := newEnv(t)
 	for _, path := range []string{"/user/nobody@x.com/follow/", "/user/nobody@x.com/own", "/user/nobody@x.com/read/"} {
@@ -295,10 +389,16 @@ func TestBadInput(t *testing.T) {
 		{"string", "PUT", "/user", `"a@x.com"`, 400, "request body must be a JSON object"},
 		{"two objects", "PUT", "/user", `{"email":"a@x.com"}{"email":"b@x.com"}`, 400, "request body must contain exactly one JSON value"},
 		{"trailing data", "PUT", "/user", `{"email":"a@x.com"} trailing`, 400, "request body must contain exactly one JSON value"},
-		{"wrong types", "PUT", "/user", `{"email":"a@x.com","is_active":"true","first_name":1}`, 400, "first_name: must be a string or null; is_active: must be a boolean"},
+		{"wrong types", "PUT", "/user", `{"email":"a@x.com","is_active":"maybe","first_name":1}`, 400, "first_name: must be a string or null; is_active: must be a boolean"},
 		{"is_active null", "PUT", "/user", `{"email":"a@x.com","is_active":null}`, 400, "is_active: must be a boolean, not null"},
 		{"no display name", "PUT", "/user", `{"user_id":"u1"}`, 400, schema.MsgNoDisplayName},
 		{"no user id", "PUT", "/user", `{"display_name":"D"}`, 400, schema.MsgNoUserID},
+		{"other key not a property name", "PUT", "/user", `{"email":"a@x.com","other_key_values":{"okta_id":"1","cost-center":"1"}}`, 400,
+			`other_key_values: key "cost-center" is not a valid property name (letters, digits and _, not starting with a digit, at most 64)`},
+		{"other key is a user property", "PUT", "/user", `{"email":"a@x.com","other_key_values":{"email":"b@x.com"}}`, 400,
+			`other_key_values: key "email" is a property of the user node itself`},
+		{"other key is a publisher property", "PUT", "/user", `{"email":"a@x.com","other_key_values":{"published_tag":"x"}}`, 400,
+			`other_key_values: key "published_tag" is a property of the user node itself`},
 		{"2 MiB body", "PUT", "/user", twoMiB, 413, "request body must not exceed 1 MiB"},
 		{"id too long", "GET", "/user/" + long, "", 400, "user_id must be at most 4096 bytes"},
 		{"id too long in write", "PUT", "/user/" + long + "/follow/table/" + proxytest.TableOrders, "", 400, "user_id must be at most 4096 bytes"},

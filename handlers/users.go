@@ -12,7 +12,9 @@ import (
 	"github.com/usersvc/usersvc/schema"
 )
 
-// listUsers is GET /user: every active user.
+// listUsers is GET /user: every active user as a bare JSON array, the shape
+// of Amundsen's UserSchema().dump(users, many=True). Amundsen answers 404
+// when there are none; an empty list is 200 [] here.
 func (s *server) listUsers(c *gin.Context) {
 	users, err := s.store.GetUsers(c.Request.Context())
 	if err != nil {
@@ -22,7 +24,7 @@ func (s *server) listUsers(c *gin.Context) {
 	if users == nil {
 		users = []schema.User{}
 	}
-	c.JSON(http.StatusOK, gin.H{"users": users})
+	c.JSON(http.StatusOK, users)
 }
 
 // putUser is PUT /user: create (201) or update (200) from a UserSchema body.
@@ -266,5 +268,22 @@ func (s *server) writeRelation(c *gin.Context, userKey string, req userRequest) 
 		respondError(c, s.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, message{Message: "The user " + req.id + " " + string(req.rel) + " relation to " + string(t) + " " + req.key + " is " + verb + " successfully"})
+	c.JSON(http.StatusOK, message{Message: relationMessage(req, c.Request.Method == http.MethodDelete)})
+}
+
+// relationMessage is Amundsen's success text for a follow or own write
+// (metadata_service/api/user.py: UserFollowAPI.put lines 154-157 and
+// delete 179-182, UserOwnAPI.put 258-260 and delete 271-273), filled with
+// the id, type and key as the caller sent them.
+func relationMessage(req userRequest, deleted bool) string {
+	switch {
+	case req.rel == schema.Own && deleted:
+		return "The owner " + req.id + " for table_uri " + req.key + " is deleted successfully"
+	case req.rel == schema.Own:
+		return "The owner " + req.id + " for table_uri " + req.key + " is added successfully"
+	case deleted:
+		return "The user following " + req.id + " for id " + req.key + " resource type " + req.resource + " is deleted successfully"
+	default:
+		return "The user " + req.id + " for id " + req.key + " resource type " + req.resource + " is added successfully"
+	}
 }

@@ -75,7 +75,7 @@ func TestParseResourceType(t *testing.T) {
 
 func TestDashboardSummaryProduct(t *testing.T) {
 	d := schema.DashboardRecord{Key: "mode_dashboard://gold.g/d", Name: "d"}.Summary()
-	if d.Product != "mode" || d.URI != "mode_dashboard://gold.g/d" || d.URL != nil {
+	if d.Product != "mode" || d.URI != "mode_dashboard://gold.g/d" || d.URL != "" {
 		t.Fatalf("summary = %+v", d)
 	}
 }

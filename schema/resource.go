@@ -2,6 +2,7 @@ package schema
 
 import (
 	"cmp"
+	"encoding/json"
 	"slices"
 	"strings"
 )
@@ -72,19 +73,22 @@ type DashboardRecord struct {
 }
 
 // Summary is the Amundsen DashboardSummary view of the dashboard. The product
-// is the key's prefix before the first underscore, as Amundsen derives it.
+// is the key's prefix before the first underscore, as Amundsen derives it
+// (split(resource.key, '_')[0] in metadata's neo4j_proxy.py). chart_names is
+// empty: Amundsen's user-relation query never reads charts either.
 func (d DashboardRecord) Summary() DashboardSummary {
 	product, _, _ := strings.Cut(d.Key, "_")
 	return DashboardSummary{
 		URI:                        d.Key,
 		Cluster:                    d.Cluster,
 		GroupName:                  d.GroupName,
-		GroupURL:                   optional(d.GroupURL),
+		GroupURL:                   d.GroupURL,
 		Product:                    product,
 		Name:                       d.Name,
-		URL:                        optional(d.URL),
+		URL:                        d.URL,
 		Description:                optional(d.Description),
 		LastSuccessfulRunTimestamp: d.LastSuccessfulRunTimestamp,
+		ChartNames:                 []string{},
 	}
 }
 
@@ -96,7 +100,9 @@ type FeatureRecord struct {
 	Version string `json:"version,omitempty"`
 }
 
-// PopularTable is amundsen_common's PopularTable.
+// PopularTable is amundsen_common's PopularTable. The four names are
+// non-optional str there: they are always JSON strings, "" when the graph
+// has none, because the frontend's schema load rejects null for them.
 type PopularTable struct {
 	Database    string  `json:"database"`
 	Cluster     string  `json:"cluster"`
@@ -105,17 +111,31 @@ type PopularTable struct {
 	Description *string `json:"description"`
 }
 
-// DashboardSummary is amundsen_common's DashboardSummary.
+// DashboardSummary is amundsen_common's DashboardSummary. Every field that
+// class declares a non-optional str is a JSON string ("" when the graph has
+// no value); description and last_successful_run_timestamp may be null;
+// chart_names is always a list.
 type DashboardSummary struct {
-	URI                        string  `json:"uri"`
-	Cluster                    string  `json:"cluster"`
-	GroupName                  string  `json:"group_name"`
-	GroupURL                   *string `json:"group_url"`
-	Product                    string  `json:"product"`
-	Name                       string  `json:"name"`
-	URL                        *string `json:"url"`
-	Description                *string `json:"description"`
-	LastSuccessfulRunTimestamp *int64  `json:"last_successful_run_timestamp"`
+	URI                        string   `json:"uri"`
+	Cluster                    string   `json:"cluster"`
+	GroupName                  string   `json:"group_name"`
+	GroupURL                   string   `json:"group_url"`
+	Product                    string   `json:"product"`
+	Name                       string   `json:"name"`
+	URL                        string   `json:"url"`
+	Description                *string  `json:"description"`
+	LastSuccessfulRunTimestamp *int64   `json:"last_successful_run_timestamp"`
+	ChartNames                 []string `json:"chart_names"`
+}
+
+// MarshalJSON writes chart_names as [] when it is nil, so no way of building
+// a summary can put null where the frontend expects a list.
+func (d DashboardSummary) MarshalJSON() ([]byte, error) {
+	type plain DashboardSummary
+	if d.ChartNames == nil {
+		d.ChartNames = []string{}
+	}
+	return json.Marshal(plain(d))
 }
 
 // UserResources is the body of GET /user/<id>/follow/ and /own/.
@@ -149,11 +169,22 @@ func SortDashboards(dashboards []DashboardSummary) {
 }
 
 // ReadRecord is a READ/READ_BY edge pair: how often a user read a table.
+// PublishedTag is the databuilder publish tag both edges carry (its
+// neo4j_csv_publisher stamps every relationship); empty means
+// DefaultPublishTag.
 type ReadRecord struct {
-	User      string `json:"user"`
-	Table     string `json:"table"`
-	ReadCount int64  `json:"read_count"`
+	User         string `json:"user"`
+	Table        string `json:"table"`
+	ReadCount    int64  `json:"read_count"`
+	PublishedTag string `json:"published_tag,omitempty"`
 }
+
+// DefaultPublishTag tags the edges a catalog load writes without a tag of
+// its own.
+const DefaultPublishTag = "catalog_load"
+
+// Tag is the publish tag the record's edges get.
+func (r ReadRecord) Tag() string { return cmp.Or(r.PublishedTag, DefaultPublishTag) }
 
 // Catalog is a set of resource nodes and read edges, as databuilder would
 // publish them. It seeds stores that have no ingestion of their own.

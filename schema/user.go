@@ -32,6 +32,47 @@ type User struct {
 	// from the user id: a directory person is keyed by email while user_id
 	// holds their login (DESIGN §3). Never read from or written to JSON.
 	NodeKey string `json:"-" validate:"-"`
+
+	// Derived marks the fields Normalize filled from other fields rather
+	// than the caller sending them. It is not part of the JSON shape.
+	Derived Derived `json:"-"`
+}
+
+// Derived is a set of fields that Amundsen's derivation rules filled.
+type Derived uint8
+
+// The derivable fields.
+const (
+	DerivedUserID Derived = 1 << iota
+	DerivedFullName
+	DerivedDisplayName
+)
+
+// Has reports whether f is in the set.
+func (d Derived) Has(f Derived) bool { return d&f != 0 }
+
+// derivedFields ties each derivable field to its User field.
+var derivedFields = [...]struct {
+	flag Derived
+	name string
+	ptr  func(*User) *string
+}{
+	{DerivedUserID, "user_id", func(u *User) *string { return &u.UserID }},
+	{DerivedFullName, "full_name", func(u *User) *string { return &u.FullName }},
+	{DerivedDisplayName, "display_name", func(u *User) *string { return &u.DisplayName }},
+}
+
+// DerivedValues returns the values Normalize derived, by property name.
+func (u *User) DerivedValues() map[string]string {
+	out := map[string]string{}
+	for _, f := range derivedFields {
+		if u.Derived.Has(f.flag) {
+			if v := *f.ptr(u); v != "" {
+				out[f.name] = v
+			}
+		}
+	}
+	return out
 }
 
 // Key is the graph key of the user: NodeKey when set, else the normalised
@@ -195,7 +236,9 @@ func parseUserFields(fields map[string]json.RawMessage) (User, []string) {
 	if raw, ok := fields["is_active"]; ok {
 		if isJSONNull(raw) {
 			problems = append(problems, "is_active: must be a boolean, not null")
-		} else if err := json.Unmarshal(raw, &u.IsActive); err != nil {
+		} else if v, ok := parseBoolean(raw); ok {
+			u.IsActive = v
+		} else {
 			problems = append(problems, "is_active: must be a boolean")
 		}
 	}
@@ -219,23 +262,30 @@ const (
 
 // Normalize trims every string field and applies Amundsen's derivation rules
 // in order: blank user_id from email; blank full_name from "first last" when
-// both are set; blank display_name from full_name, else email.
+// both are set; blank display_name from full_name, else email. Each derived
+// field is marked in Derived, so that stores fill it only where the stored
+// node has no value: a derived value never erases a stored one.
 func (u *User) Normalize() {
 	for _, f := range userStringFields {
 		p := f.ptr(u)
 		*p = strings.TrimSpace(*p)
 	}
-	if u.UserID == "" {
+	if u.UserID == "" && u.Email != "" {
 		u.UserID = u.Email
+		u.Derived |= DerivedUserID
 	}
 	if u.FullName == "" && u.FirstName != "" && u.LastName != "" {
 		u.FullName = u.FirstName + " " + u.LastName
+		u.Derived |= DerivedFullName
 	}
 	if u.DisplayName == "" {
 		if u.FullName != "" {
 			u.DisplayName = u.FullName
 		} else {
 			u.DisplayName = u.Email
+		}
+		if u.DisplayName != "" {
+			u.Derived |= DerivedDisplayName
 		}
 	}
 }
@@ -254,13 +304,19 @@ func (u *User) requiredProblems() []string {
 }
 
 // MergeNonEmpty returns stored updated with every non-empty value of incoming:
-// an empty incoming value never erases a stored one. IsActive always follows
-// incoming because it has no empty state.
+// an empty incoming value never erases a stored one, and a value incoming
+// derived (see Normalize) only fills a field stored has empty. IsActive
+// always follows incoming because it has no empty state.
 func MergeNonEmpty(stored, incoming User) User {
 	merged := stored
 	for _, f := range userStringFields {
 		if v := *f.ptr(&incoming); v != "" {
 			*f.ptr(&merged) = v
+		}
+	}
+	for _, f := range derivedFields {
+		if incoming.Derived.Has(f.flag) && *f.ptr(&stored) != "" {
+			*f.ptr(&merged) = *f.ptr(&stored)
 		}
 	}
 	merged.IsActive = incoming.IsActive

@@ -74,10 +74,16 @@ func TestDecodeUserErrors(t *testing.T) {
 		{"no user id or email", `{"display_name":"D"}`, schema.MsgNoUserID},
 		{"empty object", `{}`, schema.MsgNoDisplayName + "; " + schema.MsgNoUserID},
 		{"is_active null", `{"email":"a@x.com","is_active":null}`, "is_active: must be a boolean, not null"},
-		{"is_active string", `{"email":"a@x.com","is_active":"yes"}`, "is_active: must be a boolean"},
+		{"is_active outside marshmallow's sets", `{"email":"a@x.com","is_active":"maybe"}`, "is_active: must be a boolean"},
 		{"number for string", `{"email":"a@x.com","first_name":12}`, "first_name: must be a string or null"},
 		{"two wrong types", `{"email":["a"],"team_name":{}}`, "email: must be a string or null; team_name: must be a string or null"},
 		{"other_key_values wrong", `{"email":"a@x.com","other_key_values":{"k":1}}`, "other_key_values: must be an object of string values"},
+		{"other key not an identifier", `{"email":"a@x.com","other_key_values":{"9lives":"x"}}`,
+			`other_key_values: key "9lives" is not a valid property name (letters, digits and _, not starting with a digit, at most 64)`},
+		{"other key is the node key", `{"email":"a@x.com","other_key_values":{"key":"x"}}`, `other_key_values: key "key" is a property of the user node itself`},
+		{"every problem listed", `{"user_id":"u","other_key_values":{"a b":"x","email":"y"}}`, schema.MsgNoDisplayName +
+			`; other_key_values: key "a b" is not a valid property name (letters, digits and _, not starting with a digit, at most 64)` +
+			`; other_key_values: key "email" is a property of the user node itself`},
 		{"user_id too long", `{"user_id":"` + long + `","display_name":"D"}`, "user_id: must be at most 4096 bytes"},
 		{"email control char", `{"email":"a\u0007@x.com"}`, "user_id: must not contain control characters; email: must not contain control characters"},
 		{"user_id C1 control char", `{"user_id":"a\u0085b","display_name":"D"}`, "user_id: must not contain control characters"},
@@ -95,6 +101,44 @@ func TestDecodeUserErrors(t *testing.T) {
 				t.Fatalf("message = %q\nwant      %q", e.Message, tt.want)
 			}
 		})
+	}
+}
+
+// TestIsActiveAcceptsMarshmallowBooleans: Amundsen's UserSchema loads
+// is_active with marshmallow's fields.Boolean. Its default sets, from
+// marshmallow src/marshmallow/fields.py class Boolean (truthy and falsy,
+// lines 1135-1174 at 341b927): "t" "T" "true" "True" "TRUE" "on" "On" "ON"
+// "y" "Y" "yes" "Yes" "YES" "1" 1, and "f" "F" "false" "False" "FALSE" "off"
+// "Off" "OFF" "n" "N" "no" "No" "NO" "0" 0. _deserialize tests membership
+// with Python's ==, so JSON true/1.0 match 1 and false/0.0 match 0;
+// everything else raises "Not a valid boolean.", and null is refused
+// because the field is not Optional (amundsen_common models/user.py:
+// is_active: bool = True).
+func TestIsActiveAcceptsMarshmallowBooleans(t *testing.T) {
+	truthy := []string{`"t"`, `"T"`, `"true"`, `"True"`, `"TRUE"`, `"on"`, `"On"`, `"ON"`, `"y"`, `"Y"`,
+		`"yes"`, `"Yes"`, `"YES"`, `"1"`, `1`, `true`, `1.0`, `1e0`}
+	falsy := []string{`"f"`, `"F"`, `"false"`, `"False"`, `"FALSE"`, `"off"`, `"Off"`, `"OFF"`, `"n"`, `"N"`,
+		`"no"`, `"No"`, `"NO"`, `"0"`, `0`, `false`, `0.0`, `-0`}
+	rejected := []string{`null`, `""`, `" true"`, `"true "`, `"tRUE"`, `"yES"`, `"oN"`, `"2"`, `2`, `-1`, `0.5`,
+		`"1.0"`, `"0.0"`, `"enabled"`, `[]`, `[true]`, `{}`}
+	for want, inputs := range map[bool][]string{true: truthy, false: falsy} {
+		for _, in := range inputs {
+			body := `{"email":"a@x.com","is_active":` + in + `}`
+			u, err := decode(t, body)
+			if err != nil {
+				t.Errorf("is_active %s: %v, want %v", in, err, want)
+				continue
+			}
+			if u.IsActive != want {
+				t.Errorf("is_active %s = %v, want %v", in, u.IsActive, want)
+			}
+		}
+	}
+	for _, in := range rejected {
+		_, err := decode(t, `{"email":"a@x.com","is_active":`+in+`}`)
+		if schema.KindOf(err) != schema.KindInvalid {
+			t.Errorf("is_active %s accepted (err %v), want 400", in, err)
+		}
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/go-playground/validator/v10"
@@ -42,7 +44,14 @@ func (d *UserDecoder) DecodeUser(fields map[string]json.RawMessage) (User, error
 		return User{}, Errorf(KindInvalid, "%s", strings.Join(problems, "; "))
 	}
 	u.Normalize()
-	if problems := u.requiredProblems(); len(problems) > 0 {
+	problems = u.requiredProblems()
+	for _, name := range slices.Sorted(maps.Keys(u.OtherKeyValues)) {
+		var e *Error
+		if err := CheckOtherKeyName(name); errors.As(err, &e) {
+			problems = append(problems, e.Message)
+		}
+	}
+	if len(problems) > 0 {
 		return User{}, Errorf(KindInvalid, "%s", strings.Join(problems, "; "))
 	}
 	if err := d.Validate(u); err != nil {

@@ -575,14 +575,13 @@ func countListed(base, bearer, email string) int {
 		return -1
 	}
 	defer resp.Body.Close()
-	var list struct {
-		Users []map[string]any `json:"users"`
-	}
+	// GET /user is a bare array of users, as Amundsen answers it.
+	var list []map[string]any
 	if json.NewDecoder(resp.Body).Decode(&list) != nil {
 		return -1
 	}
 	n := 0
-	for _, u := range list.Users {
+	for _, u := range list {
 		if u["email"] == email {
 			n++
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/schema"
 )
 
 // envVar documents one setting. The table is the single list of names the
@@ -85,6 +87,7 @@ var envVars = []envVar{
 	{"PROXY_CONNECT_TIMEOUT", "5s", "Timeout of opening a Neo4j connection."},
 	{"PROXY_TX_TIMEOUT", "10s", "Server-side limit of one Neo4j transaction."},
 	{"PROXY_RETRY_TIME", "2s", "How long one call may retry transient Neo4j failures."},
+	{"USER_OTHER_KEYS", "okta_id", "Comma list of user node properties returned as other_key_values (Amundsen metadata's setting); none turns them off."},
 	{"EMBEDDED_DB_PATH", "./data/usersvc.db", "File of the embedded store."},
 	{"EMBEDDED_CATALOG_FILE", "", "Optional JSON catalog (tables, dashboards, features, reads) loaded into the embedded store at start."},
 	{"METADATA_UPSTREAM_URL", "", "Amundsen metadata service base URL (e.g. http://amundsen-metadata:5002): every route usersvc does not own is passed through to it after authentication; empty: off."},
@@ -119,6 +122,9 @@ type Config struct {
 	EmbeddedCatalogFile string
 
 	Upstream UpstreamConfig
+	// OtherKeys are the node properties both stores return as
+	// other_key_values.
+	OtherKeys schema.OtherKeys
 }
 
 // OIDCConfig is the bearer-token verification setup.
@@ -379,6 +385,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.EmbeddedDBPath = r.str("EMBEDDED_DB_PATH", "./data/usersvc.db")
 	c.EmbeddedCatalogFile = r.str("EMBEDDED_CATALOG_FILE", "")
 	c.Upstream = loadUpstream(r)
+	c.OtherKeys = loadOtherKeys(r)
 
 	if r.err == nil {
 		validate(&c, r)
@@ -387,6 +394,25 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, r.err
 	}
 	return c, nil
+}
+
+// loadOtherKeys reads USER_OTHER_KEYS; "none" is the explicit empty list
+// (an empty value means the default, as for every variable).
+func loadOtherKeys(r *envReader) schema.OtherKeys {
+	names := r.list("USER_OTHER_KEYS", "okta_id", false)
+	if len(names) == 1 && names[0] == "none" {
+		return schema.OtherKeys{}
+	}
+	keys, err := schema.ParseOtherKeys(names)
+	if err != nil {
+		var e *schema.Error
+		msg := err.Error()
+		if errors.As(err, &e) {
+			msg = strings.TrimPrefix(e.Message, "other_key_values: ")
+		}
+		r.fail("USER_OTHER_KEYS", "%s", msg)
+	}
+	return keys
 }
 
 func loadOIDC(r *envReader) OIDCConfig {

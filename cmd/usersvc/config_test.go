@@ -69,6 +69,9 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"rate not a number", []string{"AUTH_DISABLED", "true", "OIDC_INTROSPECTION_RATE", "20/s"}, "OIDC_INTROSPECTION_RATE"},
 		{"cache TTL zero", []string{"AUTH_DISABLED", "true", "OIDC_INTROSPECTION_CACHE_TTL", "0s"}, "OIDC_INTROSPECTION_CACHE_TTL"},
 		{"negative TTL not a duration", []string{"AUTH_DISABLED", "true", "OIDC_INTROSPECTION_NEGATIVE_TTL", "half"}, "OIDC_INTROSPECTION_NEGATIVE_TTL"},
+		{"other key not a property name", []string{"AUTH_DISABLED", "true", "USER_OTHER_KEYS", "okta_id,cost-center"}, "USER_OTHER_KEYS"},
+		{"other key is a user property", []string{"AUTH_DISABLED", "true", "USER_OTHER_KEYS", "display_name"}, "USER_OTHER_KEYS"},
+		{"other key is the node key", []string{"AUTH_DISABLED", "true", "USER_OTHER_KEYS", "key"}, "USER_OTHER_KEYS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +81,23 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 				t.Fatalf("error = %v, want one naming %s", err, tt.wantVar)
 			}
 		})
+	}
+}
+
+func TestLoadConfigOtherKeys(t *testing.T) {
+	for _, tt := range []struct{ value, want string }{
+		{"", "okta_id"},
+		{"okta_id, mode_user_id,employee_number", "okta_id|mode_user_id|employee_number"},
+		{"none", ""},
+	} {
+		c, err := loadConfig(envMap("AUTH_DISABLED", "true", "USER_OTHER_KEYS", tt.value))
+		if err != nil || strings.Join(c.OtherKeys, "|") != tt.want {
+			t.Errorf("USER_OTHER_KEYS=%q: %q, %v; want %q", tt.value, c.OtherKeys, err, tt.want)
+		}
+	}
+	_, err := loadConfig(envMap("AUTH_DISABLED", "true", "USER_OTHER_KEYS", "okta id"))
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `USER_OTHER_KEYS: key "okta id" is not a valid property name`) {
+		t.Fatalf("bad name: %v", err)
 	}
 }
 

@@ -432,7 +432,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (proxy.Store, 
 		s, err := neo4jstore.Open(neo4jstore.Config{
 			URI: n.URI, Username: n.User, Password: n.Password, Database: n.Database,
 			MaxPoolSize: n.MaxPoolSize, ConnectTimeout: n.ConnectTimeout, TxTimeout: n.TxTimeout, RetryTime: n.RetryTime,
-			Logger: log,
+			Logger: log, OtherKeys: cfg.OtherKeys,
 		})
 		if err != nil {
 			return nil, nil, &configError{Var: "PROXY_HOST", Problem: err.Error()}
@@ -441,7 +441,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (proxy.Store, 
 		log.Info("graph store: neo4j", "uri", n.URI, "database", n.Database)
 		return s, []handlers.Check{{Name: "neo4j_schema", Probe: s.SchemaReady}}, nil
 	}
-	s, err := embedded.Open(cfg.EmbeddedDBPath, 5*time.Second)
+	s, err := embedded.Open(cfg.EmbeddedDBPath, 5*time.Second, embedded.WithOtherKeys(cfg.OtherKeys))
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedded store: %w", err)
 	}

@@ -45,8 +45,9 @@ const sep = "\x00"
 
 // Store is the embedded graph store.
 type Store struct {
-	db  *bolt.DB
-	now func() time.Time
+	db        *bolt.DB
+	now       func() time.Time
+	otherKeys schema.OtherKeys
 
 	// users caches decoded user records: the file belongs to this process
 	// alone (bbolt's lock), so every write passes here and the cache stays
@@ -60,9 +61,18 @@ type Store struct {
 // userCacheSize bounds the read cache (a record is well under 1 KiB).
 const userCacheSize = 10000
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithOtherKeys names the record properties read back as other_key_values
+// (USER_OTHER_KEYS); without it, schema.DefaultOtherKeys.
+func WithOtherKeys(keys schema.OtherKeys) Option {
+	return func(s *Store) { s.otherKeys = keys }
+}
+
 // Open opens (creating if needed) the store file at path. A second process
 // opening the same file waits up to lockWait, then fails.
-func Open(path string, lockWait time.Duration) (*Store, error) {
+func Open(path string, lockWait time.Duration, opts ...Option) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create directory for embedded store: %w", err)
@@ -88,7 +98,11 @@ func Open(path string, lockWait time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("initialise embedded store %s: %w", path, err)
 	}
 	users, _ := lru.New[string, userRecord](userCacheSize) // size is positive
-	return &Store{db: db, now: time.Now, users: users}, nil
+	s := &Store{db: db, now: time.Now, users: users, otherKeys: schema.DefaultOtherKeys()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // record returns the stored record of key from the cache or the file.
@@ -152,6 +166,10 @@ type storedUser schema.User
 // userRecord is the stored form of a user node.
 type userRecord struct {
 	User storedUser `json:"user"`
+	// Props are the node's other properties: each other_key_values entry
+	// is one, as in the graph, and any value type another writer stored
+	// reads back as its string form.
+	Props map[string]any `json:"properties,omitempty"`
 	// Stub marks the minimal node a relation write creates for an unknown
 	// id; like a Neo4j node without is_active, it is not listed as active.
 	Stub           bool   `json:"stub,omitempty"`
@@ -169,9 +187,18 @@ func (s *Store) GetUser(ctx context.Context, key string) (schema.User, error) {
 	if !found {
 		return schema.User{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
 	}
-	u := schema.User(rec.User)
+	u := s.user(rec)
 	u.NodeKey = key
 	return s.withManager(ctx, u), nil
+}
+
+// user is the record as the API shows it: other_key_values are the
+// configured properties. Records of earlier versions kept the entries
+// inside the user; those fill configured keys not yet properties.
+func (s *Store) user(rec userRecord) schema.User {
+	u := schema.User(rec.User)
+	u.OtherKeyValues = s.otherKeys.Legacy(s.otherKeys.Read(rec.Props), u.OtherKeyValues)
+	return u
 }
 
 // withManager fills manager_fullname from the manager's node when the user
@@ -195,7 +222,7 @@ func (s *Store) GetUsers(ctx context.Context) ([]schema.User, error) {
 				return fmt.Errorf("decode stored user: %w", err)
 			}
 			if rec.User.IsActive && !rec.Stub {
-				users = append(users, schema.User(rec.User))
+				users = append(users, s.user(rec))
 			}
 			return nil
 		})
@@ -210,6 +237,11 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 	if key == "" {
 		return schema.User{}, false, schema.Errorf(schema.KindInvalid, schema.MsgNoUserID)
 	}
+	for name := range u.OtherKeyValues {
+		if err := schema.CheckOtherKeyName(name); err != nil {
+			return schema.User{}, false, err
+		}
+	}
 	var (
 		stored  schema.User
 		created bool
@@ -222,18 +254,29 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 			return err
 		}
 		nowMs := s.now().UnixMilli()
+		incoming := u
+		incoming.OtherKeyValues = nil
 		if found {
-			rec.User = storedUser(schema.MergeNonEmpty(schema.User(rec.User), u))
+			rec.User = storedUser(schema.MergeNonEmpty(schema.User(rec.User), incoming))
 		} else {
-			rec.User = storedUser(u)
+			rec.User = storedUser(incoming)
 			rec.CreatedEpochMs = nowMs
 			created = true
+		}
+		for name, v := range u.OtherKeyValues {
+			if v == "" {
+				continue
+			}
+			if rec.Props == nil {
+				rec.Props = map[string]any{}
+			}
+			rec.Props[name] = v
 		}
 		rec.Stub = false
 		rec.PublishedTag = "api_create_update_user"
 		rec.UpdatedEpochMs = nowMs
 		rec.User.NodeKey = ""
-		stored = schema.User(rec.User)
+		stored = s.user(rec)
 		stored.NodeKey = key
 		written[key] = rec
 		if err := indexUserID(tx.Bucket(bucketUserIDs), key, rec); err != nil {
@@ -277,20 +320,27 @@ func (s *Store) GetUserResources(ctx context.Context, userKey string, rel schema
 	return res, nil
 }
 
-// GetFrequentlyUsedTables returns the user's most read tables.
+// GetFrequentlyUsedTables returns the user's most read tables in the order
+// of Amundsen's get_frequently_used_tables: newest publish tag first, then
+// read count.
 func (s *Store) GetFrequentlyUsedTables(ctx context.Context, userKey string) ([]schema.PopularTable, error) {
 	type read struct {
 		table schema.TableRecord
+		tag   string
 		count int64
 	}
 	var reads []read
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		return forEachEdge(tx, schema.Read, userKey, func(t schema.ResourceType, key string, v edgeValue) error {
+			// Amundsen lists only reads that carry a publish tag.
+			if v.PublishedTag == "" {
+				return nil
+			}
 			var tbl schema.TableRecord
 			if found, err := getJSON(tx.Bucket(bucketTables), key, &tbl); err != nil || !found {
 				return err
 			}
-			reads = append(reads, read{tbl, v.ReadCount})
+			reads = append(reads, read{tbl, v.PublishedTag, v.ReadCount})
 			return nil
 		})
 	})
@@ -298,7 +348,7 @@ func (s *Store) GetFrequentlyUsedTables(ctx context.Context, userKey string) ([]
 		return nil, err
 	}
 	slices.SortFunc(reads, func(a, b read) int {
-		return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.table.Key, b.table.Key))
+		return cmp.Or(cmp.Compare(b.tag, a.tag), cmp.Compare(b.count, a.count), cmp.Compare(a.table.Key, b.table.Key))
 	})
 	tables := make([]schema.PopularTable, 0, min(len(reads), schema.MaxReadTables))
 	for _, r := range reads[:min(len(reads), schema.MaxReadTables)] {
@@ -381,7 +431,7 @@ func (s *Store) LoadCatalog(ctx context.Context, c schema.Catalog) error {
 			if err := s.ensureUser(tx, key, written); err != nil {
 				return err
 			}
-			if err := putEdge(tx, schema.Read, key, schema.Table, r.Table, edgeValue{ReadCount: r.ReadCount}); err != nil {
+			if err := putEdge(tx, schema.Read, key, schema.Table, r.Table, edgeValue{ReadCount: r.ReadCount, PublishedTag: r.Tag()}); err != nil {
 				return err
 			}
 		}
@@ -447,7 +497,8 @@ func requireResource(tx *bolt.Tx, t schema.ResourceType, key string) error {
 
 // edgeValue is stored on both directions of an edge.
 type edgeValue struct {
-	ReadCount int64 `json:"read_count,omitempty"`
+	ReadCount    int64  `json:"read_count,omitempty"`
+	PublishedTag string `json:"published_tag,omitempty"`
 }
 
 func edgeKeys(rel schema.Relation, userKey string, t schema.ResourceType, resourceKey string) (fwd, rev []byte) {

@@ -13,7 +13,7 @@ import (
 
 func open(t *testing.T, path string) *embedded.Store {
 	t.Helper()
-	s, err := embedded.Open(path, time.Second)
+	s, err := embedded.Open(path, time.Second, embedded.WithOtherKeys(proxytest.OtherKeys()))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -28,7 +28,7 @@ func realNeo4j(t *testing.T) *usersvcneo4j.Store {
 		user = "neo4j"
 	}
 	s, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: uri, Username: user, Password: os.Getenv("NEO4J_TEST_PASSWORD"),
-		Database: os.Getenv("NEO4J_TEST_DATABASE"), RetryTime: 10 * time.Second})
+		Database: os.Getenv("NEO4J_TEST_DATABASE"), RetryTime: 10 * time.Second, OtherKeys: proxytest.OtherKeys()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,13 +42,10 @@ WHERE u.is_active = true
 RETURN u {.*} AS user
 ORDER BY u.key`
 
-// stmtGetUserOtherKeyValues reads the stored other_key_values so an upsert
-// can merge into them inside the same transaction.
-const stmtGetUserOtherKeyValues = `MATCH (u:User {key: $key})
-RETURN u.other_key_values AS other_key_values`
-
 // stmtUpsertUser writes only the non-empty properties in $props, so stored
-// values are never replaced by empty ones. created comes from a marker set
+// values are never replaced by empty ones; the values Amundsen's rules
+// derived ($derived: user_id, full_name, display_name) only fill properties
+// the node has empty or lacks. created comes from a marker set
 // ON CREATE and removed in the same statement, so no other transaction ever
 // sees it; comparing the creation stamp with timestamp(), as Amundsen does,
 // misreports an update that lands in the same millisecond as the create.
@@ -56,6 +53,9 @@ const stmtUpsertUser = `MERGE (u:User {key: $key})
 ON CREATE SET u += $props, u.publisher_created_epoch_ms = timestamp(), u.usersvc_created_marker = true
 ON MATCH SET u += $props
 SET u.is_active = $is_active,
+    u.user_id = CASE WHEN coalesce(u.user_id, '') = '' THEN coalesce($derived.user_id, u.user_id) ELSE u.user_id END,
+    u.full_name = CASE WHEN coalesce(u.full_name, '') = '' THEN coalesce($derived.full_name, u.full_name) ELSE u.full_name END,
+    u.display_name = CASE WHEN coalesce(u.display_name, '') = '' THEN coalesce($derived.display_name, u.display_name) ELSE u.display_name END,
     u.published_tag = 'api_create_update_user',
     u.publisher_last_updated_epoch_ms = timestamp()
 WITH u, coalesce(u.usersvc_created_marker, false) AS created
@@ -161,16 +161,22 @@ RETURN DISTINCT dash.key AS uri, c.name AS cluster, g.name AS group_name, g.dash
        e.timestamp AS last_successful_run_timestamp`
 )
 
-// stmtFrequentlyUsedTables returns the 50 tables the user read most.
+// stmtFrequentlyUsedTables is Amundsen metadata's get_frequently_used_tables
+// (neo4j_proxy.py): READ edges that carry a published_tag, newest tag first,
+// then most read, 50 of them, then their display paths. EXISTS(r.prop) is
+// not Neo4j 5 syntax; IS NOT NULL is the same test. Ties are broken by the
+// table key, and the order is restated after the path match, where
+// Amundsen relies on rows keeping theirs.
 const stmtFrequentlyUsedTables = `MATCH (u:User {key: $user_key})-[r:READ]->(t:Table)
-WITH t, r.read_count AS read_count
-ORDER BY read_count DESC, t.key
+WHERE r.published_tag IS NOT NULL
+WITH t, r.published_tag AS published_tag, r.read_count AS read_count
+ORDER BY published_tag DESC, read_count DESC, t.key
 LIMIT 50
 MATCH (t)<-[:TABLE]-(s:Schema)<-[:SCHEMA]-(c:Cluster)<-[:CLUSTER]-(db:Database)
 OPTIONAL MATCH (t)-[:DESCRIPTION]->(d:Description)
 RETURN db.name AS database, c.name AS cluster, s.name AS schema, t.name AS name, d.description AS description,
-       read_count, t.key AS key
-ORDER BY read_count DESC, key`
+       published_tag, read_count, t.key AS key
+ORDER BY published_tag DESC, read_count DESC, key`
 
 // Reverse-direction reads (resource → user), used to check that both edge
 // directions exist.
@@ -232,9 +238,9 @@ SET f.name = $name, f.feature_group = $feature_group, f.version = $version`
 MERGE (u:User {key: $user_key})
 ON CREATE SET u.email = $user_key, u.published_tag = 'catalog_load', u.publisher_created_epoch_ms = timestamp()
 MERGE (u)-[r:READ]->(t)
-SET r.read_count = $read_count
+SET r.read_count = $read_count, r.published_tag = $published_tag, r.publisher_last_updated_epoch_ms = timestamp()
 MERGE (t)-[rb:READ_BY]->(u)
-SET rb.read_count = $read_count
+SET rb.read_count = $read_count, rb.published_tag = $published_tag, rb.publisher_last_updated_epoch_ms = timestamp()
 RETURN u.key AS user_key`
 )
 

@@ -37,6 +37,10 @@ type Config struct {
 	TxTimeout      time.Duration
 	RetryTime      time.Duration
 	Logger         *slog.Logger
+	// OtherKeys are the node properties read back as other_key_values
+	// (USER_OTHER_KEYS, as Amundsen metadata names the setting); nil means
+	// schema.DefaultOtherKeys, an empty list none.
+	OtherKeys schema.OtherKeys
 }
 
 // Store is the Neo4j graph store.
@@ -70,6 +74,9 @@ func Open(cfg Config) (*Store, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.OtherKeys == nil {
+		cfg.OtherKeys = schema.DefaultOtherKeys()
 	}
 	driver, err := neo4j.NewDriverWithContext(cfg.URI, neo4j.BasicAuth(cfg.Username, cfg.Password, ""), func(c *config.Config) {
 		c.MaxConnectionPoolSize = cfg.MaxPoolSize
@@ -193,9 +200,10 @@ func userFields(u *schema.User) map[string]*string {
 
 // userFromRecord reads a user node as Amundsen does: missing user_id falls
 // back to email, missing is_active means active, ” (databuilder's empty)
-// is empty, and the manager's name comes from MANAGE_BY when the node has
-// none of its own.
-func userFromRecord(rec *neo4j.Record) (schema.User, error) {
+// is empty, the manager's name comes from MANAGE_BY when the node has none
+// of its own, and other_key_values are the node's properties named in
+// otherKeys (metadata's neo4j_proxy.py _build_user_from_record).
+func userFromRecord(rec *neo4j.Record, otherKeys schema.OtherKeys) (schema.User, error) {
 	raw, _ := rec.Get("user")
 	props, ok := raw.(map[string]any)
 	if !ok {
@@ -214,8 +222,13 @@ func userFromRecord(rec *neo4j.Record) (schema.User, error) {
 		u.UserID = u.Email
 	}
 	u.NodeKey, _ = props["key"].(string)
+	u.OtherKeyValues = otherKeys.Read(props)
+	// Nodes written by earlier usersvc versions hold the entries as one
+	// JSON-string property; they fill configured keys not yet properties.
 	if okv, ok := props["other_key_values"].(string); ok && okv != "" {
-		_ = json.Unmarshal([]byte(okv), &u.OtherKeyValues)
+		var legacy map[string]string
+		_ = json.Unmarshal([]byte(okv), &legacy)
+		u.OtherKeyValues = otherKeys.Legacy(u.OtherKeyValues, legacy)
 	}
 	if u.ManagerFullname == "" {
 		u.ManagerFullname, _ = recordString(rec, "manager_fullname")
@@ -242,7 +255,7 @@ func (s *Store) GetUser(ctx context.Context, key string) (schema.User, error) {
 		if len(recs) == 0 {
 			return schema.User{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
 		}
-		return userFromRecord(recs[0])
+		return userFromRecord(recs[0], s.cfg.OtherKeys)
 	})
 }
 
@@ -256,7 +269,7 @@ func (s *Store) GetUserByUserID(ctx context.Context, userID string) (schema.User
 		if len(recs) == 0 {
 			return schema.User{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", userID)
 		}
-		return userFromRecord(recs[0])
+		return userFromRecord(recs[0], s.cfg.OtherKeys)
 	})
 }
 
@@ -269,7 +282,7 @@ func (s *Store) GetUsers(ctx context.Context) ([]schema.User, error) {
 		}
 		users := make([]schema.User, 0, len(recs))
 		for _, rec := range recs {
-			u, err := userFromRecord(rec)
+			u, err := userFromRecord(rec, s.cfg.OtherKeys)
 			if err != nil {
 				return nil, err
 			}
@@ -285,32 +298,41 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 	if key == "" {
 		return schema.User{}, false, schema.Errorf(schema.KindInvalid, schema.MsgNoUserID)
 	}
+	for name := range u.OtherKeyValues {
+		if err := schema.CheckOtherKeyName(name); err != nil {
+			return schema.User{}, false, err
+		}
+	}
 	type result struct {
 		user    schema.User
 		created bool
 	}
 	res, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (result, error) {
+		derived := map[string]any{}
+		for name, v := range u.DerivedValues() {
+			derived[name] = v
+		}
 		props := map[string]any{}
 		for name, v := range userFields(&u) {
-			if *v != "" {
+			if _, ok := derived[name]; !ok && *v != "" {
 				props[name] = *v
 			}
 		}
-		if len(u.OtherKeyValues) > 0 {
-			merged, err := s.mergedOtherKeyValues(ctx, tx, key, u.OtherKeyValues)
-			if err != nil {
-				return result{}, err
+		// Each entry is its own node property, as databuilder writes extra
+		// user fields and Amundsen's metadata reads them (USER_OTHER_KEYS).
+		for name, v := range u.OtherKeyValues {
+			if v != "" {
+				props[name] = v
 			}
-			props["other_key_values"] = merged
 		}
-		recs, err := collect(ctx, tx, stmtUpsertUser, map[string]any{"key": key, "props": props, "is_active": u.IsActive})
+		recs, err := collect(ctx, tx, stmtUpsertUser, map[string]any{"key": key, "props": props, "derived": derived, "is_active": u.IsActive})
 		if err != nil {
 			return result{}, err
 		}
 		if len(recs) != 1 {
 			return result{}, fmt.Errorf("upsert returned %d rows", len(recs))
 		}
-		stored, err := userFromRecord(recs[0])
+		stored, err := userFromRecord(recs[0], s.cfg.OtherKeys)
 		if err != nil {
 			return result{}, err
 		}
@@ -318,23 +340,6 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 		return result{user: stored, created: created == true}, nil
 	})
 	return res.user, res.created, err
-}
-
-// mergedOtherKeyValues merges incoming entries into the stored JSON map.
-func (s *Store) mergedOtherKeyValues(ctx context.Context, tx neo4j.ManagedTransaction, key string, incoming map[string]string) (string, error) {
-	recs, err := collect(ctx, tx, stmtGetUserOtherKeyValues, map[string]any{"key": key})
-	if err != nil {
-		return "", err
-	}
-	stored := schema.User{}
-	if len(recs) == 1 {
-		if raw, ok := recordString(recs[0], "other_key_values"); ok && raw != "" {
-			_ = json.Unmarshal([]byte(raw), &stored.OtherKeyValues)
-		}
-	}
-	merged := schema.MergeNonEmpty(stored, schema.User{OtherKeyValues: incoming})
-	data, err := json.Marshal(merged.OtherKeyValues)
-	return string(data), err
 }
 
 // GetUserResources returns the tables and dashboards the user follows or
@@ -518,7 +523,7 @@ func (s *Store) LoadCatalog(ctx context.Context, c schema.Catalog) error {
 			if err := schema.CheckID("read user", key); err != nil {
 				return struct{}{}, err
 			}
-			recs, err := collect(ctx, tx, stmtLoadRead, map[string]any{"table_key": r.Table, "user_key": key, "read_count": r.ReadCount})
+			recs, err := collect(ctx, tx, stmtLoadRead, map[string]any{"table_key": r.Table, "user_key": key, "read_count": r.ReadCount, "published_tag": r.Tag()})
 			if err != nil {
 				return struct{}{}, err
 			}

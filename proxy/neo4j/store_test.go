@@ -29,7 +29,7 @@ func newBoltStore(t *testing.T, start bool) boltStore {
 	}
 	s, err := usersvcneo4j.Open(usersvcneo4j.Config{
 		URI: srv.URI(), Username: "neo4j", Password: "s3cret",
-		ConnectTimeout: time.Second, RetryTime: 2 * time.Second,
+		ConnectTimeout: time.Second, RetryTime: 2 * time.Second, OtherKeys: proxytest.OtherKeys(),
 	})
 	if err != nil {
 		t.Fatal(err)

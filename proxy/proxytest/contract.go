@@ -5,8 +5,11 @@ package proxytest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,8 +27,15 @@ type Store interface {
 	UsersOfResource(ctx context.Context, t schema.ResourceType, resourceKey string, rel schema.Relation) ([]string, error)
 }
 
-// Factory returns a fresh, empty store; it registers its own cleanup.
+// Factory returns a fresh, empty store configured with OtherKeys(); it
+// registers its own cleanup.
 type Factory func(t *testing.T) Store
+
+// OtherKeys is the USER_OTHER_KEYS setting the contract's stores must be
+// opened with.
+func OtherKeys() schema.OtherKeys {
+	return schema.OtherKeys{"okta_id", "location", "cost_center"}
+}
 
 // Fixture catalog shared by the contract cases.
 const (
@@ -147,6 +157,87 @@ func Run(t *testing.T, newStore Factory) {
 		assertUser(t, "read after sparse update", read, want)
 	})
 
+	// Derived values (Normalize: user_id from email, full_name from first
+	// and last, display_name from full_name or email) only fill empty stored
+	// fields; explicit values replace.
+	t.Run("derived values never erase stored ones", func(t *testing.T) {
+		tests := []struct {
+			name     string
+			incoming schema.User
+			check    func(got schema.User) string
+		}{
+			{"names left out keep the stored names",
+				schema.User{Email: "alice@example.com", TeamName: "Platform", IsActive: true},
+				func(got schema.User) string {
+					if got.DisplayName != "Alice Liddell" || got.FullName != "Alice Liddell" || got.UserID != "alice@example.com" || got.TeamName != "Platform" {
+						return "stored names changed"
+					}
+					return ""
+				}},
+			{"first and last alone keep the stored full and display names",
+				schema.User{Email: "alice@example.com", FirstName: "Alicia", LastName: "Liddell", IsActive: true},
+				func(got schema.User) string {
+					if got.FirstName != "Alicia" || got.FullName != "Alice Liddell" || got.DisplayName != "Alice Liddell" {
+						return "derived full_name or display_name replaced the stored one"
+					}
+					return ""
+				}},
+			{"explicit values replace",
+				schema.User{Email: "alice@example.com", FullName: "Alice L.", DisplayName: "Ali", IsActive: true},
+				func(got schema.User) string {
+					if got.FullName != "Alice L." || got.DisplayName != "Ali" {
+						return "explicit values were not written"
+					}
+					return ""
+				}},
+			{"explicit full_name replaces, derived display_name does not",
+				schema.User{Email: "alice@example.com", FullName: "Alice L.", IsActive: true},
+				func(got schema.User) string {
+					if got.FullName != "Alice L." || got.DisplayName != "Alice Liddell" {
+						return "want full_name replaced and display_name kept"
+					}
+					return ""
+				}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s := newStore(t)
+				if _, _, err := s.CreateUpdateUser(ctx, alice()); err != nil {
+					t.Fatal(err)
+				}
+				in := tt.incoming
+				in.Normalize()
+				got, created, err := s.CreateUpdateUser(ctx, in)
+				if err != nil || created {
+					t.Fatalf("update: created %v err %v", created, err)
+				}
+				if problem := tt.check(got); problem != "" {
+					t.Fatalf("returned: %s: %+v", problem, got)
+				}
+				read, _ := s.GetUser(ctx, in.Key())
+				if problem := tt.check(read); problem != "" {
+					t.Fatalf("read back: %s: %+v", problem, read)
+				}
+			})
+		}
+		t.Run("derived values fill what the node lacks", func(t *testing.T) {
+			s := seeded(t)
+			// A relation write leaves a node with no names.
+			if err := s.AddResourceRelation(ctx, "frank@example.com", schema.Follow, schema.Table, TableOrders); err != nil {
+				t.Fatal(err)
+			}
+			in := schema.User{Email: "frank@example.com", FirstName: "Frank", LastName: "Herbert", IsActive: true}
+			in.Normalize()
+			got, created, err := s.CreateUpdateUser(ctx, in)
+			if err != nil || created {
+				t.Fatalf("completing the node: created %v err %v", created, err)
+			}
+			if got.FullName != "Frank Herbert" || got.DisplayName != "Frank Herbert" || got.UserID != "frank@example.com" {
+				t.Fatalf("derived values not filled in: %+v", got)
+			}
+		})
+	})
+
 	t.Run("keys are normalised user ids", func(t *testing.T) {
 		s := newStore(t)
 		u := schema.User{UserID: "Bob.Smith+data@Example.COM", Email: "Bob.Smith+data@Example.COM", DisplayName: "Bob", IsActive: true}
@@ -205,6 +296,56 @@ func Run(t *testing.T, newStore Factory) {
 		}
 		got, _ := s.GetUser(ctx, u.Key())
 		assertUser(t, "other_key_values", got, u)
+	})
+
+	// Each entry is its own node property: later writes add to and replace
+	// single entries, empty values erase nothing, and only the properties
+	// named in USER_OTHER_KEYS read back.
+	t.Run("other keys are separate properties", func(t *testing.T) {
+		s := newStore(t)
+		u := alice()
+		u.OtherKeyValues = map[string]string{"location": "Berlin", "shoe_size": "44"}
+		if _, _, err := s.CreateUpdateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		u.OtherKeyValues = map[string]string{"okta_id": "00u1", "location": "", "cost_center": "42"}
+		got, _, err := s.CreateUpdateUser(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"okta_id": "00u1", "location": "Berlin", "cost_center": "42"}
+		if !maps.Equal(got.OtherKeyValues, want) {
+			t.Fatalf("returned other_key_values = %v, want %v", got.OtherKeyValues, want)
+		}
+		read, _ := s.GetUser(ctx, u.Key())
+		if !maps.Equal(read.OtherKeyValues, want) {
+			t.Fatalf("read other_key_values = %v, want %v (shoe_size is not in USER_OTHER_KEYS)", read.OtherKeyValues, want)
+		}
+		users, _ := s.GetUsers(ctx)
+		if len(users) != 1 || !maps.Equal(users[0].OtherKeyValues, want) {
+			t.Fatalf("listed other_key_values = %+v", users)
+		}
+	})
+
+	t.Run("other keys that are not property names write nothing", func(t *testing.T) {
+		s := newStore(t)
+		for _, name := range []string{"", "has space", "1st", "a-b", "key", "email", "display_name", "is_active",
+			"published_tag", "publisher_created_epoch_ms", "publisher_last_updated_epoch_ms", "other_key_values",
+			strings.Repeat("a", 65), "ünïcode"} {
+			u := alice()
+			u.OtherKeyValues = map[string]string{"location": "Berlin", name: "x"}
+			if _, _, err := s.CreateUpdateUser(ctx, u); schema.KindOf(err) != schema.KindInvalid {
+				t.Fatalf("other key %q: err %v, want invalid", name, err)
+			}
+			if _, err := s.GetUser(ctx, u.Key()); !schema.IsNotFound(err) {
+				t.Fatalf("other key %q: a user was written (%v)", name, err)
+			}
+		}
+		u := alice()
+		u.OtherKeyValues = map[string]string{strings.Repeat("a", 64): "x", "_x9": "y"}
+		if _, _, err := s.CreateUpdateUser(ctx, u); err != nil {
+			t.Fatalf("valid names refused: %v", err)
+		}
 	})
 
 	t.Run("manager name comes from the manager's node", func(t *testing.T) {
@@ -306,6 +447,33 @@ func Run(t *testing.T, newStore Factory) {
 		})
 	}
 
+	// amundsen_common's PopularTable and DashboardSummary declare the names
+	// and URLs non-optional str (models/popular_table.py, dashboard.py): a
+	// resource without URLs, description or run timestamp still answers
+	// strings there, null only in the optional fields, chart_names [].
+	t.Run("summaries without optional values", func(t *testing.T) {
+		s := seeded(t)
+		for _, r := range []struct {
+			t   schema.ResourceType
+			key string
+		}{{schema.Table, TableAccounts}, {schema.Dashboard, DashboardOps}} {
+			if err := s.AddResourceRelation(ctx, "erin@example.com", schema.Own, r.t, r.key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := s.GetUserResources(ctx, "erin@example.com", schema.Own)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := json.Marshal(res)
+		want := `{"table":[{"database":"hive","cluster":"gold","schema":"core","name":"accounts","description":null}],` +
+			`"dashboard":[{"uri":"tableau_dashboard://gold.ops/incidents","cluster":"gold","group_name":"Ops","group_url":"",` +
+			`"product":"tableau","name":"Incidents","url":"","description":null,"last_successful_run_timestamp":null,"chart_names":[]}]}`
+		if string(got) != want {
+			t.Fatalf("summaries\n got %s\nwant %s", got, want)
+		}
+	})
+
 	t.Run("missing resource writes nothing", func(t *testing.T) {
 		s := seeded(t)
 		for _, r := range []struct {
@@ -387,6 +555,29 @@ func Run(t *testing.T, newStore Factory) {
 		users, _ := s.UsersOfResource(ctx, schema.Table, "hive://gold.reads/t07", schema.Read)
 		if !slices.Equal(users, []string{"reader@example.com"}) {
 			t.Fatalf("READ_BY of t07 = %v", users)
+		}
+	})
+
+	// Amundsen metadata's get_frequently_used_tables (neo4j_proxy.py lines
+	// 1657-1664) orders READ edges by published_tag DESC, then read_count
+	// DESC: reads of the newest databuilder run come first.
+	t.Run("reads ordered by publish tag, then count", func(t *testing.T) {
+		s := newStore(t)
+		c := Catalog()
+		c.Reads = []schema.ReadRecord{
+			{User: "reader@example.com", Table: TableOrders, ReadCount: 100, PublishedTag: "2024-01-01"},
+			{User: "reader@example.com", Table: TableEvents, ReadCount: 2, PublishedTag: "2024-02-01"},
+			{User: "reader@example.com", Table: TableAccounts, ReadCount: 5, PublishedTag: "2024-02-01"},
+		}
+		if err := s.LoadCatalog(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		tables, err := s.GetFrequentlyUsedTables(ctx, "reader@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tableNames(tables); !slices.Equal(got, []string{"core.accounts", "analytics.events", "sales.orders"}) {
+			t.Fatalf("reads = %v, want the 2024-02-01 run (by count) before 2024-01-01", got)
 		}
 	})
 

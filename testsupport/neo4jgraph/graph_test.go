@@ -32,7 +32,7 @@ func TestEveryStatementIsImplemented(t *testing.T) {
 func TestRollbackDiscardsAndCommitPublishes(t *testing.T) {
 	g := New()
 	upsert := statement(t, "UpsertUser")
-	p := map[string]any{"key": "a@x.com", "props": map[string]any{"email": "a@x.com"}, "is_active": true}
+	p := map[string]any{"key": "a@x.com", "props": map[string]any{"email": "a@x.com"}, "derived": map[string]any{}, "is_active": true}
 
 	tx := g.Begin(true)
 	if _, err := tx.Run(upsert, p); err != nil {

@@ -2,6 +2,7 @@ package neo4jgraph
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -33,7 +34,6 @@ func implementations() map[string]handler {
 		},
 		"GetUser":                getUser,
 		"GetActiveUsers":         getActiveUsers,
-		"GetUserOtherKeyValues":  getUserOtherKeyValues,
 		"UpsertUser":             upsertUser,
 		"FrequentlyUsedTables":   frequentlyUsedTables,
 		"LoadTable":              loadTable,
@@ -129,20 +129,9 @@ func getActiveUsers(s *state, _ params, _ int64) (Result, error) {
 	return res, nil
 }
 
-func getUserOtherKeyValues(s *state, p params, _ int64) (Result, error) {
-	key, err := p.str("key")
-	if err != nil {
-		return Result{}, err
-	}
-	res := Result{Keys: []string{"other_key_values"}}
-	if u := s.find("User", key); u != nil {
-		res.Records = append(res.Records, []any{u.Props["other_key_values"]})
-	}
-	return res, nil
-}
-
-// upsertUser: MERGE; SET u += $props on create and on match; is_active and
-// publisher stamps always; created is whether MERGE created the node.
+// upsertUser: MERGE; SET u += $props on create and on match; each $derived
+// value only where the property is null or empty; is_active and publisher
+// stamps always; created is whether MERGE created the node.
 func upsertUser(s *state, p params, now int64) (Result, error) {
 	key, err := p.str("key")
 	if err != nil {
@@ -160,6 +149,14 @@ func upsertUser(s *state, p params, now int64) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	rawDerived, err := p.value("derived")
+	if err != nil {
+		return Result{}, err
+	}
+	derived, ok := rawDerived.(map[string]any)
+	if !ok {
+		return Result{}, &Error{Code: "Neo.ClientError.Statement.TypeError", Message: "derived must be a map"}
+	}
 	u, created := s.merge("User", key)
 	if created {
 		u.Props["publisher_created_epoch_ms"] = now
@@ -172,6 +169,11 @@ func upsertUser(s *state, p params, now int64) (Result, error) {
 		u.Props[k] = v
 	}
 	u.Props["is_active"] = active
+	for _, name := range []string{"user_id", "full_name", "display_name"} {
+		if cur, ok := u.Props[name]; (!ok || cur == nil || cur == "") && derived[name] != nil {
+			u.Props[name] = derived[name]
+		}
+	}
 	u.Props["published_tag"] = "api_create_update_user"
 	u.Props["publisher_last_updated_epoch_ms"] = now
 	row := append(s.userRow(u), created)
@@ -305,28 +307,31 @@ func frequentlyUsedTables(s *state, p params, _ int64) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Keys: append(slices.Clone(tableKeys), "read_count", "key")}
+	res := Result{Keys: append(slices.Clone(tableKeys), "published_tag", "read_count", "key")}
 	u := s.find("User", key)
 	if u == nil {
 		return res, nil
 	}
 	type read struct {
 		t     *Node
+		tag   any
 		count int64
 	}
 	var reads []read
 	for _, r := range s.out(u, "READ") {
-		if t := s.nodes[r.To]; slices.Contains(t.Labels, "Table") {
+		// WHERE r.published_tag IS NOT NULL
+		if t := s.nodes[r.To]; slices.Contains(t.Labels, "Table") && r.Props["published_tag"] != nil {
 			n, _ := r.Props["read_count"].(int64)
-			reads = append(reads, read{t, n})
+			reads = append(reads, read{t, r.Props["published_tag"], n})
 		}
 	}
 	slices.SortFunc(reads, func(a, b read) int {
-		return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.t.Props["key"].(string), b.t.Props["key"].(string)))
+		return cmp.Or(cmp.Compare(fmt.Sprint(b.tag), fmt.Sprint(a.tag)), cmp.Compare(b.count, a.count),
+			cmp.Compare(a.t.Props["key"].(string), b.t.Props["key"].(string)))
 	})
 	for _, r := range reads[:min(len(reads), 50)] {
 		if row, ok := s.tablePath(r.t); ok {
-			res.Records = append(res.Records, append(row, r.count, r.t.Props["key"]))
+			res.Records = append(res.Records, append(row, r.tag, r.count, r.t.Props["key"]))
 		}
 	}
 	return res, nil
@@ -444,6 +449,10 @@ func loadRead(s *state, p params, now int64) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	tag, err := p.value("published_tag")
+	if err != nil {
+		return Result{}, err
+	}
 	res := Result{Keys: []string{"user_key"}}
 	t := s.find("Table", keys[0])
 	if t == nil {
@@ -453,8 +462,9 @@ func loadRead(s *state, p params, now int64) (Result, error) {
 	if created {
 		u.Props["email"], u.Props["published_tag"], u.Props["publisher_created_epoch_ms"] = keys[1], "catalog_load", now
 	}
-	s.mergeRel(u, "READ", t).Props["read_count"] = count
-	s.mergeRel(t, "READ_BY", u).Props["read_count"] = count
+	for _, r := range []*Rel{s.mergeRel(u, "READ", t), s.mergeRel(t, "READ_BY", u)} {
+		r.Props["read_count"], r.Props["published_tag"], r.Props["publisher_last_updated_epoch_ms"] = count, tag, now
+	}
 	res.Records = [][]any{{keys[1]}}
 	return res, nil
 }
