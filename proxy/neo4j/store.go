@@ -47,6 +47,8 @@ type Config struct {
 type Store struct {
 	driver neo4j.DriverWithContext
 	cfg    Config
+	// relations holds the generated relation statements (relations.go).
+	relations map[relationStatementKey]string
 	// schemaReady records that the start-up schema step ran (successfully or
 	// with a logged lack of privilege).
 	schemaReady atomic.Bool
@@ -88,7 +90,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("neo4j driver for %s: %w", redactURI(cfg.URI), err)
 	}
-	return &Store{driver: driver, cfg: cfg}, nil
+	return &Store{driver: driver, cfg: cfg, relations: relationStatementTexts()}, nil
 }
 
 // redactURI keeps credentials that may be embedded in a URI out of logs.
@@ -345,8 +347,8 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 // GetUserResources returns the tables and dashboards the user follows or
 // owns, sorted.
 func (s *Store) GetUserResources(ctx context.Context, userKey string, rel schema.Relation) (schema.UserResources, error) {
-	tablesStmt, ok1 := tableReads[rel]
-	dashStmt, ok2 := dashboardReads[rel]
+	tablesStmt, ok1 := s.relations[relationStatementKey{OpList, rel, schema.Table}]
+	dashStmt, ok2 := s.relations[relationStatementKey{OpList, rel, schema.Dashboard}]
 	if !ok1 || !ok2 {
 		return schema.UserResources{}, schema.Errorf(schema.KindInvalid, "relation %q has no resource listing", rel)
 	}
@@ -427,7 +429,7 @@ func (s *Store) GetFrequentlyUsedTables(ctx context.Context, userKey string) ([]
 // AddResourceRelation links user and resource in both directions, in one
 // statement of one transaction.
 func (s *Store) AddResourceRelation(ctx context.Context, userKey string, rel schema.Relation, t schema.ResourceType, resourceKey string) error {
-	stmt, ok := addStatements[relationKey{rel, t}]
+	stmt, ok := s.relations[relationStatementKey{OpAdd, rel, t}]
 	if !ok {
 		return schema.Errorf(schema.KindInvalid, "relation %s to %s cannot be written", rel, t)
 	}
@@ -446,7 +448,7 @@ func (s *Store) AddResourceRelation(ctx context.Context, userKey string, rel sch
 
 // DeleteResourceRelation removes both directions, if present.
 func (s *Store) DeleteResourceRelation(ctx context.Context, userKey string, rel schema.Relation, t schema.ResourceType, resourceKey string) error {
-	stmt, ok := deleteStatements[relationKey{rel, t}]
+	stmt, ok := s.relations[relationStatementKey{OpDelete, rel, t}]
 	if !ok {
 		return schema.Errorf(schema.KindInvalid, "relation %s to %s cannot be written", rel, t)
 	}
@@ -460,7 +462,7 @@ func (s *Store) DeleteResourceRelation(ctx context.Context, userKey string, rel 
 // UsersOfResource lists users with rel to the resource, read through the
 // resource→user edges.
 func (s *Store) UsersOfResource(ctx context.Context, t schema.ResourceType, resourceKey string, rel schema.Relation) ([]string, error) {
-	stmt, ok := reverseStatements[relationKey{rel, t}]
+	stmt, ok := s.relations[relationStatementKey{OpUsers, rel, t}]
 	if !ok {
 		return nil, schema.Errorf(schema.KindInvalid, "relation %s to %s has no reverse edge", rel, t)
 	}
