@@ -396,7 +396,7 @@ func dashboardFromRecord(rec *neo4j.Record) schema.DashboardSummary {
 	d.Name, _ = recordString(rec, "name")
 	d.URL, _ = recordString(rec, "url")
 	d.Description, _ = recordString(rec, "description")
-	switch ts := mustGet(rec, "last_successful_run_timestamp").(type) {
+	switch ts := valueOrNil(rec, "last_successful_run_timestamp").(type) {
 	case int64:
 		d.LastSuccessfulRunTimestamp = &ts
 	case float64:
@@ -406,7 +406,9 @@ func dashboardFromRecord(rec *neo4j.Record) schema.DashboardSummary {
 	return d.Summary()
 }
 
-func mustGet(rec *neo4j.Record, key string) any {
+// valueOrNil is the record's value for key, nil when the column is absent
+// (callers type-switch on it, and nil matches no case).
+func valueOrNil(rec *neo4j.Record, key string) any {
 	v, _ := rec.Get(key)
 	return v
 }
@@ -606,13 +608,13 @@ func (s *Store) GetSyncState(ctx context.Context, name string) (proxy.SyncState,
 			return proxy.SyncState{}, err
 		}
 		var st proxy.SyncState
-		if ms, ok := mustGet(recs[0], "watermark_ms").(int64); ok {
+		if ms, ok := valueOrNil(recs[0], "watermark_ms").(int64); ok {
 			st.Watermark = time.UnixMilli(ms).UTC()
 		}
-		if ms, ok := mustGet(recs[0], "updated_ms").(int64); ok {
+		if ms, ok := valueOrNil(recs[0], "updated_ms").(int64); ok {
 			st.UpdatedAt = time.UnixMilli(ms).UTC()
 		}
-		st.Complete, _ = mustGet(recs[0], "complete").(bool)
+		st.Complete, _ = valueOrNil(recs[0], "complete").(bool)
 		return st, nil
 	})
 }
@@ -644,7 +646,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.D
 		if err != nil || len(recs) != 1 {
 			return false, err
 		}
-		acquired, _ := mustGet(recs[0], "acquired").(bool)
+		acquired, _ := valueOrNil(recs[0], "acquired").(bool)
 		return acquired, nil
 	})
 }
