@@ -345,23 +345,10 @@ func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, onRateRemai
 		log.Info("no directory configured: users unknown to the graph answer 404")
 		return nil, nil
 	}
-	o := cfg.Okta
-	budget := oidcuser.NewBudget(http.DefaultTransport, oidcuser.BudgetConfig{
-		MaxConcurrent: o.MaxConcurrent,
-		Reserve:       o.RateLimitReserve,
-		OnRemaining:   onRateRemaining,
-	})
-	dir, err := oidcuser.NewOkta(ctx, oidcuser.OktaConfig{
-		OrgURL:            o.OrgURL,
-		AuthorizationMode: o.AuthorizationMode,
-		Token:             o.Token,
-		ClientID:          o.ClientID,
-		Scopes:            o.Scopes,
-		PrivateKey:        o.PrivateKey,
-		PrivateKeyID:      o.PrivateKeyID,
-		DisableHTTPSCheck: o.DisableHTTPSCheck,
-		Transport:         budget,
-	})
+	o, budget := cfg.Okta.OktaConfig, cfg.Okta.Budget
+	budget.OnRemaining = onRateRemaining
+	o.Transport = oidcuser.NewBudget(http.DefaultTransport, budget)
+	dir, err := oidcuser.NewOkta(ctx, o)
 	if err != nil {
 		return nil, &configError{Var: "OKTA_CLIENT_ORGURL", Problem: err.Error()}
 	}
@@ -429,11 +416,8 @@ func isLoopbackHost(host string) bool {
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (proxy.Store, []handlers.Check, error) {
 	if cfg.ProxyClient == "neo4j" {
 		n := cfg.Neo4j
-		s, err := neo4jstore.Open(neo4jstore.Config{
-			URI: n.URI, Username: n.User, Password: n.Password, Database: n.Database,
-			MaxPoolSize: n.MaxPoolSize, ConnectTimeout: n.ConnectTimeout, TxTimeout: n.TxTimeout, RetryTime: n.RetryTime,
-			Logger: log, OtherKeys: cfg.OtherKeys,
-		})
+		n.Logger, n.OtherKeys = log, cfg.OtherKeys
+		s, err := neo4jstore.Open(n)
 		if err != nil {
 			return nil, nil, &configError{Var: "PROXY_HOST", Problem: err.Error()}
 		}
