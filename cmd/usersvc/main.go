@@ -347,7 +347,9 @@ func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, onRateRemai
 	}
 	o, budget := cfg.Okta.OktaConfig, cfg.Okta.Budget
 	budget.OnRemaining = onRateRemaining
-	o.Transport = oidcuser.NewBudget(http.DefaultTransport, budget)
+	// nil: the budget builds its own *http.Transport, so the directory's
+	// Close closes only its own connections, not http.DefaultTransport's.
+	o.Transport = oidcuser.NewBudget(nil, budget)
 	dir, err := oidcuser.NewOkta(ctx, o)
 	if err != nil {
 		return nil, &configError{Var: "OKTA_CLIENT_ORGURL", Problem: err.Error()}
