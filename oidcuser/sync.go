@@ -16,16 +16,6 @@ import (
 	"github.com/usersvc/usersvc/schema"
 )
 
-// Lister pages through a directory's people in lastUpdated order.
-type Lister interface {
-	ListUsers(ctx context.Context, q ListQuery, fn func([]OktaUser) error) error
-}
-
-// GroupLister names the groups a person belongs to.
-type GroupLister interface {
-	Groups(ctx context.Context, oktaID string) ([]string, error)
-}
-
 // SyncStore is what a sync reads and writes in the graph.
 type SyncStore interface {
 	proxy.SyncStore

@@ -183,10 +183,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Logger:        log,
 		Observer:      m,
 	})
-	if file, ok := directory.(*oidcuser.FileDirectory); ok {
+	if reloader, ok := directory.(oidcuser.Reloader); ok {
 		watchCtx, stopWatch := context.WithCancel(ctx)
 		watched := make(chan struct{})
-		go func() { defer close(watched); file.Watch(watchCtx, time.Second, resolver.ForgetNotFound) }()
+		go func() { defer close(watched); reloader.Watch(watchCtx, time.Second, resolver.ForgetNotFound) }()
 		defer func() { stopWatch(); <-watched }()
 	}
 	if cfg.Sync.Interval > 0 {
