@@ -46,7 +46,7 @@ var envVars = []envVar{
 	{"OIDC_AUDIENCE", "FLASK_OIDC_CLIENT_ID", "Expected aud (Okta custom authorization server: api://default)."},
 	{"OIDC_ALLOWED_CLIENT_IDS", "", "Comma list; when set, the token's cid/azp/client_id must be one of them."},
 	{"OIDC_REQUIRED_SCOPES", "", "Comma or space list of scopes every token must carry (scp array or scope string)."},
-	{"OIDC_CLOCK_SKEW", "60s", "Leeway on exp and nbf."},
+	{"OIDC_CLOCK_SKEW", "60s", "Leeway on exp and nbf; 0 is none (at most 10m)."},
 	{"OIDC_GROUPS_CLAIM", "groups", "Token claim holding the caller's groups; a dotted name (realm_access.roles) reaches into nested claims, a claim named with the dot wins."},
 	{"OIDC_WRITE_GROUPS", "", "Comma list; when set, writing another user's data (PUT /user, follow/own) needs one of these groups."},
 	{"OIDC_TOKEN_CACHE_SIZE", "10000", "Verified tokens remembered (by SHA-256) until their exp; 0 turns the cache off."},

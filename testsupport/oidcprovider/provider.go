@@ -153,6 +153,9 @@ type TokenOptions struct {
 	Subject   string
 	Email     string
 	ExpiresIn *time.Duration
+	// NotBeforeIn sets nbf this far from now; without it the provider's
+	// own nbf applies (oauth2-mock-server sets iat - 10s on every token).
+	NotBeforeIn *time.Duration
 }
 
 // Token mints an access token with a client-credentials grant.
@@ -172,6 +175,9 @@ func (p *Provider) Token(t testing.TB, o TokenOptions) string {
 	set("email", o.Email)
 	if o.ExpiresIn != nil {
 		form.Set("expires_in", strconv.Itoa(int(o.ExpiresIn.Seconds())))
+	}
+	if o.NotBeforeIn != nil {
+		form.Set("nbf_offset", strconv.Itoa(int(o.NotBeforeIn.Seconds())))
 	}
 	resp, err := http.PostForm(p.issuer+"/token", form)
 	if err != nil {
