@@ -1,6 +1,3 @@
-// Package oidcuser finds people: the Directory interface over an identity
-// provider's user API (Okta), and the Resolver that answers "who is this
-// user?" from the graph first and the directory second.
 package oidcuser
 
 import (
