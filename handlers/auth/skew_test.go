@@ -20,9 +20,6 @@ import (
 // 5-minute allowance to nbf (v3.21.0 oidc/verify.go) on a clock that was
 // shifted back by the skew.
 func TestClockSkewWithRealTokens(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the OIDC provider process")
-	}
 	p := oidcprovider.Start(t)
 	d := func(v time.Duration) *time.Duration { return &v }
 	for _, skew := range []time.Duration{0, time.Minute, 10 * time.Minute} {
@@ -60,7 +57,7 @@ func TestClockSkewWithRealTokens(t *testing.T) {
 			for _, tt := range tests {
 				tok := p.Token(t, tt.opts)
 				if tt.name == "fresh, the provider's own nbf" {
-					if _, ok := claim(t, tok)["nbf"]; !ok {
+					if !hasNotBefore(t, tok) {
 						t.Fatal("the provider's token carries no nbf: the case proves nothing")
 					}
 				}
@@ -76,20 +73,17 @@ func TestClockSkewWithRealTokens(t *testing.T) {
 	}
 }
 
-// claim decodes a JWT's payload without verifying it.
-func claim(t *testing.T, tok string) map[string]any {
+// hasNotBefore reports whether a JWT's payload carries nbf (read without
+// verifying it).
+func hasNotBefore(t *testing.T, tok string) bool {
 	t.Helper()
+	var payload struct {
+		NotBefore *json.Number `json:"nbf"`
+	}
 	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
+	data, err := base64.RawURLEncoding.DecodeString(parts[min(1, len(parts)-1)])
+	if err != nil || len(parts) != 3 || json.Unmarshal(data, &payload) != nil {
 		t.Fatalf("not a JWT: %q", tok)
 	}
-	data, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return payload.NotBefore != nil
 }
