@@ -296,14 +296,9 @@ func (s *Store) GetUsers(ctx context.Context) ([]schema.User, error) {
 
 // CreateUpdateUser upserts u; empty values never replace stored ones.
 func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error) {
-	key := u.Key()
-	if key == "" {
-		return schema.User{}, false, schema.Errorf(schema.KindInvalid, schema.MsgNoUserID)
-	}
-	for name := range u.OtherKeyValues {
-		if err := schema.CheckOtherKeyName(name); err != nil {
-			return schema.User{}, false, err
-		}
+	key, err := u.WriteKey()
+	if err != nil {
+		return schema.User{}, false, err
 	}
 	type result struct {
 		user    schema.User
