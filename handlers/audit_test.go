@@ -73,6 +73,18 @@ func TestAuditRecords(t *testing.T) {
 			t.Fatalf("%s %s audit:\n got %s\nwant %s", st.method, st.target, got, exp)
 		}
 	}
+	// A PUT /user the store fails is audited as user_write with the failure
+	// kind (README, audit records).
+	_ = e.store.Close()
+	before := len(audits(t, e.logs.String()))
+	w := e.do(t, "PUT", "/user", `{"email":"ada@example.com","team_name":"Data"}`, "Authorization", ada, "X-Request-Id", "req-fail")
+	wantStatus(t, w, 503)
+	recs := audits(t, e.logs.String())[before:]
+	want := map[string]any{"event": "user_write", "key": "ada@example.com", "outcome": "unavailable", "audit": true, "msg": "audit",
+		"source": "api", "actor": "00uada@example.com", "request_id": "req-fail"}
+	if got, _ := json.Marshal(recs); len(recs) != 1 || !maps.Equal(recs[0], want) {
+		t.Fatalf("PUT /user with the store down: audit %s, want one record %v", got, want)
+	}
 	if strings.Contains(e.logs.String(), strings.TrimPrefix(ada, "Bearer ")[:40]) {
 		t.Fatal("a token reached the logs")
 	}

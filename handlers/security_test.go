@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/usersvc/usersvc/proxy/embedded"
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/issuer"
+	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
 
 // attackServer is the real handler chain with real verification behind a
@@ -29,25 +29,8 @@ import (
 type attackServer struct {
 	url    string
 	iss    *issuer.Issuer
-	logs   *syncBuffer
+	logs   *syncbuffer.Buffer
 	client *http.Client
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newAttackServer(t *testing.T) *attackServer {
@@ -68,7 +51,7 @@ func newAttackServer(t *testing.T) *attackServer {
 	if _, _, err := store.CreateUpdateUser(context.Background(), schema.User{UserID: "ada@example.com", Email: "ada@example.com", DisplayName: "Ada", IsActive: true}); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuffer.Buffer{}
 	h := handlers.New(handlers.Deps{
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Users:  oidcuser.NewResolver(store, oidcuser.ResolverConfig{}), Store: store,

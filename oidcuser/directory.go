@@ -2,6 +2,7 @@ package oidcuser
 
 import (
 	"context"
+	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,6 +17,43 @@ import (
 type Directory interface {
 	LookupUser(ctx context.Context, id string) (schema.User, error)
 }
+
+// What a directory can do beyond LookupUser. cmd/usersvc discovers these
+// capabilities with a type assertion on the Directory it built; each
+// directory asserts at compile time which ones it has (below).
+
+// Lister is a directory that can be synced: it pages through its people in
+// lastUpdated order (the Syncer's source).
+type Lister interface {
+	ListUsers(ctx context.Context, q ListQuery, fn func([]OktaUser) error) error
+}
+
+// GroupLister is a directory with group memberships: it names the groups a
+// person belongs to, from which a sync can take team_name.
+type GroupLister interface {
+	Groups(ctx context.Context, oktaID string) ([]string, error)
+}
+
+// Reloader is a directory whose source can change under it (a file): Watch
+// re-reads it every interval until ctx ends, so changes are picked up even
+// when no lookup reaches the directory, and calls onChange after each
+// re-read (to drop cached "not found" answers, say).
+type Reloader interface {
+	Watch(ctx context.Context, every time.Duration, onChange func())
+}
+
+// The capabilities of each directory, checked by the compiler. io.Closer
+// is a capability too: the Okta directory holds connections to release.
+var (
+	_ Directory   = (*OktaDirectory)(nil)
+	_ Lister      = (*OktaDirectory)(nil)
+	_ GroupLister = (*OktaDirectory)(nil)
+	_ io.Closer   = (*OktaDirectory)(nil)
+
+	_ Directory = (*FileDirectory)(nil)
+	_ Lister    = (*FileDirectory)(nil)
+	_ Reloader  = (*FileDirectory)(nil)
+)
 
 // OtherKeyOktaID is the other_key_values entry holding the person's id in the
 // directory, so graph records can be traced back to their source.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/usersvc/usersvc/oidcuser"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
+	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
 
 // TestOktaErrorClasses: one row per class of Okta failure (codes from
@@ -108,7 +109,7 @@ func TestRefusedCredentialsLoggedOncePerMinute(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	logs := &syncBuffer{}
+	logs := &syncbuffer.Buffer{}
 	r := oidcuser.NewResolver(syncStore(t), oidcuser.ResolverConfig{
 		Directory: newDirectory(t, org, oidcuser.OktaConfig{}),
 		Logger:    slog.New(slog.NewJSONHandler(logs, nil)), Now: clock,

@@ -1,7 +1,6 @@
 package oidcuser_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
+	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
 
 func init() { gin.SetMode(gin.TestMode) }
@@ -31,24 +31,7 @@ type resolutionEnv struct {
 	h     http.Handler
 	org   *oktaapi.Server
 	store *embedded.Store
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *syncbuffer.Buffer
 }
 
 // newResolutionEnv serves the real handlers over an embedded store, resolving
@@ -64,7 +47,7 @@ func newResolutionEnv(t *testing.T, org *oktaapi.Server, budget oidcuser.BudgetC
 		t.Fatal(err)
 	}
 	dir := newDirectory(t, org, oidcuser.OktaConfig{Transport: oidcuser.NewBudget(nil, budget)})
-	logs := &syncBuffer{}
+	logs := &syncbuffer.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	resolver := oidcuser.NewResolver(store, oidcuser.ResolverConfig{Directory: dir, LookupTimeout: 500 * time.Millisecond, Logger: log})
 	h := handlers.New(handlers.Deps{Logger: log, Users: resolver, Store: store})
@@ -290,7 +273,7 @@ func TestAuditNamesTheActor(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	logs := &syncBuffer{}
+	logs := &syncbuffer.Buffer{}
 	r := oidcuser.NewResolver(store, oidcuser.ResolverConfig{
 		Directory: newDirectory(t, newOrg(t), oidcuser.OktaConfig{}),
 		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),

@@ -1,6 +1,3 @@
-// Package oidcuser finds people: the Directory interface over an identity
-// provider's user API (Okta), and the Resolver that answers "who is this
-// user?" from the graph first and the directory second.
 package oidcuser
 
 import (
@@ -171,18 +168,17 @@ func (r *Resolver) lookupGraph(ctx context.Context, key string) (schema.User, er
 // minimal node Amundsen writes for an unknown id).
 func (r *Resolver) NodeKey(ctx context.Context, key string) (string, error) {
 	u, err := r.ResolveUser(ctx, key)
-	switch {
-	case err == nil:
-		return u.Key(), nil
-	case schema.IsNotFound(err):
-		return key, nil
-	}
-	return "", err
+	return nodeKey(key, u, err)
 }
 
 // ReadKey is NodeKey for reads: the graph alone, never the directory.
 func (r *Resolver) ReadKey(ctx context.Context, key string) (string, error) {
 	u, err := r.lookupGraph(ctx, key)
+	return nodeKey(key, u, err)
+}
+
+// nodeKey is the found user's key, or key itself when nobody was found.
+func nodeKey(key string, u schema.User, err error) (string, error) {
 	switch {
 	case err == nil:
 		return u.Key(), nil

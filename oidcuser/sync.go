@@ -16,16 +16,6 @@ import (
 	"github.com/usersvc/usersvc/schema"
 )
 
-// Lister pages through a directory's people in lastUpdated order.
-type Lister interface {
-	ListUsers(ctx context.Context, q ListQuery, fn func([]OktaUser) error) error
-}
-
-// GroupLister names the groups a person belongs to.
-type GroupLister interface {
-	Groups(ctx context.Context, oktaID string) ([]string, error)
-}
-
 // SyncStore is what a sync reads and writes in the graph.
 type SyncStore interface {
 	proxy.SyncStore
@@ -144,63 +134,95 @@ const writeBatch = 100
 func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 	start := s.cfg.Now()
 	var rep SyncReport
-	ok, err := s.store.AcquireLease(ctx, s.cfg.Name, s.cfg.Owner, s.cfg.LeaseTTL)
+	lease, err := s.acquireLease(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("sync lease: %w", err)
-	}
-	if !ok {
-		return rep, ErrLeaseHeld
+		return rep, err
 	}
 	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), s.cfg.Name, s.cfg.Owner) }()
-	lease := &leaseKeeper{s: s, renewed: s.cfg.Now()}
 
 	state, err := s.store.GetSyncState(ctx, s.cfg.Name)
 	if err != nil {
 		return rep, fmt.Errorf("sync state: %w", err)
 	}
-	q := ListQuery{}
-	if !s.cfg.Full && !state.Watermark.IsZero() {
-		// An interrupted run resumes at its checkpoint, inclusive; the
-		// look-back catches late arrivals.
-		q = ListQuery{UpdatedAfter: state.Watermark.Add(-s.cfg.Lookback), Inclusive: !state.Complete}
-	}
-
-	// Fetch everything first: the guard must see the whole change before
-	// anything is written.
-	var fetched []OktaUser
-	err = s.dir.ListUsers(ctx, q, func(page []OktaUser) error {
-		fetched = append(fetched, page...)
-		s.cfg.Progress(SyncProgress{Phase: "fetch", Done: len(fetched)})
-		return lease.renew(ctx)
-	})
-	if err != nil {
-		return rep, fmt.Errorf("read the directory: %w", err)
-	}
-	todo := keyPeople(fetched)
-	rep.Fetched = len(fetched)
-	slices.SortStableFunc(todo, func(a, b pending) int { return cmp.Compare(a.lastUpdated.UnixNano(), b.lastUpdated.UnixNano()) })
-
-	todo, err = s.plan(ctx, todo, &rep, lease)
+	todo, err := s.fetch(ctx, s.resumeQuery(state), &rep, lease)
 	if err != nil {
 		return rep, err
 	}
-	deactivating, err := s.guard(ctx, todo)
-	rep.Deactivated = deactivating
-	if err != nil {
+	if todo, err = s.plan(ctx, todo, &rep, lease); err != nil {
+		return rep, err
+	}
+	if rep.Deactivated, err = s.guard(ctx, todo); err != nil {
 		rep.Elapsed = s.cfg.Now().Sub(start)
 		return rep, err
 	}
 	if err := s.applyTeams(ctx, todo, lease); err != nil {
 		return rep, err
 	}
+	watermark, err := s.write(ctx, todo, state.Watermark, &rep, lease)
+	if err != nil {
+		return rep, err
+	}
+	rep.Watermark = watermark
+	if err := s.checkpoint(ctx, watermark, true); err != nil {
+		return rep, err
+	}
+	rep.Elapsed = s.cfg.Now().Sub(start)
+	s.cfg.Logger.Info("directory sync finished", "fetched", rep.Fetched, "created", rep.Created, "updated", rep.Updated,
+		"unchanged", rep.Unchanged, "deactivated", rep.Deactivated, "skipped", rep.Skipped, "watermark", watermark, "elapsed", rep.Elapsed.String())
+	return rep, nil
+}
 
-	watermark := state.Watermark
+// acquireLease takes the single-runner lease, or reports ErrLeaseHeld.
+func (s *Syncer) acquireLease(ctx context.Context) (*leaseKeeper, error) {
+	ok, err := s.store.AcquireLease(ctx, s.cfg.Name, s.cfg.Owner, s.cfg.LeaseTTL)
+	if err != nil {
+		return nil, fmt.Errorf("sync lease: %w", err)
+	}
+	if !ok {
+		return nil, ErrLeaseHeld
+	}
+	return &leaseKeeper{s: s, renewed: s.cfg.Now()}, nil
+}
+
+// resumeQuery is what to read: everyone on a full run or the first one,
+// else the people changed since the saved watermark.
+func (s *Syncer) resumeQuery(state proxy.SyncState) ListQuery {
+	if s.cfg.Full || state.Watermark.IsZero() {
+		return ListQuery{}
+	}
+	// An interrupted run resumes at its checkpoint, inclusive; the
+	// look-back catches late arrivals.
+	return ListQuery{UpdatedAfter: state.Watermark.Add(-s.cfg.Lookback), Inclusive: !state.Complete}
+}
+
+// fetch reads every person the query names before anything is written (the
+// guard must see the whole change), keyed and in the directory's
+// lastUpdated order.
+func (s *Syncer) fetch(ctx context.Context, q ListQuery, rep *SyncReport, lease *leaseKeeper) ([]pending, error) {
+	var fetched []OktaUser
+	err := s.dir.ListUsers(ctx, q, func(page []OktaUser) error {
+		fetched = append(fetched, page...)
+		s.cfg.Progress(SyncProgress{Phase: "fetch", Done: len(fetched)})
+		return lease.renew(ctx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the directory: %w", err)
+	}
+	todo := keyPeople(fetched)
+	rep.Fetched = len(fetched)
+	slices.SortStableFunc(todo, func(a, b pending) int { return cmp.Compare(a.lastUpdated.UnixNano(), b.lastUpdated.UnixNano()) })
+	return todo, nil
+}
+
+// write stores the people that changed, saving a checkpoint every
+// writeBatch people, and returns the newest lastUpdated it got through.
+func (s *Syncer) write(ctx context.Context, todo []pending, watermark time.Time, rep *SyncReport, lease *leaseKeeper) (time.Time, error) {
 	for i, p := range todo {
 		if err := ctx.Err(); err != nil {
-			return rep, err
+			return time.Time{}, err
 		}
 		if err := lease.keep(ctx); err != nil {
-			return rep, err
+			return time.Time{}, err
 		}
 		switch {
 		case p.stored != nil && unchanged(*p.stored, p.user):
@@ -208,7 +230,7 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 		default:
 			_, created, err := s.store.CreateUpdateUser(ctx, p.user)
 			if err != nil {
-				return rep, fmt.Errorf("write %s: %w", p.user.Key(), err)
+				return time.Time{}, fmt.Errorf("write %s: %w", p.user.Key(), err)
 			}
 			if created {
 				rep.Created++
@@ -220,24 +242,23 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 			watermark = p.lastUpdated
 		}
 		if (i+1)%writeBatch == 0 {
-			// A checkpoint: an interrupted run resumes here (inclusive).
-			if err := s.store.PutSyncState(ctx, s.cfg.Name, proxy.SyncState{Watermark: watermark, UpdatedAt: s.cfg.Now()}); err != nil {
-				return rep, err
+			// An interrupted run resumes here (inclusive).
+			if err := s.checkpoint(ctx, watermark, false); err != nil {
+				return time.Time{}, err
 			}
 			if err := lease.renew(ctx); err != nil {
-				return rep, err
+				return time.Time{}, err
 			}
 		}
 		s.cfg.Progress(SyncProgress{Phase: "write", Done: i + 1, Total: len(todo)})
 	}
-	rep.Watermark = watermark
-	if err := s.store.PutSyncState(ctx, s.cfg.Name, proxy.SyncState{Watermark: watermark, Complete: true, UpdatedAt: s.cfg.Now()}); err != nil {
-		return rep, err
-	}
-	rep.Elapsed = s.cfg.Now().Sub(start)
-	s.cfg.Logger.Info("directory sync finished", "fetched", rep.Fetched, "created", rep.Created, "updated", rep.Updated,
-		"unchanged", rep.Unchanged, "deactivated", rep.Deactivated, "skipped", rep.Skipped, "watermark", watermark, "elapsed", rep.Elapsed.String())
-	return rep, nil
+	return watermark, nil
+}
+
+// checkpoint saves the watermark; complete marks the run finished, so the
+// next one reads strictly after it.
+func (s *Syncer) checkpoint(ctx context.Context, watermark time.Time, complete bool) error {
+	return s.store.PutSyncState(ctx, s.cfg.Name, proxy.SyncState{Watermark: watermark, Complete: complete, UpdatedAt: s.cfg.Now()})
 }
 
 // unchanged reports whether writing incoming over stored would change

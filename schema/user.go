@@ -84,6 +84,22 @@ func (u User) Key() string {
 	return UserKey(u.UserID)
 }
 
+// WriteKey is Key for a store about to write u: the key must not be empty
+// and every other_key_values name must be one a store can hold as a node
+// property. Every store checks the same way before it writes anything.
+func (u User) WriteKey() (string, error) {
+	key := u.Key()
+	if key == "" {
+		return "", Errorf(KindInvalid, MsgNoUserID)
+	}
+	for name := range u.OtherKeyValues {
+		if err := CheckOtherKeyName(name); err != nil {
+			return "", err
+		}
+	}
+	return key, nil
+}
+
 // stringField ties a JSON key to the User field it fills. The table is the
 // single source of the 15 string keys, shared by decoding and encoding.
 type stringField struct {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
 
 // TestBinaryAuditSurvivesKillAfterResponse: the process is killed (SIGKILL,
@@ -23,7 +25,7 @@ func TestBinaryAuditSurvivesKillAfterResponse(t *testing.T) {
 		cmd := exec.Command(buildBinary(t))
 		cmd.Env = []string{"LISTEN_ADDR=" + addr, "METRICS_ADDR=127.0.0.1:0", "AUTH_DISABLED=true",
 			"EMBEDDED_DB_PATH=" + filepath.Join(t.TempDir(), "usersvc.db")}
-		out := &lockedBuffer{}
+		out := &syncbuffer.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, io.Discard
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

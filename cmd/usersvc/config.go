@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/oidcuser"
+	neo4jstore "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/schema"
 )
 
@@ -45,7 +46,7 @@ var envVars = []envVar{
 	{"OIDC_AUDIENCE", "FLASK_OIDC_CLIENT_ID", "Expected aud (Okta custom authorization server: api://default)."},
 	{"OIDC_ALLOWED_CLIENT_IDS", "", "Comma list; when set, the token's cid/azp/client_id must be one of them."},
 	{"OIDC_REQUIRED_SCOPES", "", "Comma or space list of scopes every token must carry (scp array or scope string)."},
-	{"OIDC_CLOCK_SKEW", "60s", "Leeway on exp and nbf."},
+	{"OIDC_CLOCK_SKEW", "60s", "Leeway on exp and nbf; 0 is none (at most 10m)."},
 	{"OIDC_GROUPS_CLAIM", "groups", "Token claim holding the caller's groups; a dotted name (realm_access.roles) reaches into nested claims, a claim named with the dot wins."},
 	{"OIDC_WRITE_GROUPS", "", "Comma list; when set, writing another user's data (PUT /user, follow/own) needs one of these groups."},
 	{"OIDC_TOKEN_CACHE_SIZE", "10000", "Verified tokens remembered (by SHA-256) until their exp; 0 turns the cache off."},
@@ -117,7 +118,7 @@ type Config struct {
 
 	ProxyClient         string
 	ProxyHost           string
-	Neo4j               Neo4jConfig
+	Neo4j               neo4jstore.Config
 	EmbeddedDBPath      string
 	EmbeddedCatalogFile string
 
@@ -153,20 +154,12 @@ type OIDCConfig struct {
 	IntrospectionRate     int
 }
 
-// OktaConfig is the directory setup; Enabled is false when no Okta is
-// configured (unknown users are then 404).
+// OktaConfig is the directory setup, parsed into oidcuser's own types;
+// Enabled is false when no Okta is configured (unknown users are then 404).
 type OktaConfig struct {
-	Enabled           bool
-	OrgURL            string
-	AuthorizationMode string
-	Token             string
-	ClientID          string
-	Scopes            []string
-	PrivateKey        string
-	PrivateKeyID      string
-	DisableHTTPSCheck bool
-	MaxConcurrent     int
-	RateLimitReserve  int
+	Enabled bool
+	oidcuser.OktaConfig
+	Budget oidcuser.BudgetConfig
 }
 
 // SyncConfig tunes the directory sync.
@@ -183,18 +176,6 @@ type ResolverConfig struct {
 	LookupTimeout time.Duration
 	NegativeTTL   time.Duration
 	NegativeSize  int
-}
-
-// Neo4jConfig is the graph store setup when PROXY_CLIENT=neo4j.
-type Neo4jConfig struct {
-	URI            string
-	User           string
-	Password       string
-	Database       string
-	MaxPoolSize    int
-	ConnectTimeout time.Duration
-	TxTimeout      time.Duration
-	RetryTime      time.Duration
 }
 
 // configError names the variable at fault; main prints it as one line and
@@ -470,16 +451,20 @@ var oktaDomains = []string{".okta.com", ".oktapreview.com", ".okta-emea.com", ".
 
 func loadOkta(r *envReader, oidcConfigURL string) OktaConfig {
 	o := OktaConfig{
-		OrgURL:            strings.TrimRight(r.str("OKTA_CLIENT_ORGURL", ""), "/"),
-		AuthorizationMode: r.oneOf("OKTA_CLIENT_AUTHORIZATIONMODE", "ssws", "ssws", "privatekey"),
-		Token:             r.str("OKTA_CLIENT_TOKEN", ""),
-		ClientID:          r.str("OKTA_CLIENT_CLIENTID", ""),
-		Scopes:            r.list("OKTA_CLIENT_SCOPES", "okta.users.read", true),
-		PrivateKey:        r.str("OKTA_CLIENT_PRIVATEKEY", ""),
-		PrivateKeyID:      r.str("OKTA_CLIENT_PRIVATEKEYID", ""),
-		DisableHTTPSCheck: r.boolean("OKTA_TESTING_DISABLE_HTTPS_CHECK", false),
-		MaxConcurrent:     r.integer("OKTA_MAX_CONCURRENT", 8, 1, 75),
-		RateLimitReserve:  r.integer("OKTA_RATE_LIMIT_RESERVE", 10, 0, 1000),
+		OktaConfig: oidcuser.OktaConfig{
+			OrgURL:            strings.TrimRight(r.str("OKTA_CLIENT_ORGURL", ""), "/"),
+			AuthorizationMode: r.oneOf("OKTA_CLIENT_AUTHORIZATIONMODE", "ssws", "ssws", "privatekey"),
+			Token:             r.str("OKTA_CLIENT_TOKEN", ""),
+			ClientID:          r.str("OKTA_CLIENT_CLIENTID", ""),
+			Scopes:            r.list("OKTA_CLIENT_SCOPES", "okta.users.read", true),
+			PrivateKey:        r.str("OKTA_CLIENT_PRIVATEKEY", ""),
+			PrivateKeyID:      r.str("OKTA_CLIENT_PRIVATEKEYID", ""),
+			DisableHTTPSCheck: r.boolean("OKTA_TESTING_DISABLE_HTTPS_CHECK", false),
+		},
+		Budget: oidcuser.BudgetConfig{
+			MaxConcurrent: r.integer("OKTA_MAX_CONCURRENT", 8, 1, 75),
+			Reserve:       r.integer("OKTA_RATE_LIMIT_RESERVE", 10, 0, 1000),
+		},
 	}
 	explicitOrg := o.OrgURL != ""
 	if !explicitOrg {
@@ -528,9 +513,9 @@ func loadOkta(r *envReader, oidcConfigURL string) OktaConfig {
 var neo4jSchemes = []string{"bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"}
 
 // loadNeo4j builds the driver URI from Amundsen's PROXY_* settings.
-func loadNeo4j(r *envReader, host string, used bool) Neo4jConfig {
-	n := Neo4jConfig{
-		User:           r.str("CREDENTIALS_PROXY_USER", "neo4j"),
+func loadNeo4j(r *envReader, host string, used bool) neo4jstore.Config {
+	n := neo4jstore.Config{
+		Username:       r.str("CREDENTIALS_PROXY_USER", "neo4j"),
 		Password:       r.str("CREDENTIALS_PROXY_PASSWORD", ""),
 		Database:       r.str("PROXY_DATABASE", ""),
 		MaxPoolSize:    r.integer("PROXY_MAX_POOL_SIZE", 50, 1, 1000),

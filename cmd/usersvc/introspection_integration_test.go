@@ -16,10 +16,11 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/testsupport/introspector"
+	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
 
 // startLoggedBinary is startBinary keeping the logs.
-func startLoggedBinary(t *testing.T, logs *lockedBuffer, env ...string) string {
+func startLoggedBinary(t *testing.T, logs *syncbuffer.Buffer, env ...string) string {
 	t.Helper()
 	addr := freePort(t)
 	cmd := exec.Command(buildBinary(t))
@@ -54,7 +55,7 @@ func TestBinaryWithOrgStyleProvider(t *testing.T) {
 	}
 	const floodRate = 10
 	op := introspector.Start(t, introspector.Options{})
-	logs := &lockedBuffer{}
+	logs := &syncbuffer.Buffer{}
 	metricsAddr := freePort(t)
 	addr := startLoggedBinary(t, logs,
 		"METRICS_ADDR="+metricsAddr,

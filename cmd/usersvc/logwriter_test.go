@@ -1,34 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestBufferedLogFlushes(t *testing.T) {
-	out := &lockedBuffer{}
+	out := &syncbuffer.Buffer{}
 	b := newBufferedLog(out)
 	log := newLogger(Config{LogLevel: slog.LevelInfo, LogFormat: "json"}, b)
 
@@ -59,7 +42,7 @@ func TestBufferedLogFlushes(t *testing.T) {
 // it is logged (before the response is written); other info lines may wait.
 func TestAuditRecordsAreNotBuffered(t *testing.T) {
 	for _, format := range []string{"json", "text"} {
-		out := &lockedBuffer{}
+		out := &syncbuffer.Buffer{}
 		b := newBufferedLog(out)
 		log := newLogger(Config{LogLevel: slog.LevelInfo, LogFormat: format}, b)
 		log.Info("request line")

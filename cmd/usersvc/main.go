@@ -183,10 +183,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Logger:        log,
 		Observer:      m,
 	})
-	if file, ok := directory.(*oidcuser.FileDirectory); ok {
+	if reloader, ok := directory.(oidcuser.Reloader); ok {
 		watchCtx, stopWatch := context.WithCancel(ctx)
 		watched := make(chan struct{})
-		go func() { defer close(watched); file.Watch(watchCtx, time.Second, resolver.ForgetNotFound) }()
+		go func() { defer close(watched); reloader.Watch(watchCtx, time.Second, resolver.ForgetNotFound) }()
 		defer func() { stopWatch(); <-watched }()
 	}
 	if cfg.Sync.Interval > 0 {
@@ -345,23 +345,12 @@ func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, onRateRemai
 		log.Info("no directory configured: users unknown to the graph answer 404")
 		return nil, nil
 	}
-	o := cfg.Okta
-	budget := oidcuser.NewBudget(http.DefaultTransport, oidcuser.BudgetConfig{
-		MaxConcurrent: o.MaxConcurrent,
-		Reserve:       o.RateLimitReserve,
-		OnRemaining:   onRateRemaining,
-	})
-	dir, err := oidcuser.NewOkta(ctx, oidcuser.OktaConfig{
-		OrgURL:            o.OrgURL,
-		AuthorizationMode: o.AuthorizationMode,
-		Token:             o.Token,
-		ClientID:          o.ClientID,
-		Scopes:            o.Scopes,
-		PrivateKey:        o.PrivateKey,
-		PrivateKeyID:      o.PrivateKeyID,
-		DisableHTTPSCheck: o.DisableHTTPSCheck,
-		Transport:         budget,
-	})
+	o, budget := cfg.Okta.OktaConfig, cfg.Okta.Budget
+	budget.OnRemaining = onRateRemaining
+	// nil: the budget builds its own *http.Transport, so the directory's
+	// Close closes only its own connections, not http.DefaultTransport's.
+	o.Transport = oidcuser.NewBudget(nil, budget)
+	dir, err := oidcuser.NewOkta(ctx, o)
 	if err != nil {
 		return nil, &configError{Var: "OKTA_CLIENT_ORGURL", Problem: err.Error()}
 	}
@@ -429,11 +418,8 @@ func isLoopbackHost(host string) bool {
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (proxy.Store, []handlers.Check, error) {
 	if cfg.ProxyClient == "neo4j" {
 		n := cfg.Neo4j
-		s, err := neo4jstore.Open(neo4jstore.Config{
-			URI: n.URI, Username: n.User, Password: n.Password, Database: n.Database,
-			MaxPoolSize: n.MaxPoolSize, ConnectTimeout: n.ConnectTimeout, TxTimeout: n.TxTimeout, RetryTime: n.RetryTime,
-			Logger: log, OtherKeys: cfg.OtherKeys,
-		})
+		n.Logger, n.OtherKeys = log, cfg.OtherKeys
+		s, err := neo4jstore.Open(n)
 		if err != nil {
 			return nil, nil, &configError{Var: "PROXY_HOST", Problem: err.Error()}
 		}

@@ -237,6 +237,14 @@ func startBinaryAt(t *testing.T, path string, env ...string) (*exec.Cmd, string)
 	addr := freePort(t)
 	cmd := exec.Command(path)
 	cmd.Env = append([]string{"LISTEN_ADDR=" + addr, "METRICS_ADDR=127.0.0.1:0"}, env...)
+	startUntilHealthy(t, cmd, "http://"+addr+"/livez")
+	return cmd, addr
+}
+
+// startUntilHealthy starts cmd (its output discarded; t.Cleanup kills it)
+// and waits up to 10s until healthURL answers.
+func startUntilHealthy(t *testing.T, cmd *exec.Cmd, healthURL string) {
+	t.Helper()
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -244,14 +252,13 @@ func startBinaryAt(t *testing.T, path string, env ...string) (*exec.Cmd, string)
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + addr + "/livez"); err == nil {
+		if resp, err := http.Get(healthURL); err == nil {
 			resp.Body.Close()
-			return cmd, addr
+			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatal("binary did not start")
-	return nil, ""
+	t.Fatalf("%s did not start", filepath.Base(cmd.Path))
 }
 
 func TestBinaryRoundTripSurvivesRestart(t *testing.T) {

@@ -307,22 +307,8 @@ func startStandin(t *testing.T) string {
 		t.Fatalf("go build standin: %v\n%s", err, out)
 	}
 	addr := freePort(t)
-	cmd := exec.Command(bin, "-addr", addr)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + addr + "/healthcheck"); err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("stand-in did not start")
-	return ""
+	startUntilHealthy(t, exec.Command(bin, "-addr", addr), "http://"+addr+"/healthcheck")
+	return addr
 }
 
 // TestBinaryFrontendThroughOneBaseURL is the two-process demo as the

@@ -35,7 +35,8 @@ type Config struct {
 	AllowedClientIDs []string
 	// RequiredScopes must all be in the token's scp or scope claim.
 	RequiredScopes []string
-	// ClockSkew is the leeway on exp and nbf (default 60s).
+	// ClockSkew is the leeway on exp and nbf; zero is none (OIDC_CLOCK_SKEW
+	// has the 60s default).
 	ClockSkew time.Duration
 	// UserIDClaim names the claim used as the caller's user id (default
 	// "email"); the subject is used when the claim is absent. A dotted name
@@ -121,9 +122,6 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	if cfg.Audience == "" {
 		return nil, errors.New("audience must not be empty")
-	}
-	if cfg.ClockSkew == 0 {
-		cfg.ClockSkew = 60 * time.Second
 	}
 	if cfg.UserIDClaim == "" {
 		cfg.UserIDClaim = "email"
@@ -239,14 +237,15 @@ func (a *Authenticator) Discover(ctx context.Context) error {
 	if err := keys.fetch(ctx); err != nil {
 		return err
 	}
-	skew := a.cfg.ClockSkew
 	verifier := oidc.NewVerifier(doc.Issuer, keys, &oidc.Config{
 		ClientID:             a.cfg.Audience,
 		SupportedSigningAlgs: allowedAlgorithms,
-		// go-oidc checks exp with no leeway: shifting its clock back by the
-		// skew grants exactly OIDC_CLOCK_SKEW. nbf is checked by us, since
-		// go-oidc hard-codes a 5-minute leeway for it.
-		Now: func() time.Time { return a.cfg.Now().Add(-skew) },
+		// exp and nbf are checked in verifyJWT, each with exactly
+		// ClockSkew. go-oidc checks exp with no leeway and adds a fixed
+		// 5-minute allowance to nbf (v3.21.0 oidc/verify.go): shifting its
+		// clock back by the skew, to give exp its leeway, made it reject
+		// fresh tokens carrying nbf once the skew passed 5 minutes.
+		SkipExpiryCheck: true,
 	})
 	a.provider.Store(&provider{issuer: doc.Issuer, verifier: verifier, keys: keys, introspection: endpoint})
 	a.cfg.Logger.Info("OIDC provider ready", "issuer", doc.Issuer,
@@ -369,6 +368,11 @@ func (a *Authenticator) verifyJWT(ctx context.Context, jwt string, now time.Time
 	tok, err := prov.verifier.Verify(withKeyError(ctx, &keyErr), jwt)
 	if err != nil {
 		return schema.Principal{}, a.classify(prov, jwt, err, keyErr)
+	}
+	// A token without exp has a zero Expiry and is refused, as go-oidc's
+	// own check refuses it.
+	if tok.Expiry.Before(now.Add(-a.cfg.ClockSkew)) {
+		return schema.Principal{}, refuse(ReasonExpired, &oidc.TokenExpiredError{Expiry: tok.Expiry})
 	}
 	var claims tokenClaims
 	if err := tok.Claims(&claims); err != nil {
@@ -538,10 +542,7 @@ func reportKeyError(ctx context.Context, err error) {
 // is known to be good, the unverified claims only serve to name which of
 // go-oidc's later checks failed.
 func (a *Authenticator) classify(prov *provider, jwt string, err, keyErr error) *Error {
-	var expired *oidc.TokenExpiredError
 	switch {
-	case errors.As(err, &expired):
-		return refuse(ReasonExpired, err)
 	case errors.Is(keyErr, errUnknownKey):
 		return refuse(ReasonUnknownKey, err)
 	case errors.Is(keyErr, errBadSignature):
@@ -563,8 +564,6 @@ func (a *Authenticator) classify(prov *provider, jwt string, err, keyErr error) 
 		return refuse(ReasonWrongIssuer, err)
 	case !audienceContains(claims.Audience, a.cfg.Audience):
 		return refuse(ReasonWrongAudience, err)
-	case strings.Contains(err.Error(), "nbf"):
-		return refuse(ReasonNotYetValid, err)
 	case strings.Contains(err.Error(), "malformed"):
 		return refuse(ReasonMalformed, err)
 	}

@@ -30,7 +30,8 @@ func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func newAuth(t *testing.T, iss *issuer.Issuer, clk *clock, mutate func(*auth.Config)) *auth.Authenticator {
 	t.Helper()
-	cfg := auth.Config{DiscoveryURL: iss.DiscoveryURL(), Audience: issuer.Audience, Now: clk.Now}
+	// ClockSkew as OIDC_CLOCK_SKEW's default (zero would be no leeway).
+	cfg := auth.Config{DiscoveryURL: iss.DiscoveryURL(), Audience: issuer.Audience, Now: clk.Now, ClockSkew: time.Minute}
 	if mutate != nil {
 		mutate(&cfg)
 	}

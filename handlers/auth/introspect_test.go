@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -20,6 +19,7 @@ import (
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/introspector"
 	"github.com/usersvc/usersvc/testsupport/issuer"
+	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
 
 // The provider is panva's oidc-provider: its introspection endpoint
@@ -28,28 +28,10 @@ import (
 // and then sets active, client_id, exp, iat, iss, aud, scope and
 // token_type, the members RFC 7662 §2.2 lists.
 
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type introEnv struct {
 	op   *introspector.Provider
 	a    *auth.Authenticator
-	logs *syncBuffer
+	logs *syncbuffer.Buffer
 	obs  *countingObserver
 }
 
@@ -79,7 +61,7 @@ func (o *countingObserver) count(result string) int {
 func startIntro(t *testing.T, opts introspector.Options, mutate func(*auth.Config)) *introEnv {
 	t.Helper()
 	op := introspector.Start(t, opts)
-	e := &introEnv{op: op, logs: &syncBuffer{}, obs: &countingObserver{}}
+	e := &introEnv{op: op, logs: &syncbuffer.Buffer{}, obs: &countingObserver{}}
 	cfg := auth.Config{
 		DiscoveryURL: op.DiscoveryURL(),
 		// The JWT default audience (the client id) must not apply to

@@ -233,20 +233,15 @@ func (s *Store) GetUsers(ctx context.Context) ([]schema.User, error) {
 // CreateUpdateUser upserts u, keeping non-empty stored values that u leaves
 // empty.
 func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error) {
-	key := u.Key()
-	if key == "" {
-		return schema.User{}, false, schema.Errorf(schema.KindInvalid, schema.MsgNoUserID)
-	}
-	for name := range u.OtherKeyValues {
-		if err := schema.CheckOtherKeyName(name); err != nil {
-			return schema.User{}, false, err
-		}
+	key, err := u.WriteKey()
+	if err != nil {
+		return schema.User{}, false, err
 	}
 	var (
 		stored  schema.User
 		created bool
 	)
-	err := s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]userRecord) error {
+	err = s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]userRecord) error {
 		b := tx.Bucket(bucketUsers)
 		var rec userRecord
 		found, err := getJSON(b, key, &rec)

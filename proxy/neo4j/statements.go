@@ -1,9 +1,10 @@
 package neo4j
 
-// Every Cypher statement the store runs. They are constants so that the
-// Cypher linter test and the Bolt test server can enumerate them, all values
-// are parameters, and labels and relationship types come only from the
-// fixed tables below, never from input.
+// Every Cypher statement the store runs, apart from the relation statements
+// generated in relations.go. They are constants so that the Cypher linter
+// test and the Bolt test server can enumerate them (through Statements), all
+// values are parameters, and labels and relationship types are fixed here or
+// in the relation table, never taken from input.
 
 // stmtCreateUserKeyConstraint makes MERGE on User.key race-free.
 const stmtCreateUserKeyConstraint = `CREATE CONSTRAINT user_key_unique IF NOT EXISTS FOR (u:User) REQUIRE u.key IS UNIQUE`
@@ -66,101 +67,6 @@ OPTIONAL MATCH (byEmail:User {key: toLower(trim(u.manager_email))})
 RETURN u {.*} AS user, coalesce(m.full_name, byEmail.full_name) AS manager_fullname,
        coalesce(m.email, byEmail.email) AS manager_email, created`
 
-// Relation writes: the resource must exist (MATCH), then the user node is
-// merged (a minimal node with key and email, as Amundsen writes it) and both
-// edge directions are merged. No row back means the resource is missing and
-// nothing was written.
-const (
-	stmtAddFollowTable = `MATCH (r:Table {key: $resource_key})
-MERGE (u:User {key: $user_key})
-ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
-MERGE (u)-[:FOLLOW]->(r)
-MERGE (r)-[:FOLLOWED_BY]->(u)
-RETURN u.key AS user_key`
-	stmtAddFollowDashboard = `MATCH (r:Dashboard {key: $resource_key})
-MERGE (u:User {key: $user_key})
-ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
-MERGE (u)-[:FOLLOW]->(r)
-MERGE (r)-[:FOLLOWED_BY]->(u)
-RETURN u.key AS user_key`
-	stmtAddFollowFeature = `MATCH (r:Feature {key: $resource_key})
-MERGE (u:User {key: $user_key})
-ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
-MERGE (u)-[:FOLLOW]->(r)
-MERGE (r)-[:FOLLOWED_BY]->(u)
-RETURN u.key AS user_key`
-	stmtAddOwnTable = `MATCH (r:Table {key: $resource_key})
-MERGE (u:User {key: $user_key})
-ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
-MERGE (u)-[:OWNER_OF]->(r)
-MERGE (r)-[:OWNER]->(u)
-RETURN u.key AS user_key`
-	stmtAddOwnDashboard = `MATCH (r:Dashboard {key: $resource_key})
-MERGE (u:User {key: $user_key})
-ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
-MERGE (u)-[:OWNER_OF]->(r)
-MERGE (r)-[:OWNER]->(u)
-RETURN u.key AS user_key`
-	stmtAddOwnFeature = `MATCH (r:Feature {key: $resource_key})
-MERGE (u:User {key: $user_key})
-ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
-MERGE (u)-[:OWNER_OF]->(r)
-MERGE (r)-[:OWNER]->(u)
-RETURN u.key AS user_key`
-)
-
-// Relation deletes remove whichever directions exist, in one statement.
-const (
-	stmtDeleteFollowTable = `MATCH (u:User {key: $user_key})
-OPTIONAL MATCH (u)-[fwd:FOLLOW]->(:Table {key: $resource_key})
-OPTIONAL MATCH (u)<-[rev:FOLLOWED_BY]-(:Table {key: $resource_key})
-DELETE fwd, rev`
-	stmtDeleteFollowDashboard = `MATCH (u:User {key: $user_key})
-OPTIONAL MATCH (u)-[fwd:FOLLOW]->(:Dashboard {key: $resource_key})
-OPTIONAL MATCH (u)<-[rev:FOLLOWED_BY]-(:Dashboard {key: $resource_key})
-DELETE fwd, rev`
-	stmtDeleteFollowFeature = `MATCH (u:User {key: $user_key})
-OPTIONAL MATCH (u)-[fwd:FOLLOW]->(:Feature {key: $resource_key})
-OPTIONAL MATCH (u)<-[rev:FOLLOWED_BY]-(:Feature {key: $resource_key})
-DELETE fwd, rev`
-	stmtDeleteOwnTable = `MATCH (u:User {key: $user_key})
-OPTIONAL MATCH (u)-[fwd:OWNER_OF]->(:Table {key: $resource_key})
-OPTIONAL MATCH (u)<-[rev:OWNER]-(:Table {key: $resource_key})
-DELETE fwd, rev`
-	stmtDeleteOwnDashboard = `MATCH (u:User {key: $user_key})
-OPTIONAL MATCH (u)-[fwd:OWNER_OF]->(:Dashboard {key: $resource_key})
-OPTIONAL MATCH (u)<-[rev:OWNER]-(:Dashboard {key: $resource_key})
-DELETE fwd, rev`
-	stmtDeleteOwnFeature = `MATCH (u:User {key: $user_key})
-OPTIONAL MATCH (u)-[fwd:OWNER_OF]->(:Feature {key: $resource_key})
-OPTIONAL MATCH (u)<-[rev:OWNER]-(:Feature {key: $resource_key})
-DELETE fwd, rev`
-)
-
-// Reads of what a user follows or owns, with Amundsen's display paths.
-const (
-	stmtFollowedTables = `MATCH (u:User {key: $user_key})-[:FOLLOW]->(t:Table)<-[:TABLE]-(s:Schema)<-[:SCHEMA]-(c:Cluster)<-[:CLUSTER]-(db:Database)
-OPTIONAL MATCH (t)-[:DESCRIPTION]->(d:Description)
-RETURN DISTINCT db.name AS database, c.name AS cluster, s.name AS schema, t.name AS name, d.description AS description`
-	stmtOwnedTables = `MATCH (u:User {key: $user_key})-[:OWNER_OF]->(t:Table)<-[:TABLE]-(s:Schema)<-[:SCHEMA]-(c:Cluster)<-[:CLUSTER]-(db:Database)
-OPTIONAL MATCH (t)-[:DESCRIPTION]->(d:Description)
-RETURN DISTINCT db.name AS database, c.name AS cluster, s.name AS schema, t.name AS name, d.description AS description`
-	stmtFollowedDashboards = `MATCH (u:User {key: $user_key})-[:FOLLOW]->(dash:Dashboard)<-[:DASHBOARD]-(g:Dashboardgroup)<-[:DASHBOARD_GROUP]-(c:Cluster)
-OPTIONAL MATCH (dash)-[:DESCRIPTION]->(d:Description)
-OPTIONAL MATCH (dash)-[:EXECUTED]->(e:Execution)
-WHERE split(e.key, '/')[5] = '_last_successful_execution'
-RETURN DISTINCT dash.key AS uri, c.name AS cluster, g.name AS group_name, g.dashboard_group_url AS group_url,
-       dash.name AS name, dash.dashboard_url AS url, d.description AS description,
-       e.timestamp AS last_successful_run_timestamp`
-	stmtOwnedDashboards = `MATCH (u:User {key: $user_key})-[:OWNER_OF]->(dash:Dashboard)<-[:DASHBOARD]-(g:Dashboardgroup)<-[:DASHBOARD_GROUP]-(c:Cluster)
-OPTIONAL MATCH (dash)-[:DESCRIPTION]->(d:Description)
-OPTIONAL MATCH (dash)-[:EXECUTED]->(e:Execution)
-WHERE split(e.key, '/')[5] = '_last_successful_execution'
-RETURN DISTINCT dash.key AS uri, c.name AS cluster, g.name AS group_name, g.dashboard_group_url AS group_url,
-       dash.name AS name, dash.dashboard_url AS url, d.description AS description,
-       e.timestamp AS last_successful_run_timestamp`
-)
-
 // stmtFrequentlyUsedTables is Amundsen metadata's get_frequently_used_tables
 // (neo4j_proxy.py): READ edges that carry a published_tag, newest tag first,
 // then most read, 50 of them, then their display paths. EXISTS(r.prop) is
@@ -177,18 +83,6 @@ OPTIONAL MATCH (t)-[:DESCRIPTION]->(d:Description)
 RETURN db.name AS database, c.name AS cluster, s.name AS schema, t.name AS name, d.description AS description,
        published_tag, read_count, t.key AS key
 ORDER BY published_tag DESC, read_count DESC, key`
-
-// Reverse-direction reads (resource → user), used to check that both edge
-// directions exist.
-const (
-	stmtUsersFollowingTable     = `MATCH (:Table {key: $resource_key})-[:FOLLOWED_BY]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
-	stmtUsersFollowingDashboard = `MATCH (:Dashboard {key: $resource_key})-[:FOLLOWED_BY]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
-	stmtUsersFollowingFeature   = `MATCH (:Feature {key: $resource_key})-[:FOLLOWED_BY]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
-	stmtUsersOwningTable        = `MATCH (:Table {key: $resource_key})-[:OWNER]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
-	stmtUsersOwningDashboard    = `MATCH (:Dashboard {key: $resource_key})-[:OWNER]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
-	stmtUsersOwningFeature      = `MATCH (:Feature {key: $resource_key})-[:OWNER]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
-	stmtUsersReadingTable       = `MATCH (:Table {key: $resource_key})-[:READ_BY]->(u:User) RETURN u.key AS user_key ORDER BY user_key`
-)
 
 // Catalog loading: the nodes and edges databuilder publishes for tables,
 // dashboards, features and reads, in both directions.

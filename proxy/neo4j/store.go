@@ -47,6 +47,8 @@ type Config struct {
 type Store struct {
 	driver neo4j.DriverWithContext
 	cfg    Config
+	// relations holds the generated relation statements (relations.go).
+	relations map[relationStatementKey]string
 	// schemaReady records that the start-up schema step ran (successfully or
 	// with a logged lack of privilege).
 	schemaReady atomic.Bool
@@ -88,7 +90,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("neo4j driver for %s: %w", redactURI(cfg.URI), err)
 	}
-	return &Store{driver: driver, cfg: cfg}, nil
+	return &Store{driver: driver, cfg: cfg, relations: relationStatementTexts()}, nil
 }
 
 // redactURI keeps credentials that may be embedded in a URI out of logs.
@@ -294,14 +296,9 @@ func (s *Store) GetUsers(ctx context.Context) ([]schema.User, error) {
 
 // CreateUpdateUser upserts u; empty values never replace stored ones.
 func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error) {
-	key := u.Key()
-	if key == "" {
-		return schema.User{}, false, schema.Errorf(schema.KindInvalid, schema.MsgNoUserID)
-	}
-	for name := range u.OtherKeyValues {
-		if err := schema.CheckOtherKeyName(name); err != nil {
-			return schema.User{}, false, err
-		}
+	key, err := u.WriteKey()
+	if err != nil {
+		return schema.User{}, false, err
 	}
 	type result struct {
 		user    schema.User
@@ -345,8 +342,8 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 // GetUserResources returns the tables and dashboards the user follows or
 // owns, sorted.
 func (s *Store) GetUserResources(ctx context.Context, userKey string, rel schema.Relation) (schema.UserResources, error) {
-	tablesStmt, ok1 := tableReads[rel]
-	dashStmt, ok2 := dashboardReads[rel]
+	tablesStmt, ok1 := s.relations[relationStatementKey{OpList, rel, schema.Table}]
+	dashStmt, ok2 := s.relations[relationStatementKey{OpList, rel, schema.Dashboard}]
 	if !ok1 || !ok2 {
 		return schema.UserResources{}, schema.Errorf(schema.KindInvalid, "relation %q has no resource listing", rel)
 	}
@@ -394,7 +391,7 @@ func dashboardFromRecord(rec *neo4j.Record) schema.DashboardSummary {
 	d.Name, _ = recordString(rec, "name")
 	d.URL, _ = recordString(rec, "url")
 	d.Description, _ = recordString(rec, "description")
-	switch ts := mustGet(rec, "last_successful_run_timestamp").(type) {
+	switch ts := valueOrNil(rec, "last_successful_run_timestamp").(type) {
 	case int64:
 		d.LastSuccessfulRunTimestamp = &ts
 	case float64:
@@ -404,7 +401,9 @@ func dashboardFromRecord(rec *neo4j.Record) schema.DashboardSummary {
 	return d.Summary()
 }
 
-func mustGet(rec *neo4j.Record, key string) any {
+// valueOrNil is the record's value for key, nil when the column is absent
+// (callers type-switch on it, and nil matches no case).
+func valueOrNil(rec *neo4j.Record, key string) any {
 	v, _ := rec.Get(key)
 	return v
 }
@@ -427,7 +426,7 @@ func (s *Store) GetFrequentlyUsedTables(ctx context.Context, userKey string) ([]
 // AddResourceRelation links user and resource in both directions, in one
 // statement of one transaction.
 func (s *Store) AddResourceRelation(ctx context.Context, userKey string, rel schema.Relation, t schema.ResourceType, resourceKey string) error {
-	stmt, ok := addStatements[relationKey{rel, t}]
+	stmt, ok := s.relations[relationStatementKey{OpAdd, rel, t}]
 	if !ok {
 		return schema.Errorf(schema.KindInvalid, "relation %s to %s cannot be written", rel, t)
 	}
@@ -446,7 +445,7 @@ func (s *Store) AddResourceRelation(ctx context.Context, userKey string, rel sch
 
 // DeleteResourceRelation removes both directions, if present.
 func (s *Store) DeleteResourceRelation(ctx context.Context, userKey string, rel schema.Relation, t schema.ResourceType, resourceKey string) error {
-	stmt, ok := deleteStatements[relationKey{rel, t}]
+	stmt, ok := s.relations[relationStatementKey{OpDelete, rel, t}]
 	if !ok {
 		return schema.Errorf(schema.KindInvalid, "relation %s to %s cannot be written", rel, t)
 	}
@@ -460,7 +459,7 @@ func (s *Store) DeleteResourceRelation(ctx context.Context, userKey string, rel 
 // UsersOfResource lists users with rel to the resource, read through the
 // resource→user edges.
 func (s *Store) UsersOfResource(ctx context.Context, t schema.ResourceType, resourceKey string, rel schema.Relation) ([]string, error) {
-	stmt, ok := reverseStatements[relationKey{rel, t}]
+	stmt, ok := s.relations[relationStatementKey{OpUsers, rel, t}]
 	if !ok {
 		return nil, schema.Errorf(schema.KindInvalid, "relation %s to %s has no reverse edge", rel, t)
 	}
@@ -604,13 +603,13 @@ func (s *Store) GetSyncState(ctx context.Context, name string) (proxy.SyncState,
 			return proxy.SyncState{}, err
 		}
 		var st proxy.SyncState
-		if ms, ok := mustGet(recs[0], "watermark_ms").(int64); ok {
+		if ms, ok := valueOrNil(recs[0], "watermark_ms").(int64); ok {
 			st.Watermark = time.UnixMilli(ms).UTC()
 		}
-		if ms, ok := mustGet(recs[0], "updated_ms").(int64); ok {
+		if ms, ok := valueOrNil(recs[0], "updated_ms").(int64); ok {
 			st.UpdatedAt = time.UnixMilli(ms).UTC()
 		}
-		st.Complete, _ = mustGet(recs[0], "complete").(bool)
+		st.Complete, _ = valueOrNil(recs[0], "complete").(bool)
 		return st, nil
 	})
 }
@@ -642,7 +641,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.D
 		if err != nil || len(recs) != 1 {
 			return false, err
 		}
-		acquired, _ := mustGet(recs[0], "acquired").(bool)
+		acquired, _ := valueOrNil(recs[0], "acquired").(bool)
 		return acquired, nil
 	})
 }

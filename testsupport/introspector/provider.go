@@ -5,7 +5,6 @@
 package introspector
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -15,13 +14,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usersvc/usersvc/testsupport/nodeproc"
 )
 
 // Client ids registered with the provider. ResourceServer is usersvc's own
@@ -45,9 +45,7 @@ type Options struct {
 
 // Provider is a running provider process.
 type Provider struct {
-	cmd     *exec.Cmd
-	stdin   io.WriteCloser
-	done    chan struct{}
+	proc    *nodeproc.Process
 	issuer  string
 	secrets map[string]string
 }
@@ -81,11 +79,7 @@ func Launch(o Options) (*Provider, error) {
 	if _, err := os.Stat(filepath.Join(dir(), "node_modules", "oidc-provider")); err != nil {
 		return nil, errors.New("oidc-provider is not installed: run `make node-deps` (make test does)")
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return nil, fmt.Errorf("node is required for the OIDC provider: %w", err)
-	}
-	p := &Provider{done: make(chan struct{}), secrets: map[string]string{}}
+	p := &Provider{secrets: map[string]string{}}
 	type client struct {
 		ID     string `json:"client_id"`
 		Secret string `json:"client_secret"`
@@ -96,52 +90,15 @@ func Launch(o Options) (*Provider, error) {
 		clients = append(clients, client{id, p.secrets[id]})
 	}
 	clientsJSON, _ := json.Marshal(clients)
-	cmd := exec.Command(node, "server.mjs")
-	cmd.Dir = dir()
-	cmd.Env = append(os.Environ(), "PORT=0", "CLIENTS="+string(clientsJSON), "AUDIENCE="+Audience,
-		"INTROSPECTION_AUTH_METHODS="+strings.Join(o.IntrospectionAuthMethods, ","))
-	cmd.Stderr = os.Stderr
-	if p.stdin, err = cmd.StdinPipe(); err != nil {
-		return nil, err
+	var hello struct {
+		Issuer string `json:"issuer"`
 	}
-	stdout, err := cmd.StdoutPipe()
+	proc, err := nodeproc.Start("OIDC provider", dir(), []string{"PORT=0", "CLIENTS=" + string(clientsJSON), "AUDIENCE=" + Audience,
+		"INTROSPECTION_AUTH_METHODS=" + strings.Join(o.IntrospectionAuthMethods, ",")}, &hello)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start OIDC provider: %w", err)
-	}
-	p.cmd = cmd
-	go func() { _ = cmd.Wait(); close(p.done) }()
-
-	ready := make(chan error, 1)
-	go func() {
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err != nil {
-			ready <- fmt.Errorf("provider exited before it was ready: %w", err)
-			return
-		}
-		var hello struct {
-			Issuer string `json:"issuer"`
-		}
-		if err := json.Unmarshal([]byte(line), &hello); err != nil {
-			ready <- fmt.Errorf("provider ready line %q: %w", line, err)
-			return
-		}
-		p.issuer = hello.Issuer
-		ready <- nil
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			p.Stop()
-			return nil, err
-		}
-	case <-time.After(20 * time.Second):
-		p.Stop()
-		return nil, errors.New("OIDC provider did not become ready in 20s")
-	}
+	p.proc, p.issuer = proc, hello.Issuer
 	return p, nil
 }
 
@@ -155,21 +112,8 @@ func (p *Provider) DiscoveryURL() string { return p.issuer + "/.well-known/openi
 // Secret is a registered client's secret.
 func (p *Provider) Secret(clientID string) string { return p.secrets[clientID] }
 
-// Stop ends the process (closing stdin asks it to stop; a kill follows).
-func (p *Provider) Stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.stdin.Close()
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+// Stop ends the process.
+func (p *Provider) Stop() { p.proc.Stop() }
 
 // TokenOptions shape an access token obtained by a client_credentials grant.
 // The identity fields become extra claims that introspection returns, as

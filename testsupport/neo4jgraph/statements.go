@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 )
 
 // implementations maps statement names (proxy/neo4j.Statements) to their
@@ -45,20 +47,19 @@ func implementations() map[string]handler {
 			s.nodes, s.rels = map[int64]*Node{}, map[int64]*Rel{}
 			return Result{}, nil
 		},
-		"FollowedTables":     userTables("FOLLOW"),
-		"OwnedTables":        userTables("OWNER_OF"),
-		"FollowedDashboards": userDashboards("FOLLOW"),
-		"OwnedDashboards":    userDashboards("OWNER_OF"),
-		"UsersReadingTable":  usersOf("Table", "READ_BY"),
 	}
-	for _, rel := range []struct{ name, fwd, rev string }{{"Follow", "FOLLOW", "FOLLOWED_BY"}, {"Own", "OWNER_OF", "OWNER"}} {
-		for _, label := range []string{"Table", "Dashboard", "Feature"} {
-			m["Add"+rel.name+label] = addRelation(label, rel.fwd, rel.rev)
-			m["Delete"+rel.name+label] = deleteRelation(label, rel.fwd, rel.rev)
-		}
-		verb := map[string]string{"Follow": "Following", "Own": "Owning"}[rel.name]
-		for _, label := range []string{"Table", "Dashboard", "Feature"} {
-			m["Users"+verb+label] = usersOf(label, rel.rev)
+	// The relation statements come from proxy/neo4j's relation table, so
+	// the label and edge types here are the ones the store writes.
+	for _, r := range usersvcneo4j.RelationStatements() {
+		switch r.Op {
+		case usersvcneo4j.OpAdd:
+			m[r.Name] = addRelation(r.Label, r.Forward, r.Reverse)
+		case usersvcneo4j.OpDelete:
+			m[r.Name] = deleteRelation(r.Label, r.Forward, r.Reverse)
+		case usersvcneo4j.OpUsers:
+			m[r.Name] = usersOf(r.Label, r.Reverse)
+		case usersvcneo4j.OpList:
+			m[r.Name] = userResources(r.Label, r.Forward)
 		}
 	}
 	return m
@@ -235,6 +236,14 @@ func (s *state) tablePath(t *Node) ([]any, bool) {
 }
 
 var tableKeys = []string{"database", "cluster", "schema", "name", "description"}
+
+// userResources lists, for a user, the tables or dashboards over relType.
+func userResources(label, relType string) handler {
+	if label == "Dashboard" {
+		return userDashboards(relType)
+	}
+	return userTables(relType)
+}
 
 func userTables(relType string) handler {
 	return func(s *state, p params, _ int64) (Result, error) {

@@ -3,28 +3,25 @@
 package oidcprovider
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usersvc/usersvc/testsupport/nodeproc"
 )
 
 // Provider is a running provider process.
 type Provider struct {
 	t      testing.TB
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	done   chan struct{}
+	proc   *nodeproc.Process
 	issuer string
 	port   int
 }
@@ -50,58 +47,16 @@ func start(t testing.TB, port int) (*Provider, error) {
 	if _, err := os.Stat(filepath.Join(dir(), "node_modules", "oauth2-mock-server")); err != nil {
 		return nil, fmt.Errorf("oauth2-mock-server is not installed: run `npm ci --prefix testsupport/oidcprovider` (make test does)")
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return nil, fmt.Errorf("node is required for the OIDC provider: %w", err)
+	var hello struct {
+		Issuer string `json:"issuer"`
+		Port   int    `json:"port"`
 	}
-	cmd := exec.Command(node, "server.mjs")
-	cmd.Dir = dir()
-	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	proc, err := nodeproc.Start("OIDC provider", dir(), []string{"PORT=" + strconv.Itoa(port)}, &hello)
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start OIDC provider: %w", err)
-	}
-	p := &Provider{t: t, cmd: cmd, stdin: stdin, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
+	p := &Provider{t: t, proc: proc, issuer: hello.Issuer, port: hello.Port}
 	t.Cleanup(p.Stop)
-
-	ready := make(chan error, 1)
-	go func() {
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err != nil {
-			ready <- fmt.Errorf("provider exited before it was ready: %w", err)
-			return
-		}
-		var hello struct {
-			Issuer string `json:"issuer"`
-			Port   int    `json:"port"`
-		}
-		if err := json.Unmarshal([]byte(line), &hello); err != nil {
-			ready <- fmt.Errorf("provider ready line %q: %w", line, err)
-			return
-		}
-		p.issuer, p.port = hello.Issuer, hello.Port
-		ready <- nil
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			p.Stop()
-			return nil, err
-		}
-	case <-time.After(20 * time.Second):
-		p.Stop()
-		return nil, fmt.Errorf("OIDC provider did not become ready in 20s")
-	}
 	return p, nil
 }
 
@@ -111,21 +66,8 @@ func (p *Provider) Issuer() string { return p.issuer }
 // DiscoveryURL is the OpenID discovery document's address.
 func (p *Provider) DiscoveryURL() string { return p.issuer + "/.well-known/openid-configuration" }
 
-// Stop ends the process (closing stdin asks it to stop; a kill follows).
-func (p *Provider) Stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.stdin.Close()
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+// Stop ends the process.
+func (p *Provider) Stop() { p.proc.Stop() }
 
 // Restart starts a new process on the same port (with new signing keys). The
 // old process may take a moment to release the port, so it retries.
@@ -153,6 +95,9 @@ type TokenOptions struct {
 	Subject   string
 	Email     string
 	ExpiresIn *time.Duration
+	// NotBeforeIn sets nbf this far from now; without it the provider's
+	// own nbf applies (oauth2-mock-server sets iat - 10s on every token).
+	NotBeforeIn *time.Duration
 }
 
 // Token mints an access token with a client-credentials grant.
@@ -172,6 +117,9 @@ func (p *Provider) Token(t testing.TB, o TokenOptions) string {
 	set("email", o.Email)
 	if o.ExpiresIn != nil {
 		form.Set("expires_in", strconv.Itoa(int(o.ExpiresIn.Seconds())))
+	}
+	if o.NotBeforeIn != nil {
+		form.Set("nbf_offset", strconv.Itoa(int(o.NotBeforeIn.Seconds())))
 	}
 	resp, err := http.PostForm(p.issuer+"/token", form)
 	if err != nil {

@@ -220,44 +220,44 @@ func (p *parser) peekWord(w string) bool {
 	return p.pos < len(p.toks) && !p.toks[p.pos].quoted && strings.EqualFold(p.toks[p.pos].text, w)
 }
 
+// or and and are the grammar's two precedence levels: or binds looser.
 func (p *parser) or() (Filter, error) {
-	first, err := p.and()
-	if err != nil {
-		return nil, err
+	parts, err := p.joined("or", p.and)
+	if err != nil || len(parts) == 1 {
+		return first(parts), err
 	}
-	out := orFilter{first}
-	for p.peekWord("or") {
-		p.pos++
-		next, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, next)
-	}
-	if len(out) == 1 {
-		return first, nil
-	}
-	return out, nil
+	return orFilter(parts), nil
 }
 
 func (p *parser) and() (Filter, error) {
-	first, err := p.term()
-	if err != nil {
-		return nil, err
+	parts, err := p.joined("and", p.term)
+	if err != nil || len(parts) == 1 {
+		return first(parts), err
 	}
-	out := andFilter{first}
-	for p.peekWord("and") {
-		p.pos++
-		next, err := p.term()
+	return andFilter(parts), nil
+}
+
+// joined parses operand (word operand)*.
+func (p *parser) joined(word string, operand func() (Filter, error)) ([]Filter, error) {
+	var parts []Filter
+	for {
+		next, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, next)
+		parts = append(parts, next)
+		if !p.peekWord(word) {
+			return parts, nil
+		}
+		p.pos++
 	}
-	if len(out) == 1 {
-		return first, nil
+}
+
+func first(parts []Filter) Filter {
+	if len(parts) == 0 {
+		return nil
 	}
-	return out, nil
+	return parts[0]
 }
 
 func (p *parser) term() (Filter, error) {
