@@ -222,7 +222,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Reported:    upstreamChecks,
 	})
 	if cfg.MetricsAddr != "" {
-		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, log)
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, cfg.PprofEnabled, log)
 		if err != nil {
 			return err
 		}
@@ -378,14 +378,20 @@ func describeBuild(ldVersion, ldCommit string, info *debug.BuildInfo) handlers.B
 }
 
 // serveMetrics runs /metrics on its own listener, so scrapes never compete
-// with API traffic and the port can stay cluster-internal.
-func serveMetrics(addr string, m *metrics, log *slog.Logger) (stop func(), err error) {
+// with API traffic and the port can stay cluster-internal. With pprof, the
+// same listener serves Go's profiling endpoints (PPROF_ENABLED): the API
+// port never does.
+func serveMetrics(addr string, m *metrics, pprof bool, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	if pprof {
+		addPprof(mux)
+		log.Warn("PPROF_ENABLED=true: profiling endpoints are served on the metrics listener", "addr", ln.Addr().String())
+	}
 	srv := newHTTPServer(mux, log)
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("metrics listening", "addr", ln.Addr().String())
