@@ -520,6 +520,18 @@ func run(o options) (results, error) {
 			svcRounds[i] = append(svcRounds[i], m)
 		}
 	}
+	for i, s := range svcs {
+		rw := row{Setup: s.setup, TokenBytes: len(strings.TrimPrefix(s.bearer, "Bearer ")),
+			Baseline: merge(baseRounds[s.bearer]), Service: merge(svcRounds[i])}
+		rw.Ratio = rw.Service.rate() / rw.Baseline.rate()
+		if b := rw.Baseline.cpuPerRequest(); b > 0 {
+			rw.CPURatio = float64(rw.Service.cpuPerRequest()) / float64(b)
+		}
+		if rw.PeakRSSBytes, err = procStatus(s.proc.pid(), "VmHWM"); err != nil {
+			return results{}, err
+		}
+		r.Rows = append(r.Rows, rw)
+	}
 	if o.cpuProfile != "" {
 		// A load of its own, after the measured rounds, so the profiler's
 		// overhead never touches the figures.
@@ -534,18 +546,6 @@ func run(o options) (results, error) {
 		if err := <-profile; err != nil {
 			return results{}, fmt.Errorf("cpu profile: %w", err)
 		}
-	}
-	for i, s := range svcs {
-		rw := row{Setup: s.setup, TokenBytes: len(strings.TrimPrefix(s.bearer, "Bearer ")),
-			Baseline: merge(baseRounds[s.bearer]), Service: merge(svcRounds[i])}
-		rw.Ratio = rw.Service.rate() / rw.Baseline.rate()
-		if b := rw.Baseline.cpuPerRequest(); b > 0 {
-			rw.CPURatio = float64(rw.Service.cpuPerRequest()) / float64(b)
-		}
-		if rw.PeakRSSBytes, err = procStatus(s.proc.pid(), "VmHWM"); err != nil {
-			return results{}, err
-		}
-		r.Rows = append(r.Rows, rw)
 	}
 	// The extra services are done; only the representative one goes on.
 	for _, s := range svcs[1:] {
