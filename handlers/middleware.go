@@ -13,15 +13,37 @@ import (
 )
 
 const (
-	ctxRequestID = "usersvc.request_id"
-	// ctxRoute holds the route template of a request, set by handlers that
-	// dispatch a catch-all path, so logs never group by raw ids.
-	ctxRoute = "usersvc.route"
+	ctxState = "usersvc.request"
 	// maxLoggedPath keeps a hostile 4 KiB path from flooding the logs.
 	maxLoggedPath = 256
 )
 
-func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+// requestState is what the middleware learns about a request, kept in one
+// value under one key: every gin Set boxes its value, an allocation per key
+// per request on the hot path.
+type requestState struct {
+	id string
+	// route is the route template, set by the classifiers of catch-all
+	// paths, so logs and metrics never group by raw ids; empty: gin's.
+	route string
+	// user is the parsed /user/<id>... path, when isUser.
+	user   userRequest
+	isUser bool
+}
+
+// stateOf returns the request's state (an empty one outside the chain).
+func stateOf(c *gin.Context) *requestState {
+	if v, ok := c.Get(ctxState); ok {
+		if st, ok := v.(*requestState); ok {
+			return st
+		}
+	}
+	st := &requestState{}
+	c.Set(ctxState, st)
+	return st
+}
+
+func requestID(c *gin.Context) string { return stateOf(c).id }
 
 // requestIDs generates request ids: a random prefix drawn once per process
 // (so ids from different replicas do not collide) and a counter, which
@@ -59,7 +81,7 @@ func withRequestID(ids *requestIDs) gin.HandlerFunc {
 		if !validRequestID(id) {
 			id = ids.id()
 		}
-		c.Set(ctxRequestID, id)
+		c.Set(ctxState, &requestState{id: id})
 		c.Writer.Header()["X-Request-Id"] = []string{id}
 		c.Next()
 	}
@@ -79,7 +101,7 @@ func validRequestID(id string) bool {
 
 // routeOf returns the route template of the request for logs and metrics.
 func routeOf(c *gin.Context) string {
-	if r := c.GetString(ctxRoute); r != "" {
+	if r := stateOf(c).route; r != "" {
 		return r
 	}
 	if p := c.FullPath(); p != "" {
@@ -91,6 +113,7 @@ func routeOf(c *gin.Context) string {
 // logRequests writes one structured record per request. Query strings are
 // never logged: flaskoidc-era clients may put tokens there.
 func logRequests(log *slog.Logger) gin.HandlerFunc {
+	h := log.Handler()
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
@@ -99,19 +122,30 @@ func logRequests(log *slog.Logger) gin.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelError
 		}
+		ctx := c.Request.Context()
+		if !h.Enabled(ctx, level) {
+			return
+		}
 		path := c.Request.URL.Path
 		if len(path) > maxLoggedPath {
 			path = path[:maxLoggedPath] + "…"
 		}
-		log.LogAttrs(c.Request.Context(), level, "request",
+		// The record goes straight to the handler: Logger.LogAttrs would also
+		// walk the stack (runtime.Callers) for a source location this record
+		// never shows. The end time serves as the record's time and for the
+		// duration.
+		end := time.Now()
+		r := slog.NewRecord(end, level, "request", 0)
+		r.AddAttrs(
 			slog.String("method", c.Request.Method),
 			slog.String("route", routeOf(c)),
 			slog.String("path", path),
 			slog.Int("status", status),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", end.Sub(start)),
 			slog.Int("bytes", c.Writer.Size()),
 			slog.String("request_id", requestID(c)),
 		)
+		_ = h.Handle(ctx, r)
 	}
 }
 
