@@ -359,6 +359,7 @@ type results struct {
 	HerdStored        int           `json:"herd_stored_users"`
 	Cold              resolveResult `json:"cold"`
 	ColdOktaCalls     int           `json:"cold_okta_calls"`
+	Directory         resolveResult `json:"directory_direct"`
 	BudgetRequests    int           `json:"budget_requests"`
 	Budget            resolveResult `json:"budget"`
 	Okta429           int           `json:"okta_429s"`
@@ -576,6 +577,10 @@ func run(o options) (results, error) {
 	org.RestartWindows()
 	r.Cold = resolveAll(svc.url, svc.bearer, "cold", o.cold, o.coldConns)
 	r.ColdOktaCalls = org.Count(oktaapi.IsAPI)
+	// The directory's own latency as a client on this machine sees it (the
+	// test server's sleep overshoots, more so when the machine is busy):
+	// the same number of user GETs straight to it, from as many clients.
+	r.Directory = resolveAll(org.URL(), "SSWS 00loadgen", "/api/v1/users/cold", o.cold, o.coldConns)
 
 	// Scenario 4: many distinct unknown people against Okta's limits and
 	// latency: no 429 may reach Okta, every answer is 200 or a 503 with
@@ -778,8 +783,12 @@ type resolveResult struct {
 }
 
 // resolveAll asks once for each of n distinct unknown people
-// <prefix>NNNNN@example.com, from conns clients.
-func resolveAll(base, bearer, prefix string, n, conns int) resolveResult {
+// <base>/user/<prefix>NNNNN@example.com (a prefix starting with a slash
+// replaces /user/), from conns clients.
+func resolveAll(base, auth, prefix string, n, conns int) resolveResult {
+	if !strings.HasPrefix(prefix, "/") {
+		prefix = "/user/" + prefix
+	}
 	client := newClient(conns)
 	defer client.CloseIdleConnections()
 	var next atomic.Int64
@@ -796,8 +805,8 @@ func resolveAll(base, bearer, prefix string, n, conns int) resolveResult {
 				if i >= n {
 					return
 				}
-				req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/user/%s%05d@example.com", base, prefix, i), nil)
-				req.Header.Set("Authorization", bearer)
+				req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s%s%05d@example.com", base, prefix, i), nil)
+				req.Header.Set("Authorization", auth)
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err == nil {
@@ -863,8 +872,9 @@ func report(out io.Writer, o options, r results) bool {
 	head := r.Rows[0]
 	fmt.Fprintf(out, "\nheadline (representative): usersvc %s µs CPU per request, baseline %s µs (%.2fx); req/s %.3fx baseline\n",
 		µs(head.Service.cpuPerRequest()), µs(head.Baseline.cpuPerRequest()), head.CPURatio, head.Ratio)
-	fmt.Fprintf(out, "cold resolution (%d people, %d clients, Okta latency %s): p50 %s, p99 %s; %d Okta calls\n",
-		o.cold, o.coldConns, o.coldLatency, r.Cold.P50.Round(10*time.Microsecond), r.Cold.P99.Round(10*time.Microsecond), r.ColdOktaCalls)
+	fmt.Fprintf(out, "cold resolution (%d people, %d clients, Okta test server sleeping %s): p50 %s, p99 %s; %d Okta calls; the Okta server asked directly: p50 %s, p99 %s\n",
+		o.cold, o.coldConns, o.coldLatency, r.Cold.P50.Round(10*time.Microsecond), r.Cold.P99.Round(10*time.Microsecond), r.ColdOktaCalls,
+		r.Directory.P50.Round(10*time.Microsecond), r.Directory.P99.Round(10*time.Microsecond))
 	fmt.Fprintf(out, "budget: %d Okta calls (GET and search, %s latency)\n\n", r.OktaCalls, o.oktaLatency)
 
 	warmErrors := 0
@@ -887,8 +897,8 @@ func report(out io.Writer, o options, r results) bool {
 		{"2. herd: exactly 1 stored user", r.HerdStored == 1, strconv.Itoa(r.HerdStored)},
 		{"3. cold: all 200, one Okta call each", r.Cold.OK == o.cold && r.ColdOktaCalls == o.cold,
 			fmt.Sprintf("%d ok of %d, %d Okta calls", r.Cold.OK, o.cold, r.ColdOktaCalls)},
-		{fmt.Sprintf("3. cold p99 <= Okta latency + %s", coldMargin), r.Cold.P99 <= o.coldLatency+coldMargin,
-			fmt.Sprintf("%s (limit %s)", r.Cold.P99.Round(10*time.Microsecond), o.coldLatency+coldMargin)},
+		{fmt.Sprintf("3. cold p99 <= directory p99 + %s", coldMargin), r.Directory.OK == o.cold && r.Cold.P99 <= r.Directory.P99+coldMargin,
+			fmt.Sprintf("%s (limit %s)", r.Cold.P99.Round(10*time.Microsecond), (r.Directory.P99 + coldMargin).Round(10*time.Microsecond))},
 		{"4. budget: no 429 reaches Okta", r.Okta429 == 0, strconv.Itoa(r.Okta429)},
 		{"4. budget: only 200 or 503+Retry-After", r.Budget.Other == 0, fmt.Sprintf("%d ok, %d 503, %d other", r.Budget.OK, r.Budget.Unavailable, r.Budget.Other)},
 		{"4. budget: none slower than 3s", r.Budget.Slowest < 3*time.Second, r.Budget.Slowest.Round(time.Millisecond).String()},

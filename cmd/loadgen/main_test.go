@@ -62,6 +62,9 @@ func TestHarnessSmoke(t *testing.T) {
 	if r.Cold.OK != 20 || r.ColdOktaCalls != 20 || r.Cold.P99 < 10*time.Millisecond {
 		t.Fatalf("cold: %+v, %d Okta calls", r.Cold, r.ColdOktaCalls)
 	}
+	if r.Directory.OK != 20 || r.Directory.P50 < 10*time.Millisecond {
+		t.Fatalf("directory asked directly: %+v", r.Directory)
+	}
 	if r.Budget.OK != 40 || r.Okta429 != 0 || r.Budget.Other != 0 {
 		t.Fatalf("budget: %+v", r)
 	}
