@@ -65,8 +65,8 @@ func main() {
 		return
 	}
 	var o options
-	flag.DurationVar(&o.duration, "duration", 12*time.Second, "load time per server in the warm scenario (split into alternating rounds)")
-	flag.IntVar(&o.rounds, "rounds", 4, "alternating baseline/service rounds in the warm scenario")
+	flag.DurationVar(&o.duration, "duration", 15*time.Second, "load time per server in the warm scenario (split into alternating rounds)")
+	flag.IntVar(&o.rounds, "rounds", 5, "alternating baseline/service rounds in the warm scenario")
 	flag.IntVar(&o.conns, "conns", 32, "concurrent connections in the warm scenario")
 	flag.IntVar(&o.maxRequests, "max-requests", 2_000_000, "request cap per load in the warm scenario")
 	flag.BoolVar(&o.extraRows, "extra-rows", true, "also measure the earlier setups (logs discarded; in-process issuer without metrics)")
@@ -502,23 +502,35 @@ func run(o options) (results, error) {
 	}
 	per := o.duration / time.Duration(max(o.rounds, 1))
 	// Alternating rounds, so a noisy moment of the machine hits every side.
+	// Each round starts one slot later than the one before: what runs right
+	// after what (the kernel writing back the log file, a child's idle GC)
+	// then falls on every side alike.
 	baseRounds := map[string][]sample{}
 	svcRounds := make([][]sample, len(svcs))
-	for range max(o.rounds, 1) {
-		for _, b := range bearers {
+	var slots []func() error
+	for _, b := range bearers {
+		slots = append(slots, func() error {
 			s, err := load("baseline gin", baseURL, b, base.pid(), o.conns, per, o.maxRequests)
-			if err != nil {
-				return results{}, err
-			}
 			baseRounds[b] = append(baseRounds[b], s)
-		}
+			return err
+		})
 		for i, s := range svcs {
-			m, err := load("usersvc", s.url+"/user/ada@example.com", s.bearer, s.proc.pid(), o.conns, per, o.maxRequests)
-			if err != nil {
+			if s.bearer != b {
+				continue
+			}
+			slots = append(slots, func() error {
+				m, err := load("usersvc", s.url+"/user/ada@example.com", s.bearer, s.proc.pid(), o.conns, per, o.maxRequests)
+				s.sent += m.Requests
+				svcRounds[i] = append(svcRounds[i], m)
+				return err
+			})
+		}
+	}
+	for round := range max(o.rounds, 1) {
+		for j := range slots {
+			if err := slots[(round+j)%len(slots)](); err != nil {
 				return results{}, err
 			}
-			s.sent += m.Requests
-			svcRounds[i] = append(svcRounds[i], m)
 		}
 	}
 	for i, s := range svcs {
