@@ -110,10 +110,9 @@ func routeOf(c *gin.Context) string {
 	return "unmatched"
 }
 
-// logRequests writes one structured record per request. Query strings are
-// never logged: flaskoidc-era clients may put tokens there.
-func logRequests(log *slog.Logger) gin.HandlerFunc {
-	h := log.Handler()
+// logRequests writes one access record per request through access. Query
+// strings are never logged: flaskoidc-era clients may put tokens there.
+func logRequests(access AccessLog) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
@@ -123,29 +122,26 @@ func logRequests(log *slog.Logger) gin.HandlerFunc {
 			level = slog.LevelError
 		}
 		ctx := c.Request.Context()
-		if !h.Enabled(ctx, level) {
+		if !access.Enabled(ctx, level) {
 			return
 		}
 		path := c.Request.URL.Path
 		if len(path) > maxLoggedPath {
 			path = path[:maxLoggedPath] + "…"
 		}
-		// The record goes straight to the handler: Logger.LogAttrs would also
-		// walk the stack (runtime.Callers) for a source location this record
-		// never shows. The end time serves as the record's time and for the
-		// duration.
+		// The end time serves as the record's time and for the duration.
 		end := time.Now()
-		r := slog.NewRecord(end, level, "request", 0)
-		r.AddAttrs(
-			slog.String("method", c.Request.Method),
-			slog.String("route", routeOf(c)),
-			slog.String("path", path),
-			slog.Int("status", status),
-			slog.Duration("duration", end.Sub(start)),
-			slog.Int("bytes", c.Writer.Size()),
-			slog.String("request_id", requestID(c)),
-		)
-		_ = h.Handle(ctx, r)
+		access.LogRequest(ctx, AccessRecord{
+			Time:      end,
+			Level:     level,
+			Method:    c.Request.Method,
+			Route:     routeOf(c),
+			Path:      path,
+			Status:    status,
+			Duration:  end.Sub(start),
+			Bytes:     c.Writer.Size(),
+			RequestID: requestID(c),
+		})
 	}
 }
 

@@ -37,10 +37,13 @@ type Check struct {
 
 // Deps are the collaborators of the HTTP layer.
 type Deps struct {
-	Logger  *slog.Logger
-	Users   UserResolver
-	Store   UserStore
-	Decoder *schema.UserDecoder
+	Logger *slog.Logger
+	// AccessLog writes the record of every request; optional, default:
+	// through Logger.
+	AccessLog AccessLog
+	Users     UserResolver
+	Store     UserStore
+	Decoder   *schema.UserDecoder
 	// Health checks run for /healthcheck and /readyz (the store).
 	Health []Check
 	// Ready checks run for /readyz only (e.g. OIDC keys loaded). They must not
@@ -113,6 +116,10 @@ func New(d Deps) http.Handler {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	access := d.AccessLog
+	if access == nil {
+		access = SlogAccessLog{Handler: s.log.Handler()}
+	}
 	if s.decoder == nil {
 		s.decoder = schema.NewUserDecoder()
 	}
@@ -129,7 +136,7 @@ func New(d Deps) http.Handler {
 	r.ContextWithFallback = true
 
 	cors := corsPolicy{origins: parseOrigins(d.CORSOrigins)}
-	r.Use(withRequestID(newRequestIDs()), classifyRoute, s.classifyUpstream, s.observeRequests, logRequests(s.log), recoverPanics(s.log),
+	r.Use(withRequestID(newRequestIDs()), classifyRoute, s.classifyUpstream, s.observeRequests, logRequests(access), recoverPanics(s.log),
 		securityHeaders(), cors.handle, s.authenticate)
 
 	for _, m := range []string{http.MethodGet, http.MethodHead} {

@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logOut := newBufferedLog(stdout)
 	defer logOut.close()
 	log := newLogger(cfg, logOut)
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, log, newAccessLog(cfg, logOut)); err != nil {
 		return failureExit(err, stderr, log, "usersvc stopped")
 	}
 	return exitOK
@@ -150,8 +150,9 @@ func printEnv(w io.Writer) {
 }
 
 // serve wires the service from cfg and runs it until ctx ends, then drains
-// in-flight requests for up to cfg.ShutdownTimeout.
-func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+// in-flight requests for up to cfg.ShutdownTimeout. access (optional)
+// writes the access log; nil sends it through log.
+func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.AccessLog) error {
 	build := buildInfo()
 	m := newMetrics(build)
 	authCfg, ready, err := setupAuth(ctx, cfg, log, m)
@@ -208,6 +209,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	handler := handlers.New(handlers.Deps{
 		Logger:      log,
+		AccessLog:   access,
 		Users:       resolver,
 		Store:       store,
 		Decoder:     schema.NewUserDecoder(),
