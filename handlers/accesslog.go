@@ -40,13 +40,7 @@ func (l SlogAccessLog) Enabled(ctx context.Context, level slog.Level) bool {
 // the stack (runtime.Callers) for a source location this record never shows.
 func (l SlogAccessLog) LogRequest(ctx context.Context, a AccessRecord) {
 	r := slog.NewRecord(a.Time, a.Level, "request", 0)
-	r.AddAttrs(a.Attrs()...)
-	_ = l.Handler.Handle(ctx, r)
-}
-
-// Attrs are the record's attributes as slog attributes.
-func (a AccessRecord) Attrs() []slog.Attr {
-	return []slog.Attr{
+	r.AddAttrs(
 		slog.String("method", a.Method),
 		slog.String("route", a.Route),
 		slog.String("path", a.Path),
@@ -54,5 +48,6 @@ func (a AccessRecord) Attrs() []slog.Attr {
 		slog.Duration("duration", a.Duration),
 		slog.Int("bytes", a.Bytes),
 		slog.String("request_id", a.RequestID),
-	}
+	)
+	_ = l.Handler.Handle(ctx, r)
 }
