@@ -37,13 +37,10 @@ type Check struct {
 
 // Deps are the collaborators of the HTTP layer.
 type Deps struct {
-	Logger *slog.Logger
-	// AccessLog writes the record of every request; optional, default:
-	// through Logger.
-	AccessLog AccessLog
-	Users     UserResolver
-	Store     UserStore
-	Decoder   *schema.UserDecoder
+	Logger  *slog.Logger
+	Users   UserResolver
+	Store   UserStore
+	Decoder *schema.UserDecoder
 	// Health checks run for /healthcheck and /readyz (the store).
 	Health []Check
 	// Ready checks run for /readyz only (e.g. OIDC keys loaded). They must not
@@ -65,6 +62,10 @@ type Deps struct {
 	// Reported checks run for /healthcheck only: shown there, never failing
 	// it or readiness (the upstream's reachability).
 	Reported []Check
+
+	// AccessLog writes the record of every request; optional, default:
+	// through Logger.
+	AccessLog AccessLog
 }
 
 // BuildInfo identifies the binary.
