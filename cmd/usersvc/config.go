@@ -91,10 +91,9 @@ var envVars = []envVar{
 
 // Config is the service configuration, read once from the environment.
 type Config struct {
-	ListenAddr  string
-	MetricsAddr string // "" when off
-	// PprofEnabled serves /debug/pprof/ on the metrics listener.
-	PprofEnabled    bool
+	ListenAddr      string
+	MetricsAddr     string // "" when off
+	PprofEnabled    bool   // /debug/pprof/ on the metrics listener
 	CORSOrigins     []string
 	LogLevel        slog.Level
 	LogFormat       string
