@@ -29,6 +29,9 @@ type requestState struct {
 	// user is the parsed /user/<id>... path, when isUser.
 	user   userRequest
 	isUser bool
+	// start and end bound the request, read once by the outermost timing
+	// middleware (observeRequests) and the access log.
+	start, end time.Time
 }
 
 // stateOf returns the request's state (an empty one outside the chain).
@@ -114,8 +117,16 @@ func routeOf(c *gin.Context) string {
 // strings are never logged: flaskoidc-era clients may put tokens there.
 func logRequests(access AccessLog) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		start := time.Now()
+		st := stateOf(c)
+		start := st.start
+		if start.IsZero() {
+			start = time.Now()
+		}
 		c.Next()
+		// The end time serves as the record's time, for its duration and the
+		// latency metric.
+		end := time.Now()
+		st.end = end
 		status := c.Writer.Status()
 		level := slog.LevelInfo
 		if status >= 500 {
@@ -129,8 +140,6 @@ func logRequests(access AccessLog) gin.HandlerFunc {
 		if len(path) > maxLoggedPath {
 			path = path[:maxLoggedPath] + "…"
 		}
-		// The end time serves as the record's time and for the duration.
-		end := time.Now()
 		access.LogRequest(ctx, AccessRecord{
 			Time:      end,
 			Level:     level,
