@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -22,6 +23,42 @@ type jsonAccessLog struct {
 	level slog.Level
 	flush func() // after warnings and errors, as flushOnLevel does
 	bufs  sync.Pool
+	last  atomic.Pointer[second]
+}
+
+// second is the formatted date, time and zone of one second: the records of
+// a second share them (time.Format was 1.4 % of the warm path's samples).
+type second struct {
+	unix int64
+	loc  *time.Location
+	date []byte // 2006-01-02T15:04:05
+	zone []byte // Z07:00
+}
+
+// appendTime appends t as time.RFC3339Nano does, which is slog's format.
+func (l *jsonAccessLog) appendTime(b []byte, t time.Time) []byte {
+	c := l.last.Load()
+	if c == nil || c.unix != t.Unix() || c.loc != t.Location() {
+		c = &second{unix: t.Unix(), loc: t.Location(),
+			date: t.AppendFormat(nil, "2006-01-02T15:04:05"), zone: t.AppendFormat(nil, "Z07:00")}
+		l.last.Store(c)
+	}
+	b = append(b, c.date...)
+	if ns := t.Nanosecond(); ns != 0 {
+		// ".999999999": nine digits with the trailing zeros dropped.
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i > 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := len(frac)
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, c.zone...)
 }
 
 // newAccessLog returns the writer for JSON logs, or nil (the slog path) for
@@ -44,7 +81,7 @@ func (l *jsonAccessLog) Enabled(_ context.Context, level slog.Level) bool { retu
 func (l *jsonAccessLog) LogRequest(_ context.Context, r handlers.AccessRecord) {
 	bp := l.bufs.Get().(*[]byte)
 	b := append((*bp)[:0], `{"time":"`...)
-	b = r.Time.AppendFormat(b, time.RFC3339Nano)
+	b = l.appendTime(b, r.Time)
 	b = append(b, `","level":`...)
 	b = appendLogString(b, r.Level.String())
 	b = append(b, `,"msg":"request","method":`...)

@@ -59,19 +59,42 @@ func TestJSONAccessLogMatchesSlog(t *testing.T) {
 			}
 		}
 	}
-	// The local zone's offset, as slog writes it.
-	r := accessRecord("/user/x", "GET", "id")
-	r.Time = time.Date(2026, 12, 1, 9, 30, 0, 0, time.FixedZone("CET", 3600))
-	if got, want := viaWriter(t, r), viaSlog(t, r); got != want {
-		t.Errorf("zone:\ngot  %s\nwant %s", got, want)
+}
+
+// TestJSONAccessLogTimes: RFC 3339 with nanoseconds as slog writes it,
+// through the writer's per-second cache: fractions with and without
+// trailing zeros, none at all, other zones within the same second, the next
+// second.
+func TestJSONAccessLogTimes(t *testing.T) {
+	var out bytes.Buffer
+	l := newJSONAccessLog(&out, slog.LevelDebug, func() {})
+	cet, ny := time.FixedZone("CET", 3600), time.FixedZone("", -5*3600-30*60)
+	base := time.Date(2026, 12, 1, 9, 30, 59, 0, time.UTC)
+	times := []time.Time{
+		base, base.Add(123456789), base.Add(100000000), base.Add(120), base.Add(999999999),
+		base.In(cet), base.Add(5).In(ny), base.Add(1), base.Add(time.Second), base.Add(time.Second + 10), base.Local(),
+		time.Date(1999, 12, 31, 23, 59, 59, 1, time.UTC), time.Now(),
+	}
+	for _, tm := range times {
+		r := accessRecord("/user/x", "GET", "id")
+		r.Time = tm
+		out.Reset()
+		l.LogRequest(context.Background(), r)
+		if got, want := out.String(), viaSlog(t, r); got != want {
+			t.Errorf("%v:\ngot  %s\nwant %s", tm, got, want)
+		}
 	}
 }
 
 func FuzzJSONAccessLog(f *testing.F) {
-	f.Add("/user/ada@example.com", "GET", "abc")
-	f.Add("/user/\xff\u2028\"\\", "PUT", "x\ty")
-	f.Fuzz(func(t *testing.T, path, method, id string) {
+	f.Add("/user/ada@example.com", "GET", "abc", int64(0), 0)
+	f.Add("/user/\xff\u2028\"\\", "PUT", "x\ty", int64(-1), -1)
+	f.Add("/user/x", "GET", "id", int64(1_700_000_000_123_000_000), 3600)
+	f.Fuzz(func(t *testing.T, path, method, id string, unixNano int64, offset int) {
 		r := accessRecord(path, method, id)
+		if tm := time.Unix(0, unixNano); tm.Year() >= 0 && tm.Year() < 10000 && offset > -86400 && offset < 86400 {
+			r.Time = tm.In(time.FixedZone("", offset))
+		}
 		if got, want := viaWriter(t, r), viaSlog(t, r); got != want {
 			t.Fatalf("got  %s\nwant %s", got, want)
 		}
