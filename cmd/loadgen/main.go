@@ -221,6 +221,9 @@ type sample struct {
 	Max      time.Duration `json:"max_ns"`
 	// CPU is the server process's utime+stime while it was loaded.
 	CPU time.Duration `json:"cpu_ns"`
+	// PeakAnon is the most anonymous memory (heap, stacks: RssAnon) seen in
+	// the process while it was loaded, sampled every 100 ms.
+	PeakAnon int64 `json:"peak_rss_anon_bytes"`
 }
 
 func (s sample) rate() float64 { return float64(s.Requests) / s.Elapsed.Seconds() }
@@ -254,6 +257,19 @@ func load(name, url, header string, pid, conns int, duration time.Duration, maxR
 	}
 	deadline := time.Now().Add(duration)
 	start := time.Now()
+	var peakAnon atomic.Int64
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for time.Now().Before(deadline) {
+			if v, err := procStatus(pid, "RssAnon"); err == nil && v > peakAnon.Load() {
+				peakAnon.Store(v)
+			}
+			<-t.C
+		}
+	}()
 	var wg sync.WaitGroup
 	for w := range conns {
 		wg.Add(1)
@@ -279,6 +295,7 @@ func load(name, url, header string, pid, conns int, duration time.Duration, maxR
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	<-sampled
 	cpu1, err := cpuTime(pid)
 	if err != nil {
 		return sample{}, err
@@ -288,7 +305,7 @@ func load(name, url, header string, pid, conns int, duration time.Duration, maxR
 		all = append(all, l...)
 	}
 	slices.Sort(all)
-	s := sample{Name: name, Requests: len(all), Errors: int(errs.Load()), Elapsed: elapsed, CPU: cpu1 - cpu0}
+	s := sample{Name: name, Requests: len(all), Errors: int(errs.Load()), Elapsed: elapsed, CPU: cpu1 - cpu0, PeakAnon: peakAnon.Load()}
 	if n := len(all); n > 0 {
 		s.P50, s.P99, s.Max = all[n/2], all[n*99/100], all[n-1]
 	}
@@ -305,6 +322,7 @@ func merge(rounds []sample) sample {
 		m.Elapsed += r.Elapsed
 		m.CPU += r.CPU
 		m.Max = max(m.Max, r.Max)
+		m.PeakAnon = max(m.PeakAnon, r.PeakAnon)
 		p50, p99 = append(p50, r.P50), append(p99, r.P99)
 	}
 	slices.Sort(p50)
@@ -866,7 +884,7 @@ func report(out io.Writer, o options, r results) bool {
 	_ = tw.Flush()
 	fmt.Fprintln(out)
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setup\tlogs\ttoken\tmetrics\tCPU/req vs baseline\treq/s vs baseline\tpeak RSS\t")
+	fmt.Fprintln(tw, "setup\tlogs\ttoken\tmetrics\tCPU/req vs baseline\treq/s vs baseline\tpeak RSS\tof it anonymous\t")
 	for _, rw := range r.Rows {
 		logs, tok, met := "discarded", fmt.Sprintf("in-process issuer, %d B", rw.TokenBytes), "off"
 		if rw.Setup.LogFile {
@@ -878,7 +896,8 @@ func report(out io.Writer, o options, r results) bool {
 		if rw.Setup.Metrics {
 			met = "on"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2fx\t%.3fx\t%.1f MiB\t\n", rw.Setup.Name, logs, tok, met, rw.CPURatio, rw.Ratio, float64(rw.PeakRSSBytes)/(1<<20))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2fx\t%.3fx\t%.1f MiB\t%.1f MiB\t\n", rw.Setup.Name, logs, tok, met, rw.CPURatio, rw.Ratio,
+			float64(rw.PeakRSSBytes)/(1<<20), float64(rw.Service.PeakAnon)/(1<<20))
 	}
 	_ = tw.Flush()
 	head := r.Rows[0]

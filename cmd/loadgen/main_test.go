@@ -44,8 +44,8 @@ func TestHarnessSmoke(t *testing.T) {
 		if rw.Service.CPU <= 0 || rw.Baseline.CPU <= 0 || rw.CPURatio <= 0 {
 			t.Fatalf("no CPU time measured for %s: %+v %+v", rw.Setup.Name, rw.Baseline, rw.Service)
 		}
-		if rw.PeakRSSBytes <= 0 {
-			t.Fatal("no RSS measured")
+		if rw.PeakRSSBytes <= 0 || rw.Service.PeakAnon <= 0 || rw.Service.PeakAnon > rw.PeakRSSBytes {
+			t.Fatalf("RSS: peak %d, anonymous %d", rw.PeakRSSBytes, rw.Service.PeakAnon)
 		}
 	}
 	// The provider's RS256 token is the one production-sized; the old row
