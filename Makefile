@@ -19,7 +19,7 @@ HELM := bin/helm
 # each package's testdata/fuzz and run with every go test.
 FUZZTIME ?= 4s
 FUZZ_TARGETS := schema:FuzzDecodeUser schema:FuzzUserKey oidcuser:FuzzSearchEqual \
-                handlers:FuzzRequests handlers/auth:FuzzAuthenticate
+                handlers:FuzzRequests handlers/auth:FuzzAuthenticate cmd/usersvc:FuzzJSONAccessLog
 
 .PHONY: build run run-passthrough test lint vet fmt-check node-deps image bench fuzz soak
 

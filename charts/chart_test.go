@@ -604,6 +604,7 @@ var notExposed = map[string]string{
 	"FLASK_OIDC_OVERWRITE_REDIRECT_URI": "flaskoidc compatibility; oidc.configs",
 	"EMBEDDED_DB_PATH":                  "set when proxy.host is empty",
 	"DIRECTORY_FILE":                    "the file directory is for local runs; extraEnv",
+	"PPROF_ENABLED":                     "profiling on the metrics port, for a debugging session; extraEnv",
 }
 
 // TestChartMatchesServiceSettings: every variable the chart sets is one the

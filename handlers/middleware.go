@@ -13,15 +13,42 @@ import (
 )
 
 const (
-	ctxRequestID = "usersvc.request_id"
-	// ctxRoute holds the route template of a request, set by handlers that
-	// dispatch a catch-all path, so logs never group by raw ids.
-	ctxRoute = "usersvc.route"
+	ctxState = "usersvc.request"
 	// maxLoggedPath keeps a hostile 4 KiB path from flooding the logs.
 	maxLoggedPath = 256
 )
 
-func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+// requestState is what the middleware learns about a request, kept in one
+// value under one key: every gin Set boxes its value, an allocation per key
+// per request on the hot path.
+type requestState struct {
+	id string
+	// idHeader backs the X-Request-Id header value: one allocation less.
+	idHeader [1]string
+	// route is the route template, set by the classifiers of catch-all
+	// paths, so logs and metrics never group by raw ids; empty: gin's.
+	route string
+	// user is the parsed /user/<id>... path, when isUser.
+	user   userRequest
+	isUser bool
+	// start and end bound the request, read once by the outermost timing
+	// middleware (observeRequests) and the access log.
+	start, end time.Time
+}
+
+// stateOf returns the request's state (an empty one outside the chain).
+func stateOf(c *gin.Context) *requestState {
+	if v, ok := c.Get(ctxState); ok {
+		if st, ok := v.(*requestState); ok {
+			return st
+		}
+	}
+	st := &requestState{}
+	c.Set(ctxState, st)
+	return st
+}
+
+func requestID(c *gin.Context) string { return stateOf(c).id }
 
 // requestIDs generates request ids: a random prefix drawn once per process
 // (so ids from different replicas do not collide) and a counter, which
@@ -59,8 +86,9 @@ func withRequestID(ids *requestIDs) gin.HandlerFunc {
 		if !validRequestID(id) {
 			id = ids.id()
 		}
-		c.Set(ctxRequestID, id)
-		c.Writer.Header()["X-Request-Id"] = []string{id}
+		st := &requestState{id: id, idHeader: [1]string{id}}
+		c.Set(ctxState, st)
+		c.Writer.Header()["X-Request-Id"] = st.idHeader[:]
 		c.Next()
 	}
 }
@@ -79,7 +107,7 @@ func validRequestID(id string) bool {
 
 // routeOf returns the route template of the request for logs and metrics.
 func routeOf(c *gin.Context) string {
-	if r := c.GetString(ctxRoute); r != "" {
+	if r := stateOf(c).route; r != "" {
 		return r
 	}
 	if p := c.FullPath(); p != "" {
@@ -88,30 +116,44 @@ func routeOf(c *gin.Context) string {
 	return "unmatched"
 }
 
-// logRequests writes one structured record per request. Query strings are
-// never logged: flaskoidc-era clients may put tokens there.
-func logRequests(log *slog.Logger) gin.HandlerFunc {
+// logRequests writes one access record per request through access. Query
+// strings are never logged: flaskoidc-era clients may put tokens there.
+func logRequests(access AccessLog) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		start := time.Now()
+		st := stateOf(c)
+		start := st.start
+		if start.IsZero() {
+			start = time.Now()
+		}
 		c.Next()
+		// The end time serves as the record's time, for its duration and the
+		// latency metric.
+		end := time.Now()
+		st.end = end
 		status := c.Writer.Status()
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
 		}
+		ctx := c.Request.Context()
+		if !access.Enabled(ctx, level) {
+			return
+		}
 		path := c.Request.URL.Path
 		if len(path) > maxLoggedPath {
 			path = path[:maxLoggedPath] + "…"
 		}
-		log.LogAttrs(c.Request.Context(), level, "request",
-			slog.String("method", c.Request.Method),
-			slog.String("route", routeOf(c)),
-			slog.String("path", path),
-			slog.Int("status", status),
-			slog.Duration("duration", time.Since(start)),
-			slog.Int("bytes", c.Writer.Size()),
-			slog.String("request_id", requestID(c)),
-		)
+		access.LogRequest(ctx, AccessRecord{
+			Time:      end,
+			Level:     level,
+			Method:    c.Request.Method,
+			Route:     routeOf(c),
+			Path:      path,
+			Status:    status,
+			Duration:  end.Sub(start),
+			Bytes:     c.Writer.Size(),
+			RequestID: requestID(c),
+		})
 	}
 }
 

@@ -39,12 +39,19 @@ func methodLabel(m string) string {
 	return "OTHER"
 }
 
-// observeRequests reports every request to the observer.
+// observeRequests reports every request to the observer. The clock is read
+// once at each end and shared with the access log (requestState), so a
+// request's latency metric and its log record agree.
 func (s *server) observeRequests(c *gin.Context) {
-	start := time.Now()
+	st := stateOf(c)
+	st.start = time.Now()
 	s.obs.RequestStarted()
 	defer func() {
-		s.obs.RequestFinished(routeOf(c), methodLabel(c.Request.Method), c.Writer.Status(), time.Since(start))
+		end := st.end
+		if end.IsZero() { // the access log did not run (a panic above it)
+			end = time.Now()
+		}
+		s.obs.RequestFinished(routeOf(c), methodLabel(c.Request.Method), c.Writer.Status(), end.Sub(st.start))
 	}()
 	c.Next()
 }

@@ -48,7 +48,7 @@ func (o ownPaths) owns(path string) bool {
 // metrics, logs and authentication see them.
 func (s *server) classifyUpstream(c *gin.Context) {
 	if s.upstream != nil && !s.own.owns(c.Request.URL.Path) {
-		c.Set(ctxRoute, routeUpstream)
+		stateOf(c).route = routeUpstream
 	}
 	c.Next()
 }

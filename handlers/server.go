@@ -67,6 +67,10 @@ type Deps struct {
 	// Reported checks run for /healthcheck only: shown there, never failing
 	// it or readiness (the upstream's reachability).
 	Reported []Check
+
+	// AccessLog writes the record of every request; optional, default:
+	// through Logger.
+	AccessLog AccessLog
 }
 
 // BuildInfo identifies the binary.
@@ -118,6 +122,10 @@ func New(d Deps) http.Handler {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	access := d.AccessLog
+	if access == nil {
+		access = SlogAccessLog{Handler: s.log.Handler()}
+	}
 	if s.decoder == nil {
 		s.decoder = schema.NewUserDecoder()
 	}
@@ -134,7 +142,7 @@ func New(d Deps) http.Handler {
 	r.ContextWithFallback = true
 
 	cors := corsPolicy{origins: parseOrigins(d.CORSOrigins)}
-	r.Use(withRequestID(newRequestIDs()), classifyRoute, s.classifyUpstream, s.observeRequests, logRequests(s.log), recoverPanics(s.log),
+	r.Use(withRequestID(newRequestIDs()), classifyRoute, s.classifyUpstream, s.observeRequests, logRequests(access), recoverPanics(s.log),
 		securityHeaders(), cors.handle, s.authenticate)
 
 	for _, m := range []string{http.MethodGet, http.MethodHead} {

@@ -77,15 +77,22 @@ func (s *server) getUser(c *gin.Context, id string) {
 	writeUser(c, http.StatusOK, u)
 }
 
+// jsonUTF8 is the Content-Type of user answers, one slice for all of them
+// (net/http never modifies header values).
+var jsonUTF8 = []string{"application/json; charset=utf-8"}
+
 // writeUser answers with u's JSON directly: going through c.JSON would make
-// encoding/json re-scan the bytes User.MarshalJSON already produced.
+// encoding/json re-scan the bytes User.MarshalJSON already produced, and
+// c.Data allocates the Content-Type value on every call.
 func writeUser(c *gin.Context, status int, u schema.User) {
 	body, err := u.MarshalJSON()
 	if err != nil {
 		abortJSON(c, http.StatusInternalServerError, "internal server error")
 		return
 	}
-	c.Data(status, "application/json; charset=utf-8", body)
+	c.Writer.Header()["Content-Type"] = jsonUTF8
+	c.Status(status)
+	_, _ = c.Writer.Write(body)
 }
 
 // userRequest is a parsed /user/<id>/... path.
@@ -147,16 +154,14 @@ func (r userRequest) routeTemplate() string {
 	}
 }
 
-const ctxUserRequest = "usersvc.user_request"
-
 // classifyRoute names the route template of a request before anything else
 // runs, so logs and metrics label even refused requests by template. Paths
 // under the /user/*path catch-all are parsed once, here.
 func classifyRoute(c *gin.Context) {
 	if c.FullPath() == "/user/*path" {
 		if req, ok := parseUserPath(strings.TrimPrefix(c.Request.URL.EscapedPath(), "/user/")); ok {
-			c.Set(ctxUserRequest, req)
-			c.Set(ctxRoute, req.routeTemplate())
+			st := stateOf(c)
+			st.user, st.isUser, st.route = req, true, req.routeTemplate()
 		}
 	}
 	c.Next()
@@ -164,12 +169,12 @@ func classifyRoute(c *gin.Context) {
 
 // userPath dispatches every /user/<id>... route.
 func (s *server) userPath(c *gin.Context) {
-	v, ok := c.Get(ctxUserRequest)
-	if !ok {
+	st := stateOf(c)
+	if !st.isUser {
 		abortJSON(c, http.StatusNotFound, "not found")
 		return
 	}
-	req := v.(userRequest)
+	req := st.user
 
 	allowed := []string{http.MethodGet}
 	if req.hasKey {

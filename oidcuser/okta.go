@@ -169,11 +169,27 @@ func newAssertionSigner(pemText, keyID string) (josev3.Signer, error) {
 // The answer is keyed by PersonKey, so whether the person's email is
 // shared is looked up too.
 func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User, error) {
+	// An id shaped like an email needs the email search whatever the GET
+	// answers (the person's email, or no login match), so both run at once:
+	// a cold lookup then costs one Okta round trip, not two.
+	var byEmail <-chan searchResult
+	if strings.Contains(id, "@") {
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		byEmail = d.searchEmailAsync(sctx, id)
+	}
 	u, err := d.byLogin(ctx, id)
 	if err == nil {
 		shared := false
 		if u.Email() != "" {
-			sameEmail, err := d.searchEmail(ctx, u.Email())
+			var sameEmail []OktaUser
+			var err error
+			if byEmail != nil && strings.EqualFold(u.Email(), id) {
+				res := <-byEmail
+				sameEmail, err = res.users, res.err
+			} else {
+				sameEmail, err = d.searchEmail(ctx, u.Email())
+			}
 			if err != nil {
 				return schema.User{}, err
 			}
@@ -184,20 +200,36 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 	if !schema.IsNotFound(err) {
 		return schema.User{}, err
 	}
-	if !strings.Contains(id, "@") {
+	if byEmail == nil {
 		// Okta's profile.email is always an address: no search can match,
 		// and a random id costs one call.
 		return schema.User{}, err
 	}
-	matches, err := d.searchEmail(ctx, id)
+	res := <-byEmail
+	if res.err != nil {
+		return schema.User{}, res.err
+	}
+	match, err := pickMatch(id, res.users)
 	if err != nil {
 		return schema.User{}, err
 	}
-	match, err := pickMatch(id, matches)
-	if err != nil {
-		return schema.User{}, err
-	}
-	return personUser(match, emailShared(match, matches)), nil
+	return personUser(match, emailShared(match, res.users)), nil
+}
+
+type searchResult struct {
+	users []OktaUser
+	err   error
+}
+
+// searchEmailAsync runs searchEmail in its own goroutine; the buffered
+// channel lets it finish even when nobody reads the answer.
+func (d *OktaDirectory) searchEmailAsync(ctx context.Context, email string) <-chan searchResult {
+	out := make(chan searchResult, 1)
+	go func() {
+		users, err := d.searchEmail(ctx, email)
+		out <- searchResult{users, err}
+	}()
+	return out
 }
 
 // byLogin fetches /api/v1/users/{login}. Okta also answers that path for a

@@ -81,6 +81,9 @@ func Unavailable(message string, retryAfter time.Duration, cause error) *Error {
 // KindOf returns the kind of the first classified error in err's chain, or
 // KindInternal when there is none.
 func KindOf(err error) ErrorKind {
+	if err == nil {
+		return KindInternal // what errors.As would say; returning first keeps e off the heap on the hot path
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Kind

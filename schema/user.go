@@ -125,18 +125,44 @@ var userStringFields = [...]stringField{
 	{"profile_url", func(u *User) *string { return &u.ProfileURL }},
 }
 
+// userJSONKeys are the string keys as the encoder writes them, quoted, with
+// their colon and separating comma: constant text, escaped once.
+var userJSONKeys = func() (keys [len(userStringFields)]string) {
+	for i, f := range userStringFields {
+		k := string(appendJSONString(nil, f.name)) + ":"
+		if i > 0 {
+			k = "," + k
+		}
+		keys[i] = k
+	}
+	return keys
+}()
+
+// stringValues are the string fields in userStringFields order, read
+// without the table's accessors: calling them through the table would move u
+// to the heap on every encode (TestStringValuesFollowTheTable keeps the two
+// in step).
+func (u *User) stringValues() [len(userStringFields)]string {
+	return [...]string{u.UserID, u.Email, u.FirstName, u.LastName, u.FullName, u.DisplayName, u.GithubUsername,
+		u.TeamName, u.SlackID, u.EmployeeType, u.ManagerFullname, u.ManagerEmail, u.ManagerID, u.RoleName, u.ProfileURL}
+}
+
 // MarshalJSON writes the Amundsen UserSchema shape: all 17 keys, empty
 // strings as null, other_key_values as an object (never null).
 func (u User) MarshalJSON() ([]byte, error) {
-	buf := make([]byte, 0, 512)
+	vals := u.stringValues()
+	size := 320 // the keys, nulls and punctuation
+	for _, v := range vals {
+		size += len(v)
+	}
+	for k, v := range u.OtherKeyValues {
+		size += len(k) + len(v) + 6
+	}
+	buf := make([]byte, 0, size)
 	buf = append(buf, '{')
-	for i, f := range userStringFields {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = appendJSONString(buf, f.name)
-		buf = append(buf, ':')
-		if v := *f.ptr(&u); v != "" {
+	for i, v := range vals {
+		buf = append(buf, userJSONKeys[i]...)
+		if v != "" {
 			buf = appendJSONString(buf, v)
 		} else {
 			buf = append(buf, "null"...)
@@ -149,7 +175,8 @@ func (u User) MarshalJSON() ([]byte, error) {
 		buf = append(buf, "false"...)
 	}
 	buf = append(buf, `,"other_key_values":{`...)
-	keys := make([]string, 0, len(u.OtherKeyValues))
+	var few [8]string // USER_OTHER_KEYS is short: the keys sort on the stack
+	keys := few[:0]
 	for k := range u.OtherKeyValues {
 		keys = append(keys, k)
 	}

@@ -109,7 +109,7 @@ func soak(o soakOptions, out io.Writer) (bool, error) {
 		"FLASK_OIDC_CONFIG_URL=" + iss.DiscoveryURL(), "OIDC_AUDIENCE=" + issuer.Audience,
 		"OKTA_CLIENT_ORGURL=" + org.URL(), "OKTA_CLIENT_TOKEN=00soak", "OKTA_TESTING_DISABLE_HTTPS_CHECK=true",
 		"EMBEDDED_DB_PATH=" + filepath.Join(dir, "usersvc.db"), "EMBEDDED_CATALOG_FILE=" + catFile,
-	}, svcAddr)
+	}, svcAddr, nil)
 	if err != nil {
 		return false, err
 	}
@@ -228,7 +228,7 @@ func soak(o soakOptions, out io.Writer) (bool, error) {
 	sampleTicker := time.NewTicker(o.sampleEvery)
 	defer sampleTicker.Stop()
 	sample := func() {
-		rss, _ := currentRSS(svc.cmd.Process.Pid)
+		rss, _ := procStatus(svc.cmd.Process.Pid, "VmRSS")
 		mu.Lock()
 		n := res.Requests
 		mu.Unlock()
@@ -293,23 +293,6 @@ func prewarm(base, bearer string, people, strangers int) error {
 	wg.Wait()
 	close(errc)
 	return <-errc
-}
-
-// currentRSS reads VmRSS of a process (Linux).
-func currentRSS(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS")
 }
 
 // goroutines scrapes go_goroutines from the service's metrics listener.

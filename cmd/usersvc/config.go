@@ -29,6 +29,7 @@ type envVar struct {
 var envVars = []envVar{
 	{"LISTEN_ADDR", ":5002", "API listen address."},
 	{"METRICS_ADDR", ":9102", "Prometheus /metrics listener, separate from the API; off disables it."},
+	{"PPROF_ENABLED", "false", "true adds Go's profiling endpoints (/debug/pprof/) to the METRICS_ADDR listener, never the API port; needs METRICS_ADDR."},
 	{"CORS_ALLOWED_ORIGINS", "", "Comma list of browser origins (scheme://host[:port]) allowed to call the API, or *; empty: CORS off."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"LOG_FORMAT", "json", "json or text."},
@@ -101,6 +102,7 @@ var envVars = []envVar{
 type Config struct {
 	ListenAddr      string
 	MetricsAddr     string // "" when off
+	PprofEnabled    bool   // /debug/pprof/ on the metrics listener
 	CORSOrigins     []string
 	LogLevel        slog.Level
 	LogFormat       string
@@ -286,6 +288,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.ListenAddr = r.listenAddr("LISTEN_ADDR", ":5002")
 	if v := r.str("METRICS_ADDR", ":9102"); !strings.EqualFold(v, "off") {
 		c.MetricsAddr = r.listenAddr("METRICS_ADDR", ":9102")
+	}
+	c.PprofEnabled = r.boolean("PPROF_ENABLED", false)
+	if c.PprofEnabled && c.MetricsAddr == "" {
+		r.fail("PPROF_ENABLED", "needs the metrics listener (METRICS_ADDR is off); profiling is never served on the API port")
 	}
 	switch r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error") {
 	case "debug":

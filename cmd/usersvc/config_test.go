@@ -22,7 +22,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if c.ListenAddr != ":5002" || c.LogLevel != slog.LevelInfo || c.LogFormat != "json" ||
 		c.ProxyClient != "embedded" || c.EmbeddedDBPath != "./data/usersvc.db" || c.ShutdownTimeout != 20*time.Second ||
-		c.MetricsAddr != ":9102" {
+		c.MetricsAddr != ":9102" || c.PprofEnabled {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if c, err := loadConfig(envMap("AUTH_DISABLED", "true", "METRICS_ADDR", "off")); err != nil || c.MetricsAddr != "" {
@@ -48,6 +48,8 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"auth not a bool", []string{"AUTH_DISABLED", "maybe"}, "AUTH_DISABLED"},
 		{"bad listen addr", []string{"AUTH_DISABLED", "true", "LISTEN_ADDR", "5002"}, "LISTEN_ADDR"},
 		{"bad port", []string{"AUTH_DISABLED", "true", "LISTEN_ADDR", ":99999"}, "LISTEN_ADDR"},
+		{"pprof without the metrics listener", []string{"AUTH_DISABLED", "true", "METRICS_ADDR", "off", "PPROF_ENABLED", "true"}, "PPROF_ENABLED"},
+		{"pprof not a bool", []string{"AUTH_DISABLED", "true", "PPROF_ENABLED", "yes please"}, "PPROF_ENABLED"},
 		{"bad log level", []string{"AUTH_DISABLED", "true", "LOG_LEVEL", "loud"}, "LOG_LEVEL"},
 		{"bad log format", []string{"AUTH_DISABLED", "true", "LOG_FORMAT", "xml"}, "LOG_FORMAT"},
 		{"bad proxy client", []string{"AUTH_DISABLED", "true", "PROXY_CLIENT", "mysql"}, "PROXY_CLIENT"},

@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logOut := newBufferedLog(stdout)
 	defer logOut.close()
 	log := newLogger(cfg, logOut)
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, log, newAccessLog(cfg, logOut)); err != nil {
 		return failureExit(err, stderr, log, "usersvc stopped")
 	}
 	return exitOK
@@ -150,8 +150,9 @@ func printEnv(w io.Writer) {
 }
 
 // serve wires the service from cfg and runs it until ctx ends, then drains
-// in-flight requests for up to cfg.ShutdownTimeout.
-func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+// in-flight requests for up to cfg.ShutdownTimeout. access (optional)
+// writes the access log; nil sends it through log.
+func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.AccessLog) error {
 	build := buildInfo()
 	m := newMetrics(build)
 	authCfg, ready, err := setupAuth(ctx, cfg, log, m)
@@ -208,6 +209,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	handler := handlers.New(handlers.Deps{
 		Logger:      log,
+		AccessLog:   access,
 		Users:       resolver,
 		Store:       store,
 		Decoder:     schema.NewUserDecoder(),
@@ -222,7 +224,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Reported:    upstreamChecks,
 	})
 	if cfg.MetricsAddr != "" {
-		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, log)
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, cfg.PprofEnabled, log)
 		if err != nil {
 			return err
 		}
@@ -387,14 +389,20 @@ func describeBuild(ldVersion, ldCommit string, info *debug.BuildInfo) handlers.B
 }
 
 // serveMetrics runs /metrics on its own listener, so scrapes never compete
-// with API traffic and the port can stay cluster-internal.
-func serveMetrics(addr string, m *metrics, log *slog.Logger) (stop func(), err error) {
+// with API traffic and the port can stay cluster-internal. With pprof, the
+// same listener serves Go's profiling endpoints (PPROF_ENABLED): the API
+// port never does.
+func serveMetrics(addr string, m *metrics, pprof bool, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	if pprof {
+		addPprof(mux)
+		log.Warn("PPROF_ENABLED=true: profiling endpoints are served on the metrics listener", "addr", ln.Addr().String())
+	}
 	srv := newHTTPServer(mux, log)
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("metrics listening", "addr", ln.Addr().String())

@@ -42,8 +42,15 @@ func Start(t testing.TB) *Provider {
 	return p
 }
 
+// Run starts the provider outside a test (the load harness, cmd/loadgen);
+// the caller must Stop it.
+func Run() (*Provider, error) { return start(nil, 0) }
+
+// start runs the process; with a t, t.Cleanup stops it.
 func start(t testing.TB, port int) (*Provider, error) {
-	t.Helper()
+	if t != nil {
+		t.Helper()
+	}
 	if _, err := os.Stat(filepath.Join(dir(), "node_modules", "oauth2-mock-server")); err != nil {
 		return nil, fmt.Errorf("oauth2-mock-server is not installed: run `npm ci --prefix testsupport/oidcprovider` (make test does)")
 	}
@@ -56,7 +63,9 @@ func start(t testing.TB, port int) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{t: t, proc: proc, issuer: hello.Issuer, port: hello.Port}
-	t.Cleanup(p.Stop)
+	if t != nil {
+		t.Cleanup(p.Stop)
+	}
 	return p, nil
 }
 
@@ -103,6 +112,15 @@ type TokenOptions struct {
 // Token mints an access token with a client-credentials grant.
 func (p *Provider) Token(t testing.TB, o TokenOptions) string {
 	t.Helper()
+	tok, err := p.MintToken(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// MintToken is Token for callers without a testing.TB.
+func (p *Provider) MintToken(o TokenOptions) (string, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"usersvc-test"}, "scope": {"openid"}}
 	set := func(k, v string) {
 		if v != "" {
@@ -123,14 +141,14 @@ func (p *Provider) Token(t testing.TB, o TokenOptions) string {
 	}
 	resp, err := http.PostForm(p.issuer+"/token", form)
 	if err != nil {
-		t.Fatalf("token request: %v", err)
+		return "", fmt.Errorf("token request: %w", err)
 	}
 	defer resp.Body.Close()
 	var body struct {
 		AccessToken string `json:"access_token"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.AccessToken == "" {
-		t.Fatalf("token response %d: %v", resp.StatusCode, err)
+		return "", fmt.Errorf("token response %d: %v", resp.StatusCode, err)
 	}
-	return body.AccessToken
+	return body.AccessToken, nil
 }
