@@ -18,9 +18,10 @@ type requestState struct {
 	// route is the route template, set by the classifiers of catch-all
 	// paths, so logs and metrics never group by raw ids; empty: gin's.
 	route string
-	// user is the parsed /user/<id>... path, when isUser.
-	user   userRequest
-	isUser bool
+	// user is the parsed /user/<id>... path, when userRoute is set: the
+	// pattern of userRouteTable that serves it.
+	user      userRequest
+	userRoute *userPattern
 	// start and end bound the request, read once by the outermost timing
 	// middleware (observeRequests) and the access log.
 	start, end time.Time

@@ -96,6 +96,8 @@ type server struct {
 	reported []Check
 	upstream http.Handler
 	own      ownPaths
+
+	userRoutes *userRouter
 }
 
 // New builds the gin engine with every route of DESIGN §2.
@@ -115,6 +117,8 @@ func New(d Deps) http.Handler {
 
 		reported: d.Reported,
 		upstream: d.Upstream,
+
+		userRoutes: newUserRouter(userRouteTable),
 	}
 	if s.obs == nil {
 		s.obs = noObserver{}
@@ -131,9 +135,8 @@ func New(d Deps) http.Handler {
 	}
 
 	r := gin.New()
-	// Resource keys hold "//" and arrive unencoded: no cleaning, no slash
-	// merging, no redirects. Routing works on the decoded path; user paths
-	// are re-parsed from the escaped form so %2F inside an id stays in it.
+	// Paths under /user/ must reach userRouteTable as they came (userroutes.go
+	// says why): no cleaning, no slash merging, no redirects.
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.RemoveExtraSlash = false
@@ -142,7 +145,7 @@ func New(d Deps) http.Handler {
 	r.ContextWithFallback = true
 
 	cors := corsPolicy{origins: parseOrigins(d.CORSOrigins)}
-	r.Use(withRequestID(newRequestIDs()), classifyRoute, s.classifyUpstream, s.observeRequests, logRequests(access), recoverPanics(s.log),
+	r.Use(withRequestID(newRequestIDs()), s.classifyRoute, s.classifyUpstream, s.observeRequests, logRequests(access), recoverPanics(s.log),
 		securityHeaders(), cors.handle, s.authenticate)
 
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
@@ -156,9 +159,9 @@ func New(d Deps) http.Handler {
 	}
 	r.GET("/user", s.listUsers)
 	r.PUT("/user", s.putUser)
-	r.GET("/user/*path", s.userPath)
-	r.PUT("/user/*path", s.userPath)
-	r.DELETE("/user/*path", s.userPath)
+	for _, m := range s.userRoutes.methods {
+		r.Handle(m, userCatchAll, s.userPath)
+	}
 
 	s.own = newOwnPaths(r)
 	if s.upstream != nil {
@@ -184,22 +187,9 @@ type Route struct {
 	Path   string
 }
 
-// userRoutes are the logical routes the /user/*path catch-all dispatches;
-// their templates are what routeTemplate reports.
-var userRoutes = []Route{
-	{http.MethodGet, "/user/:id"},
-	{http.MethodGet, "/user/:id/follow/"},
-	{http.MethodPut, "/user/:id/follow/:type/*key"},
-	{http.MethodDelete, "/user/:id/follow/:type/*key"},
-	{http.MethodGet, "/user/:id/own/"},
-	{http.MethodPut, "/user/:id/own/:type/*key"},
-	{http.MethodDelete, "/user/:id/own/:type/*key"},
-	{http.MethodGet, "/user/:id/read/"},
-}
-
 // Routes lists every logical route h serves: the engine's registered routes
-// with the /user/*path catch-all expanded into what it dispatches. h must
-// come from New.
+// with the /user/*path catch-all expanded into userRouteTable. h must come
+// from New.
 func Routes(h http.Handler) []Route {
 	engine, ok := h.(*gin.Engine)
 	if !ok {
@@ -207,10 +197,13 @@ func Routes(h http.Handler) []Route {
 	}
 	var routes []Route
 	for _, r := range engine.Routes() {
-		if r.Path == "/user/*path" {
+		if r.Path == userCatchAll {
 			continue
 		}
 		routes = append(routes, Route{r.Method, r.Path})
 	}
-	return append(routes, userRoutes...)
+	for _, r := range userRouteTable {
+		routes = append(routes, Route{r.method, r.pattern})
+	}
+	return routes
 }

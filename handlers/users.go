@@ -3,9 +3,6 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
-	"net/url"
-	"slices"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -64,10 +61,10 @@ func (s *server) putUser(c *gin.Context) {
 }
 
 // getUser is GET /user/<id>: the graph, else the directory.
-func (s *server) getUser(c *gin.Context, id string) {
-	u, err := s.users.ResolveUser(c.Request.Context(), schema.UserKey(id))
+func (s *server) getUser(c *gin.Context, req userRequest) {
+	u, err := s.users.ResolveUser(c.Request.Context(), schema.UserKey(req.id))
 	if schema.IsNotFound(err) {
-		abortJSON(c, http.StatusNotFound, "user_id "+id+" not found")
+		abortJSON(c, http.StatusNotFound, "user_id "+req.id+" not found")
 		return
 	}
 	if err != nil {
@@ -95,125 +92,12 @@ func writeUser(c *gin.Context, status int, u schema.User) {
 	_, _ = c.Writer.Write(body)
 }
 
-// userRequest is a parsed /user/<id>/... path.
-type userRequest struct {
-	id       string
-	rel      schema.Relation // empty: the user itself
-	resource string          // raw type segment; empty when listing
-	key      string
-	hasKey   bool
-}
-
-// parseUserPath splits the escaped path after "/user/" into the id, the
-// relation and the resource. It works on the escaped form so that an
-// encoded slash inside an id does not split it; the resource key is the
-// whole remainder, "//" and all.
-func parseUserPath(escaped string) (userRequest, bool) {
-	idPart, rest, hasRest := strings.Cut(escaped, "/")
-	id, err := url.PathUnescape(idPart)
-	if err != nil {
-		return userRequest{}, false
-	}
-	req := userRequest{id: id}
-	if !hasRest || rest == "" {
-		return req, true
-	}
-	relPart, rest, hasRest := strings.Cut(rest, "/")
-	switch schema.Relation(relPart) {
-	case schema.Follow, schema.Own, schema.Read:
-		req.rel = schema.Relation(relPart)
-	default:
-		return userRequest{}, false
-	}
-	if !hasRest || rest == "" {
-		return req, true
-	}
-	if req.rel == schema.Read {
-		return userRequest{}, false
-	}
-	typePart, keyPart, _ := strings.Cut(rest, "/")
-	if req.resource, err = url.PathUnescape(typePart); err != nil {
-		return userRequest{}, false
-	}
-	if req.key, err = url.PathUnescape(keyPart); err != nil {
-		return userRequest{}, false
-	}
-	req.hasKey = true
-	return req, true
-}
-
-// routeTemplate names the shape of a parsed request for logs and metrics.
-func (r userRequest) routeTemplate() string {
-	switch {
-	case r.rel == "":
-		return "/user/:id"
-	case r.hasKey:
-		return "/user/:id/" + string(r.rel) + "/:type/*key"
-	default:
-		return "/user/:id/" + string(r.rel) + "/"
-	}
-}
-
-// classifyRoute names the route template of a request before anything else
-// runs, so logs and metrics label even refused requests by template. Paths
-// under the /user/*path catch-all are parsed once, here.
-func classifyRoute(c *gin.Context) {
-	if c.FullPath() == "/user/*path" {
-		if req, ok := parseUserPath(strings.TrimPrefix(c.Request.URL.EscapedPath(), "/user/")); ok {
-			st := stateOf(c)
-			st.user, st.isUser, st.route = req, true, req.routeTemplate()
-		}
-	}
-	c.Next()
-}
-
-// userPath dispatches every /user/<id>... route.
-func (s *server) userPath(c *gin.Context) {
-	st := stateOf(c)
-	if !st.isUser {
-		abortJSON(c, http.StatusNotFound, "not found")
+func (s *server) getResources(c *gin.Context, req userRequest) {
+	key, ok := s.readKey(c, req.id)
+	if !ok {
 		return
 	}
-	req := st.user
-
-	allowed := []string{http.MethodGet}
-	if req.hasKey {
-		allowed = []string{http.MethodPut, http.MethodDelete}
-	}
-	if !slices.Contains(allowed, c.Request.Method) {
-		c.Header("Allow", strings.Join(allowed, ", "))
-		abortJSON(c, http.StatusMethodNotAllowed, "method not allowed")
-		return
-	}
-	if err := schema.CheckID("user_id", req.id); err != nil {
-		respondError(c, s.log, err)
-		return
-	}
-	key := schema.UserKey(req.id)
-	if req.rel != "" && !req.hasKey {
-		// A login or other alias reads the person's own node.
-		k, err := s.users.ReadKey(c.Request.Context(), key)
-		if err != nil {
-			respondError(c, s.log, err)
-			return
-		}
-		key = k
-	}
-
-	switch {
-	case req.rel == "":
-		s.getUser(c, req.id)
-	case req.rel == schema.Read:
-		s.getReads(c, key)
-	case !req.hasKey:
-		s.getResources(c, key, req.rel)
-	default:
-		s.writeRelation(c, key, req)
-	}
-}
-
-func (s *server) getResources(c *gin.Context, key string, rel schema.Relation) {
-	res, err := s.store.GetUserResources(c.Request.Context(), key, rel)
+	res, err := s.store.GetUserResources(c.Request.Context(), key, req.rel)
 	if err != nil {
 		respondError(c, s.log, err)
 		return
@@ -221,7 +105,11 @@ func (s *server) getResources(c *gin.Context, key string, rel schema.Relation) {
 	c.JSON(http.StatusOK, res)
 }
 
-func (s *server) getReads(c *gin.Context, key string) {
+func (s *server) getReads(c *gin.Context, req userRequest) {
+	key, ok := s.readKey(c, req.id)
+	if !ok {
+		return
+	}
 	tables, err := s.store.GetFrequentlyUsedTables(c.Request.Context(), key)
 	if err != nil {
 		respondError(c, s.log, err)
@@ -231,7 +119,7 @@ func (s *server) getReads(c *gin.Context, key string) {
 }
 
 // writeRelation is PUT and DELETE /user/<id>/{follow,own}/<type>/<key>.
-func (s *server) writeRelation(c *gin.Context, userKey string, req userRequest) {
+func (s *server) writeRelation(c *gin.Context, req userRequest) {
 	t, err := schema.ParseResourceType(req.resource)
 	if err != nil {
 		respondError(c, s.log, err)
@@ -248,7 +136,7 @@ func (s *server) writeRelation(c *gin.Context, userKey string, req userRequest) 
 	if c.Request.Method == http.MethodPut {
 		nodeKey = s.users.NodeKey
 	}
-	userKey, err = nodeKey(ctx, userKey)
+	userKey, err := nodeKey(ctx, schema.UserKey(req.id))
 	if err != nil {
 		respondError(c, s.log, err)
 		return
@@ -291,4 +179,15 @@ func relationMessage(req userRequest, deleted bool) string {
 	default:
 		return "The user " + req.id + " for id " + req.key + " resource type " + req.resource + " is added successfully"
 	}
+}
+
+// readKey is the key of the node a read by id looks at: a login or other
+// alias reads the person's own node. false: the error is answered.
+func (s *server) readKey(c *gin.Context, id string) (string, bool) {
+	key, err := s.users.ReadKey(c.Request.Context(), schema.UserKey(id))
+	if err != nil {
+		respondError(c, s.log, err)
+		return "", false
+	}
+	return key, true
 }
