@@ -172,11 +172,13 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 	// An id shaped like an email needs the email search whatever the GET
 	// answers (the person's email, or no login match), so both run at once:
 	// a cold lookup then costs one Okta round trip, not two.
-	var byEmail <-chan searchResult
+	// The search never outlives the lookup: an early return cancels it and
+	// waits, so no Okta call lands after the answer.
+	var byEmail *pendingSearch
 	if strings.Contains(id, "@") {
 		sctx, cancel := context.WithCancel(ctx)
-		defer cancel()
 		byEmail = d.searchEmailAsync(sctx, id)
+		defer func() { cancel(); byEmail.wait() }()
 	}
 	u, err := d.byLogin(ctx, id)
 	if err == nil {
@@ -185,7 +187,7 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 			var sameEmail []OktaUser
 			var err error
 			if byEmail != nil && strings.EqualFold(u.Email(), id) {
-				res := <-byEmail
+				res := byEmail.wait()
 				sameEmail, err = res.users, res.err
 			} else {
 				sameEmail, err = d.searchEmail(ctx, u.Email())
@@ -205,7 +207,7 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 		// and a random id costs one call.
 		return schema.User{}, err
 	}
-	res := <-byEmail
+	res := byEmail.wait()
 	if res.err != nil {
 		return schema.User{}, res.err
 	}
@@ -221,15 +223,29 @@ type searchResult struct {
 	err   error
 }
 
-// searchEmailAsync runs searchEmail in its own goroutine; the buffered
-// channel lets it finish even when nobody reads the answer.
-func (d *OktaDirectory) searchEmailAsync(ctx context.Context, email string) <-chan searchResult {
-	out := make(chan searchResult, 1)
+// pendingSearch is an email search running beside the login GET.
+type pendingSearch struct {
+	ch   chan searchResult
+	res  searchResult
+	done bool
+}
+
+// wait returns the search's answer, waiting for it the first time.
+func (p *pendingSearch) wait() searchResult {
+	if !p.done {
+		p.res, p.done = <-p.ch, true
+	}
+	return p.res
+}
+
+// searchEmailAsync starts searchEmail in its own goroutine.
+func (d *OktaDirectory) searchEmailAsync(ctx context.Context, email string) *pendingSearch {
+	p := &pendingSearch{ch: make(chan searchResult, 1)}
 	go func() {
 		users, err := d.searchEmail(ctx, email)
-		out <- searchResult{users, err}
+		p.ch <- searchResult{users, err}
 	}()
-	return out
+	return p
 }
 
 // byLogin fetches /api/v1/users/{login}. Okta also answers that path for a
