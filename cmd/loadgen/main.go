@@ -202,7 +202,10 @@ func buildUsersvc() (string, func(), error) {
 		return "", nil, err
 	}
 	bin := filepath.Join(dir, "usersvc")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/usersvc/usersvc/cmd/usersvc")
+	// Built as the Dockerfile builds the image: static, trimmed paths, no
+	// symbol table or DWARF (which also changes how much of the file the
+	// process ends up mapping: about 2 MiB less peak RSS).
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "github.com/usersvc/usersvc/cmd/usersvc")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
