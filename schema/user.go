@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"unicode/utf8"
 )
 
 // User is Amundsen's UserSchema (amundsen_common.models.user). Empty strings
@@ -129,7 +128,7 @@ var userStringFields = [...]stringField{
 // their colon and separating comma: constant text, escaped once.
 var userJSONKeys = func() (keys [len(userStringFields)]string) {
 	for i, f := range userStringFields {
-		k := string(appendJSONString(nil, f.name)) + ":"
+		k := string(AppendJSONString(nil, f.name, true)) + ":"
 		if i > 0 {
 			k = "," + k
 		}
@@ -163,7 +162,7 @@ func (u User) MarshalJSON() ([]byte, error) {
 	for i, v := range vals {
 		buf = append(buf, userJSONKeys[i]...)
 		if v != "" {
-			buf = appendJSONString(buf, v)
+			buf = AppendJSONString(buf, v, true)
 		} else {
 			buf = append(buf, "null"...)
 		}
@@ -185,65 +184,11 @@ func (u User) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendJSONString(buf, k)
+		buf = AppendJSONString(buf, k, true)
 		buf = append(buf, ':')
-		buf = appendJSONString(buf, u.OtherKeyValues[k])
+		buf = AppendJSONString(buf, u.OtherKeyValues[k], true)
 	}
 	return append(buf, "}}"...), nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string with encoding/json's escaping
-// (control characters, quote, backslash, <, >, &, U+2028, U+2029; invalid
-// UTF-8 as U+FFFD) without encoding/json's reflection and allocations: user
-// JSON is written on every request of the hot path.
-func appendJSONString(buf []byte, s string) []byte {
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			buf = append(buf, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				buf = append(buf, '\\', c)
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
 }
 
 // UnmarshalJSON accepts the UserSchema shape leniently (it is used to read

@@ -8,9 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/usersvc/usersvc/handlers"
+	"github.com/usersvc/usersvc/schema"
 )
 
 // jsonAccessLog writes access records byte for byte as slog's JSONHandler
@@ -83,13 +83,13 @@ func (l *jsonAccessLog) LogRequest(_ context.Context, r handlers.AccessRecord) {
 	b := append((*bp)[:0], `{"time":"`...)
 	b = l.appendTime(b, r.Time)
 	b = append(b, `","level":`...)
-	b = appendLogString(b, r.Level.String())
+	b = schema.AppendJSONString(b, r.Level.String(), false)
 	b = append(b, `,"msg":"request","method":`...)
-	b = appendLogString(b, r.Method)
+	b = schema.AppendJSONString(b, r.Method, false)
 	b = append(b, `,"route":`...)
-	b = appendLogString(b, r.Route)
+	b = schema.AppendJSONString(b, r.Route, false)
 	b = append(b, `,"path":`...)
-	b = appendLogString(b, r.Path)
+	b = schema.AppendJSONString(b, r.Path, false)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, `,"duration":`...)
@@ -97,7 +97,7 @@ func (l *jsonAccessLog) LogRequest(_ context.Context, r handlers.AccessRecord) {
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, int64(r.Bytes), 10)
 	b = append(b, `,"request_id":`...)
-	b = appendLogString(b, r.RequestID)
+	b = schema.AppendJSONString(b, r.RequestID, false)
 	b = append(b, "}\n"...)
 	_, _ = l.w.Write(b)
 	if r.Level >= slog.LevelWarn {
@@ -107,56 +107,4 @@ func (l *jsonAccessLog) LogRequest(_ context.Context, r handlers.AccessRecord) {
 		*bp = b
 		l.bufs.Put(bp)
 	}
-}
-
-const logHex = "0123456789abcdef"
-
-// appendLogString quotes s as slog's JSON handler does (log/slog
-// json_handler.go, appendEscapedJSONString): quote, backslash and control
-// characters escaped, invalid UTF-8 as U+FFFD, U+2028 and U+2029 escaped;
-// unlike encoding/json's default, <, > and & stay as they are.
-func appendLogString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', logHex[c>>4], logHex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', logHex[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
