@@ -236,6 +236,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
 	srv := newHTTPServer(handler, log)
+	conns := newConnTracker()
+	srv.ConnState = conns.hook
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("usersvc listening", "addr", ln.Addr().String(), "store", store.Kind())
@@ -248,7 +250,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := drain(shutdownCtx, srv, ln, conns, errc); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
 	log.Info("shutdown complete")

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +47,7 @@ func TestSIGTERMWith200InFlight(t *testing.T) {
 		err  error
 	}
 	answers := make([]answer, 200)
+	var written atomic.Int64
 	var wg sync.WaitGroup
 	for i := range answers {
 		wg.Add(1)
@@ -58,7 +61,7 @@ func TestSIGTERMWith200InFlight(t *testing.T) {
 				answers[i].path = fmt.Sprintf("/user/p%03d@example.com", i)
 				req, _ = http.NewRequest(http.MethodGet, base+answers[i].path, nil)
 			}
-			resp, err := client.Do(req)
+			resp, err := client.Do(withWroteCount(req, &written))
 			answers[i].err = err
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
@@ -68,10 +71,7 @@ func TestSIGTERMWith200InFlight(t *testing.T) {
 		}()
 	}
 	// Let every request reach the server (the GETs are now waiting on Okta).
-	deadline := time.Now().Add(5 * time.Second)
-	for org.Count(oktaapi.IsAPI) < 100 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitInFlight(t, &written, func() bool { return org.Count(oktaapi.IsAPI) >= 100 })
 	sigterm := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -110,5 +110,26 @@ func TestSIGTERMWith200InFlight(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("after restart %s = %d: an acknowledged write was lost", path, resp.StatusCode)
 		}
+	}
+}
+
+// withWroteCount counts req in written once the client has put all of it on
+// the wire.
+func withWroteCount(req *http.Request, written *atomic.Int64) *http.Request {
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { written.Add(1) }}
+	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+}
+
+// waitInFlight waits until all 200 requests are on the wire and busy reports
+// that the server is working on them, so that SIGTERM finds 200 requests in
+// flight and none still to be sent.
+func waitInFlight(t *testing.T, written *atomic.Int64, busy func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for written.Load() < 200 || !busy() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s only %d of 200 requests were written, busy=%v", written.Load(), busy())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

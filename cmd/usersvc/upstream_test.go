@@ -113,6 +113,7 @@ func TestBinaryPassThroughSIGTERMWith200InFlight(t *testing.T) {
 		err  error
 	}
 	answers := make([]answer, 200)
+	var written atomic.Int64
 	var wg sync.WaitGroup
 	for i := range answers {
 		wg.Add(1)
@@ -123,7 +124,7 @@ func TestBinaryPassThroughSIGTERMWith200InFlight(t *testing.T) {
 			if i%4 == 0 {
 				req, _ = http.NewRequest(http.MethodPut, target, strings.NewReader(`{"description":"x"}`))
 			}
-			resp, err := client.Do(req)
+			resp, err := client.Do(withWroteCount(req, &written))
 			if err != nil {
 				answers[i].err = err
 				return
@@ -133,10 +134,7 @@ func TestBinaryPassThroughSIGTERMWith200InFlight(t *testing.T) {
 			answers[i] = answer{resp.StatusCode, string(b), err}
 		}()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for up.arrived.Load() < 150 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitInFlight(t, &written, func() bool { return up.arrived.Load() >= 150 })
 	sigterm := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// acceptGrace is how long the listener stays open after SIGTERM, with
+// keep-alives off, so that connections already in the kernel's accept queue
+// are taken and served rather than reset when the listener closes.
+const acceptGrace = 100 * time.Millisecond
+
+// connTracker counts the server's open connections through its ConnState
+// hook.
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func newConnTracker() *connTracker {
+	return &connTracker{conns: make(map[net.Conn]struct{})}
+}
+
+func (t *connTracker) hook(c net.Conn, state http.ConnState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch state {
+	case http.StateClosed, http.StateHijacked:
+		delete(t.conns, c)
+	default:
+		t.conns[c] = struct{}{}
+	}
+}
+
+func (t *connTracker) open() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
+}
+
+// drain stops srv so that every request already on the wire is answered.
+//
+// http.Server.Shutdown is not enough on its own: a connection it accepted
+// whose first request it reads after Shutdown began is closed unanswered
+// (net/http's conn.serve returns when shuttingDown), and a request written
+// on such a connection before SIGTERM is lost with an EOF. So drain first
+// turns keep-alives off (each answer now ends its connection, idle ones
+// close), keeps accepting for acceptGrace, closes the listener, and waits
+// until every connection has been answered and closed. Only then does it
+// call Shutdown, which has nothing left to cut. ctx bounds the whole wait;
+// when it ends, the remaining connections are closed.
+func drain(ctx context.Context, srv *http.Server, ln net.Listener, conns *connTracker, served <-chan error) error {
+	srv.SetKeepAlivesEnabled(false)
+	select {
+	case <-time.After(acceptGrace):
+	case <-ctx.Done():
+	}
+	if err := ln.Close(); err != nil {
+		return fmt.Errorf("close listener: %w", err)
+	}
+	<-served // Serve returns once its listener is closed
+
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for conns.open() > 0 {
+		select {
+		case <-ctx.Done():
+			_ = srv.Close()
+			return fmt.Errorf("%d connections still open after the shutdown timeout: %w", conns.open(), ctx.Err())
+		case <-tick.C:
+			// A connection that finished its answer just before keep-alives
+			// went off may have gone idle since; this closes it.
+			srv.SetKeepAlivesEnabled(false)
+		}
+	}
+	return srv.Shutdown(ctx)
+}
