@@ -241,24 +241,52 @@ func startBinaryAt(t *testing.T, path string, env ...string) (*exec.Cmd, string)
 	return cmd, addr
 }
 
-// startUntilHealthy starts cmd (its output discarded; t.Cleanup kills it)
-// and waits up to 10s until healthURL answers.
+// startUntilHealthy starts cmd (t.Cleanup kills it) and waits up to 30s, a
+// bound generous enough for a loaded 2-core CI machine, until healthURL
+// answers. The start of its output is kept for the failure message.
 func startUntilHealthy(t *testing.T, cmd *exec.Cmd, healthURL string) {
 	t.Helper()
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	out := &headBuffer{limit: 64 << 10}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(healthURL); err == nil {
 			resp.Body.Close()
 			return
 		}
+		if cmd.Process.Signal(syscall.Signal(0)) != nil {
+			break // it exited
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("%s did not start", filepath.Base(cmd.Path))
+	t.Fatalf("%s did not start; its output:\n%s", filepath.Base(cmd.Path), out)
+}
+
+// headBuffer keeps the first limit bytes written to it and drops the rest,
+// so a long-running binary's logs cannot grow the test's memory.
+type headBuffer struct {
+	mu    sync.Mutex
+	limit int
+	b     bytes.Buffer
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if room := h.limit - h.b.Len(); room > 0 {
+		h.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (h *headBuffer) String() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.b.String()
 }
 
 func TestBinaryRoundTripSurvivesRestart(t *testing.T) {
