@@ -25,14 +25,18 @@ func newConnTracker() *connTracker {
 	return &connTracker{conns: make(map[net.Conn]struct{})}
 }
 
+// hook takes the lock only when a connection opens or ends, not on the
+// active and idle transitions of every request.
 func (t *connTracker) hook(c net.Conn, state http.ConnState) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	switch state {
-	case http.StateClosed, http.StateHijacked:
-		delete(t.conns, c)
-	default:
+	case http.StateNew:
+		t.mu.Lock()
 		t.conns[c] = struct{}{}
+		t.mu.Unlock()
+	case http.StateClosed, http.StateHijacked:
+		t.mu.Lock()
+		delete(t.conns, c)
+		t.mu.Unlock()
 	}
 }
 
