@@ -74,7 +74,7 @@ func drain(ctx context.Context, srv *http.Server, ln net.Listener, conns *connTr
 		select {
 		case <-ctx.Done():
 			_ = srv.Close()
-			return fmt.Errorf("%d connections still open after the shutdown timeout: %w", conns.open(), ctx.Err())
+			return fmt.Errorf("shutdown timeout reached with connections still open (%d), now closed: %w", conns.open(), ctx.Err())
 		case <-tick.C:
 			// A connection that finished its answer just before keep-alives
 			// went off may have gone idle since; this closes it.

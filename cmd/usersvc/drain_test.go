@@ -83,3 +83,59 @@ func TestBinarySIGTERMAnswersEveryAcceptedConnection(t *testing.T) {
 		t.Fatal("still accepting after exit")
 	}
 }
+
+// TestBinarySIGTERMBoundedByWhatHoldsIt: what keeps a connection open
+// cannot keep the process alive past its bounds. A request still waiting
+// on its upstream when SHUTDOWN_TIMEOUT ends is cut, and the process exits
+// non-zero (it could not drain); a connection that never sends a request is
+// closed after 5s, as net/http's Shutdown does (it counts such a
+// connection idle after 5s), and the process exits 0.
+func TestBinarySIGTERMBoundedByWhatHoldsIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary")
+	}
+	up := newSlowUpstream(t, 30*time.Second)
+	for _, tc := range []struct {
+		name       string
+		timeout    string
+		hold       func(t *testing.T, addr string)
+		wantExit   int
+		tookAtMost time.Duration
+	}{
+		{"request outlasting SHUTDOWN_TIMEOUT", "1s", func(t *testing.T, addr string) {
+			go func() { // its answer is an error once the connection is cut
+				resp, err := http.Get("http://" + addr + "/table/slow/description")
+				if err == nil {
+					resp.Body.Close()
+				}
+			}()
+			for up.arrived.Load() == 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}, exitFailure, 4 * time.Second},
+		{"connection that never sends", "20s", func(t *testing.T, addr string) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			time.Sleep(100 * time.Millisecond) // the server accepts it
+		}, exitOK, 9 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up.arrived.Store(0)
+			cmd, addr := startBinary(t, "AUTH_DISABLED=true", "SHUTDOWN_TIMEOUT="+tc.timeout, "METADATA_UPSTREAM_URL="+up.srv.URL,
+				"EMBEDDED_DB_PATH="+filepath.Join(t.TempDir(), "usersvc.db"))
+			tc.hold(t, addr)
+			sigterm := time.Now()
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			_ = cmd.Wait()
+			took := time.Since(sigterm)
+			if code := cmd.ProcessState.ExitCode(); code != tc.wantExit || took > tc.tookAtMost {
+				t.Fatalf("exit %d after %s; want %d within %s", code, took.Round(time.Millisecond), tc.wantExit, tc.tookAtMost)
+			}
+		})
+	}
+}
