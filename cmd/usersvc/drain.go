@@ -73,8 +73,9 @@ func drain(ctx context.Context, srv *http.Server, ln net.Listener, conns *connTr
 	for conns.open() > 0 {
 		select {
 		case <-ctx.Done():
+			open := conns.open()
 			_ = srv.Close()
-			return fmt.Errorf("shutdown timeout reached with connections still open (%d), now closed: %w", conns.open(), ctx.Err())
+			return fmt.Errorf("shutdown timeout reached with connections still open (%d), now closed: %w", open, ctx.Err())
 		case <-tick.C:
 			// A connection that finished its answer just before keep-alives
 			// went off may have gone idle since; this closes it.
