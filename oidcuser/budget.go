@@ -84,15 +84,21 @@ func (b *Budget) CloseIdleConnections() {
 	}
 }
 
-// bucketOf names Okta's rate-limit bucket of a request: fetching one user
+// Okta's rate-limit buckets for the calls a lookup makes: fetching one user
 // and listing/searching users are limited separately.
+const (
+	bucketGetUser   = "users:get"
+	bucketListUsers = "users:list"
+)
+
+// bucketOf names Okta's rate-limit bucket of a request.
 func bucketOf(r *http.Request) string {
 	p := strings.TrimSuffix(r.URL.Path, "/")
 	switch {
 	case p == "/api/v1/users":
-		return "users:list"
+		return bucketListUsers
 	case strings.HasPrefix(p, "/api/v1/users/") && !strings.Contains(strings.TrimPrefix(p, "/api/v1/users/"), "/"):
-		return "users:get"
+		return bucketGetUser
 	case strings.HasPrefix(p, "/api/v1/users/"):
 		return "users:sub"
 	}
@@ -248,6 +254,29 @@ func (b *Budget) take(bucket string) time.Duration {
 		w = &window{remaining: -1}
 		b.buckets[bucket] = w
 	}
+	if wait := b.blockedFor(w); wait > 0 {
+		return wait
+	}
+	w.inflight++
+	return 0
+}
+
+// spent is how long bucket refuses calls, without reserving one. A lookup
+// that needs calls in two buckets asks first, so that one refused call does
+// not send the other for nothing.
+func (b *Budget) spent(bucket string) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w := b.buckets[bucket]
+	if w == nil {
+		return 0
+	}
+	return b.blockedFor(w)
+}
+
+// blockedFor is how long w refuses calls: until its reset while the known
+// remainder, less calls in flight, is within the reserve. b.mu is held.
+func (b *Budget) blockedFor(w *window) time.Duration {
 	now := b.cfg.Now()
 	if w.remaining >= 0 && !now.Before(w.reset) {
 		w.remaining = -1 // the window has reset; the next answer tells the new count
@@ -255,7 +284,6 @@ func (b *Budget) take(bucket string) time.Duration {
 	if w.remaining >= 0 && w.remaining-w.inflight <= b.cfg.Reserve {
 		return w.reset.Sub(now)
 	}
-	w.inflight++
 	return 0
 }
 

@@ -176,6 +176,12 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 	// waits, so no Okta call lands after the answer.
 	var byEmail *pendingSearch
 	if strings.Contains(id, "@") {
+		// Such a lookup needs the search whatever the GET answers (Okta
+		// requires every person's email), so while either bucket is known to
+		// be spent it answers now and sends neither call for nothing.
+		if wait := d.spent(bucketGetUser, bucketListUsers); wait > 0 {
+			return schema.User{}, classifyOktaError(ctx, id, nil, &RateLimitedError{RetryAfter: wait})
+		}
 		sctx, cancel := context.WithCancel(ctx)
 		byEmail = d.searchEmailAsync(sctx, id)
 		defer func() { cancel(); byEmail.wait() }()
@@ -236,6 +242,21 @@ func (p *pendingSearch) wait() searchResult {
 		p.res, p.done = <-p.ch, true
 	}
 	return p.res
+}
+
+// spent is how long the first of buckets that the directory's Budget knows
+// to be spent refuses calls; 0 when none is, or without a Budget.
+func (d *OktaDirectory) spent(buckets ...string) time.Duration {
+	b, ok := d.transport.(*Budget)
+	if !ok {
+		return 0
+	}
+	for _, bucket := range buckets {
+		if wait := b.spent(bucket); wait > 0 {
+			return wait
+		}
+	}
+	return 0
 }
 
 // searchEmailAsync starts searchEmail in its own goroutine.

@@ -174,25 +174,41 @@ func TestConcurrentFirstRequestsShareOneLookup(t *testing.T) {
 	}
 }
 
+// TestRateLimitedIs503WithRetryAfter spends one of Okta's two user buckets
+// (okta.com's rate limits: fetching one user and listing/searching users
+// are counted apart), then asks for an unknown email-shaped id. Its lookup
+// needs both calls, so it is answered 503 without sending either: not even
+// the call whose bucket has room.
 func TestRateLimitedIs503WithRetryAfter(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	clock := func() time.Time { return now }
-	org := newOrg(t, oktaapi.WithClock(clock), oktaapi.WithRateLimits(1, 600))
-	e := newResolutionEnv(t, org, oidcuser.BudgetConfig{Now: clock})
-	if w, _ := e.get(t, "/user/ghopper"); w.Code != http.StatusOK {
-		t.Fatalf("first = %d", w.Code)
-	}
-	calls := oktaCalls(org)
-	w, body := e.get(t, "/user/ada.lovelace+data@example.com")
-	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "60" || body["message"] == nil {
-		t.Fatalf("past the limit = %d Retry-After %q %s", w.Code, w.Header().Get("Retry-After"), w.Body.String())
-	}
-	if oktaCalls(org) != calls {
-		t.Fatal("a call reached Okta although the window was spent")
-	}
-	// Known users are still served.
-	if w, _ := e.get(t, "/user/ghopper"); w.Code != http.StatusOK {
-		t.Fatalf("known user while rate-limited = %d", w.Code)
+	for _, tc := range []struct {
+		name              string
+		getUser, listUser int
+	}{
+		{"GET window spent", 1, 600},
+		{"search window spent", 600, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Unix(1_800_000_000, 0)
+			clock := func() time.Time { return now }
+			org := newOrg(t, oktaapi.WithClock(clock), oktaapi.WithRateLimits(tc.getUser, tc.listUser))
+			e := newResolutionEnv(t, org, oidcuser.BudgetConfig{Now: clock})
+			// A login: one GET, then the search for whether the email is shared.
+			if w, _ := e.get(t, "/user/ghopper"); w.Code != http.StatusOK {
+				t.Fatalf("first = %d", w.Code)
+			}
+			calls := oktaCalls(org)
+			w, body := e.get(t, "/user/ada.lovelace+data@example.com")
+			if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "60" || body["message"] == nil {
+				t.Fatalf("past the limit = %d Retry-After %q %s", w.Code, w.Header().Get("Retry-After"), w.Body.String())
+			}
+			if got := oktaCalls(org); got != calls {
+				t.Fatalf("%d calls reached Okta although a window the lookup needs was spent", got-calls)
+			}
+			// Known users are still served.
+			if w, _ := e.get(t, "/user/ghopper"); w.Code != http.StatusOK {
+				t.Fatalf("known user while rate-limited = %d", w.Code)
+			}
+		})
 	}
 }
 
