@@ -185,9 +185,12 @@ var builds struct {
 func buildBinary(t *testing.T) string { return buildBinaryWith(t) }
 
 // buildBinaryWith compiles ./cmd/usersvc with extra go build flags, once per
-// set of flags. The child build gets GOFLAGS cleared, so the binary under test
-// is the same whether the caller set GOFLAGS (CI once set -buildvcs=false) or
-// not; flags a test depends on are passed explicitly instead.
+// set of flags. The child build gets GOFLAGS set to Go's own default, so the
+// binary under test is the same whether the caller set GOFLAGS (CI once set
+// -buildvcs=false) or not. Clearing it is not enough: go treats an empty
+// GOFLAGS as unset and falls back to a `go env -w` default (this machine's
+// go env file holds GOFLAGS=-buildvcs=false). Flags a test depends on are
+// passed explicitly instead.
 func buildBinaryWith(t *testing.T, flags ...string) string {
 	t.Helper()
 	key := strings.Join(flags, " ")
@@ -203,7 +206,7 @@ func buildBinaryWith(t *testing.T, flags ...string) string {
 	path := filepath.Join(dir, "usersvc")
 	args := append([]string{"build", "-trimpath", "-o", path}, flags...)
 	cmd := exec.Command("go", append(args, ".")...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=auto")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
