@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,39 +40,87 @@ func TestSIGTERMWith200InFlight(t *testing.T) {
 	cmd, addr := startBinary(t, env...)
 	base := "http://" + addr
 
+	paths := make([]string, 200)
+	answers := sigtermWith200InFlight(t, cmd, func(i int) *http.Request {
+		if i%4 == 0 { // a quarter are writes
+			paths[i] = fmt.Sprintf("/user/w%03d@example.com", i)
+			req, _ := http.NewRequest(http.MethodPut, base+"/user", strings.NewReader(fmt.Sprintf(`{"email":"w%03d@example.com","display_name":"W"}`, i)))
+			return req
+		}
+		paths[i] = fmt.Sprintf("/user/p%03d@example.com", i)
+		req, _ := http.NewRequest(http.MethodGet, base+paths[i], nil)
+		return req
+	}, func() bool { return org.Count(oktaapi.IsAPI) >= 100 }) // the GETs are waiting on Okta
+	var acknowledged []string
+	for i, a := range answers {
+		switch {
+		case a.err != nil:
+			t.Errorf("%s: %v (in-flight requests must complete)", paths[i], a.err)
+		case a.code == http.StatusOK || a.code == http.StatusCreated:
+			acknowledged = append(acknowledged, paths[i])
+		case a.code != http.StatusServiceUnavailable:
+			t.Errorf("%s: %d", paths[i], a.code)
+		}
+	}
+	if len(acknowledged) < 150 {
+		t.Fatalf("only %d of 200 requests succeeded", len(acknowledged))
+	}
+
+	// Restart: every acknowledged write is there, served without Okta.
+	org.Close()
+	_, addr = startBinary(t, env...)
+	for _, path := range acknowledged {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("after restart %s = %d: an acknowledged write was lost", path, resp.StatusCode)
+		}
+	}
+}
+
+// inFlightAnswer is what one of the 200 requests got back.
+type inFlightAnswer struct {
+	code int
+	body string
+	err  error
+}
+
+// sigtermWith200InFlight sends newRequest(0..199) at once from one client.
+// Once all 200 are on the wire (the client trace's WroteRequest) and busy
+// reports the server working on them, it sends cmd SIGTERM: 200 requests
+// in flight, none still to be sent. It returns every answer after the
+// process has exited 0 within its 10s grace period.
+func sigtermWith200InFlight(t *testing.T, cmd *exec.Cmd, newRequest func(i int) *http.Request, busy func() bool) []inFlightAnswer {
+	t.Helper()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}, Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
-	type answer struct {
-		path string
-		code int
-		err  error
-	}
-	answers := make([]answer, 200)
+	answers := make([]inFlightAnswer, 200)
 	var written atomic.Int64
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { written.Add(1) }}
 	var wg sync.WaitGroup
 	for i := range answers {
+		req := newRequest(i)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var req *http.Request
-			if i%4 == 0 { // a quarter are writes
-				req, _ = http.NewRequest(http.MethodPut, base+"/user", strings.NewReader(fmt.Sprintf(`{"email":"w%03d@example.com","display_name":"W"}`, i)))
-				answers[i].path = fmt.Sprintf("/user/w%03d@example.com", i)
-			} else {
-				answers[i].path = fmt.Sprintf("/user/p%03d@example.com", i)
-				req, _ = http.NewRequest(http.MethodGet, base+answers[i].path, nil)
+			resp, err := client.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+			if err != nil {
+				answers[i].err = err
+				return
 			}
-			resp, err := client.Do(withWroteCount(req, &written))
-			answers[i].err = err
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				answers[i].code = resp.StatusCode
-			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			answers[i] = inFlightAnswer{resp.StatusCode, string(b), err}
 		}()
 	}
-	// Let every request reach the server (the GETs are now waiting on Okta).
-	waitInFlight(t, &written, func() bool { return org.Count(oktaapi.IsAPI) >= 100 })
+	for deadline := time.Now().Add(10 * time.Second); written.Load() < 200 || !busy(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s only %d of 200 requests were written, busy=%v", written.Load(), busy())
+		}
+	}
 	sigterm := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -83,53 +132,5 @@ func TestSIGTERMWith200InFlight(t *testing.T) {
 	if took := time.Since(sigterm); took > 10*time.Second {
 		t.Fatalf("took %s to exit, beyond the 10s grace period", took)
 	}
-	var acknowledged []string
-	for _, a := range answers {
-		switch {
-		case a.err != nil:
-			t.Errorf("%s: %v (in-flight requests must complete)", a.path, a.err)
-		case a.code == http.StatusOK || a.code == http.StatusCreated:
-			acknowledged = append(acknowledged, a.path)
-		case a.code != http.StatusServiceUnavailable:
-			t.Errorf("%s: %d", a.path, a.code)
-		}
-	}
-	if len(acknowledged) < 150 {
-		t.Fatalf("only %d of 200 requests succeeded", len(acknowledged))
-	}
-
-	// Restart: every acknowledged write is there, served without Okta.
-	org.Close()
-	_, addr = startBinary(t, env...)
-	for _, path := range acknowledged {
-		resp, err := client.Get("http://" + addr + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("after restart %s = %d: an acknowledged write was lost", path, resp.StatusCode)
-		}
-	}
-}
-
-// withWroteCount counts req in written once the client has put all of it on
-// the wire.
-func withWroteCount(req *http.Request, written *atomic.Int64) *http.Request {
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { written.Add(1) }}
-	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-}
-
-// waitInFlight waits until all 200 requests are on the wire and busy reports
-// that the server is working on them, so that SIGTERM finds 200 requests in
-// flight and none still to be sent.
-func waitInFlight(t *testing.T, written *atomic.Int64, busy func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for written.Load() < 200 || !busy() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10s only %d of 200 requests were written, busy=%v", written.Load(), busy())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return answers
 }

@@ -12,9 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -105,47 +103,15 @@ func TestBinaryPassThroughSIGTERMWith200InFlight(t *testing.T) {
 	up := newSlowUpstream(t, time.Second)
 	cmd, addr := startBinary(t, "AUTH_DISABLED=true", "SHUTDOWN_TIMEOUT=10s", "METADATA_UPSTREAM_URL="+up.srv.URL,
 		"EMBEDDED_DB_PATH="+filepath.Join(t.TempDir(), "usersvc.db"))
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}, Timeout: 30 * time.Second}
-	defer client.CloseIdleConnections()
-	type answer struct {
-		code int
-		body string
-		err  error
-	}
-	answers := make([]answer, 200)
-	var written atomic.Int64
-	var wg sync.WaitGroup
-	for i := range answers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			target := fmt.Sprintf("http://%s/table/hive://gold.sales/t%03d/description", addr, i)
-			req, _ := http.NewRequest(http.MethodGet, target, nil)
-			if i%4 == 0 {
-				req, _ = http.NewRequest(http.MethodPut, target, strings.NewReader(`{"description":"x"}`))
-			}
-			resp, err := client.Do(withWroteCount(req, &written))
-			if err != nil {
-				answers[i].err = err
-				return
-			}
-			b, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			answers[i] = answer{resp.StatusCode, string(b), err}
-		}()
-	}
-	waitInFlight(t, &written, func() bool { return up.arrived.Load() >= 150 })
-	sigterm := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
-	}
-	if took := time.Since(sigterm); took > 10*time.Second {
-		t.Fatalf("took %s to exit", took)
-	}
+	answers := sigtermWith200InFlight(t, cmd, func(i int) *http.Request {
+		target := fmt.Sprintf("http://%s/table/hive://gold.sales/t%03d/description", addr, i)
+		if i%4 == 0 {
+			req, _ := http.NewRequest(http.MethodPut, target, strings.NewReader(`{"description":"x"}`))
+			return req
+		}
+		req, _ := http.NewRequest(http.MethodGet, target, nil)
+		return req
+	}, func() bool { return up.arrived.Load() >= 150 })
 	for i, a := range answers {
 		wantBytes := 0
 		if i%4 == 0 {
