@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
 
 // startRun runs the service in-process on a loopback port and returns its
@@ -249,7 +251,7 @@ func startBinaryAt(t *testing.T, path string, env ...string) (*exec.Cmd, string)
 // answers. The start of its output is kept for the failure message.
 func startUntilHealthy(t *testing.T, cmd *exec.Cmd, healthURL string) {
 	t.Helper()
-	out := &headBuffer{limit: 64 << 10}
+	out := &syncbuffer.Buffer{Limit: 64 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -267,29 +269,6 @@ func startUntilHealthy(t *testing.T, cmd *exec.Cmd, healthURL string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s did not start; its output:\n%s", filepath.Base(cmd.Path), out)
-}
-
-// headBuffer keeps the first limit bytes written to it and drops the rest,
-// so a long-running binary's logs cannot grow the test's memory.
-type headBuffer struct {
-	mu    sync.Mutex
-	limit int
-	b     bytes.Buffer
-}
-
-func (h *headBuffer) Write(p []byte) (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if room := h.limit - h.b.Len(); room > 0 {
-		h.b.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (h *headBuffer) String() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.b.String()
 }
 
 func TestBinaryRoundTripSurvivesRestart(t *testing.T) {

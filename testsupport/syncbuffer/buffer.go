@@ -10,6 +10,11 @@ import (
 // Buffer is safe for concurrent Write and String; the zero value is empty
 // and ready to use.
 type Buffer struct {
+	// Limit, when positive, keeps only the first Limit bytes written and
+	// drops the rest, so that a long-running writer cannot grow a test's
+	// memory; writes still report success.
+	Limit int
+
 	mu sync.Mutex
 	b  bytes.Buffer
 }
@@ -17,6 +22,12 @@ type Buffer struct {
 func (s *Buffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.Limit > 0 {
+		if room := s.Limit - s.b.Len(); room > 0 {
+			s.b.Write(p[:min(len(p), room)])
+		}
+		return len(p), nil
+	}
 	return s.b.Write(p)
 }
 
