@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +13,7 @@ import (
 	"github.com/usersvc/usersvc/handlers"
 	"github.com/usersvc/usersvc/handlers/auth"
 	"github.com/usersvc/usersvc/oidcuser"
-	"github.com/usersvc/usersvc/proxy/embedded"
+	"github.com/usersvc/usersvc/proxy/embedded/embeddedtest"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/testsupport/issuer"
 )
@@ -38,14 +37,7 @@ func newAuthEnv(t *testing.T, ac handlers.AuthConfig, discover bool) *authEnv {
 			t.Fatal(err)
 		}
 	}
-	store, err := embedded.Open(filepath.Join(t.TempDir(), "usersvc.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	if err := store.LoadCatalog(context.Background(), proxytest.Catalog()); err != nil {
-		t.Fatal(err)
-	}
+	store := embeddedtest.WithCatalog(t)
 	ac.Authenticator = a
 	logs := &bytes.Buffer{}
 	h := handlers.New(handlers.Deps{

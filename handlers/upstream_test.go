@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,8 +22,7 @@ import (
 	"github.com/usersvc/usersvc/handlers/auth"
 	"github.com/usersvc/usersvc/handlers/upstream"
 	"github.com/usersvc/usersvc/oidcuser"
-	"github.com/usersvc/usersvc/proxy/embedded"
-	"github.com/usersvc/usersvc/proxy/proxytest"
+	"github.com/usersvc/usersvc/proxy/embedded/embeddedtest"
 	"github.com/usersvc/usersvc/testsupport/issuer"
 )
 
@@ -122,14 +120,7 @@ type passOpts struct {
 func newPassEnv(t *testing.T, o passOpts) *passEnv {
 	t.Helper()
 	e := &passEnv{up: newRecordingUpstream(t, o.answer), obs: &recordingObserver{}}
-	store, err := embedded.Open(filepath.Join(t.TempDir(), "usersvc.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	if err := store.LoadCatalog(context.Background(), proxytest.Catalog()); err != nil {
-		t.Fatal(err)
-	}
+	store := embeddedtest.WithCatalog(t)
 	var ac handlers.AuthConfig
 	if o.auth {
 		e.iss = issuer.Start(t)

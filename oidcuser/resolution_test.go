@@ -19,6 +19,7 @@ import (
 	"github.com/usersvc/usersvc/handlers"
 	"github.com/usersvc/usersvc/oidcuser"
 	"github.com/usersvc/usersvc/proxy/embedded"
+	"github.com/usersvc/usersvc/proxy/embedded/embeddedtest"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
@@ -38,14 +39,7 @@ type resolutionEnv struct {
 // unknown users through the real Okta SDK against the test org.
 func newResolutionEnv(t *testing.T, org *oktaapi.Server, budget oidcuser.BudgetConfig) *resolutionEnv {
 	t.Helper()
-	store, err := embedded.Open(filepath.Join(t.TempDir(), "usersvc.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	if err := store.LoadCatalog(context.Background(), proxytest.Catalog()); err != nil {
-		t.Fatal(err)
-	}
+	store := embeddedtest.WithCatalog(t)
 	dir := newDirectory(t, org, oidcuser.OktaConfig{Transport: oidcuser.NewBudget(nil, budget)})
 	logs := &syncbuffer.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
