@@ -38,7 +38,7 @@ func TestVersionReportsHowItWasBuilt(t *testing.T) {
 	}
 	// In a linked git worktree (.git is a file there) the go command finds
 	// no repository to stamp; git names two different directories then.
-	if out, err := exec.Command("git", "rev-parse", "--git-dir", "--git-common-dir").Output(); err == nil {
+	if out, err := exec.Command("git", "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir").Output(); err == nil {
 		dirs := strings.Fields(string(out))
 		worktree = len(dirs) == 2 && dirs[0] != dirs[1]
 	}
