@@ -91,7 +91,7 @@ func (s *server) authenticate(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	p, err := s.auth.Authenticator.Authenticate(ctx, header)
+	p, err := s.auth.Authenticator.Authenticate(auth.WithClientAddr(ctx, c.ClientIP()), header)
 	if err != nil {
 		outcome := string(auth.ReasonOf(err))
 		if outcome == "" {
@@ -144,7 +144,8 @@ func (s *server) refuse(c *gin.Context, err error) {
 }
 
 // mayWrite enforces OIDC_WRITE_GROUPS: writing another user's data needs one
-// of the groups; a caller may always write their own.
+// of the groups; a caller may always write their own. false: the answer is
+// written.
 func (s *server) mayWrite(c *gin.Context, targetKey string) bool {
 	if len(s.auth.WriteGroups) == 0 {
 		return true
@@ -154,18 +155,41 @@ func (s *server) mayWrite(c *gin.Context, targetKey string) bool {
 		// Auth is off: there is nobody to check.
 		return true
 	}
-	// An email the provider calls unverified proves nothing: it does not
-	// make the record the caller's own.
-	unverified := p.EmailUnverified && p.Email != "" && schema.UserKey(p.Email) == schema.UserKey(p.UserID)
-	if !unverified && schema.UserKey(p.UserID) == targetKey {
-		return true
-	}
 	for _, g := range p.Groups {
 		if slices.Contains(s.auth.WriteGroups, g) {
 			return true
 		}
 	}
+	own, err := s.isCallersNode(c.Request.Context(), p, targetKey)
+	if err != nil {
+		respondError(c, s.log, err)
+		return false
+	}
+	if own {
+		return true
+	}
 	abortJSON(c, http.StatusForbidden, "writing another user's data requires membership in one of the groups in OIDC_WRITE_GROUPS")
 	s.audit(c, "write_denied", targetKey, "forbidden", slog.String("route", routeOf(c)))
 	return false
+}
+
+// isCallersNode reports whether the node keyed targetKey is the caller's
+// own. The caller's id is resolved to a node by the same rule as any id in a
+// path: an introspected Okta token names the caller by login (ghopper), while
+// their node is keyed by email.
+func (s *server) isCallersNode(ctx context.Context, p schema.Principal, targetKey string) (bool, error) {
+	id := schema.UserKey(p.UserID)
+	// An email the provider calls unverified proves nothing: it does not
+	// make the record the caller's own.
+	if id == "" || p.EmailUnverified && p.Email != "" && schema.UserKey(p.Email) == id {
+		return false, nil
+	}
+	if id == targetKey {
+		return true, nil
+	}
+	key, err := s.users.NodeKey(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return key == targetKey, nil
 }

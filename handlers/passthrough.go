@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -53,16 +54,57 @@ func (s *server) classifyUpstream(c *gin.Context) {
 	c.Next()
 }
 
+// MsgUserPathNotCanonical answers a request that would reach the upstream's
+// own user routes only once its path is decoded or normalised.
+const MsgUserPathNotCanonical = "request path reaches the user API only after decoding or normalisation; send it as /user/..."
+
 // passThrough forwards an authenticated request to the upstream. Our own
 // JSON answer headers are dropped so the upstream's come back unchanged;
 // the request id goes along so traces join up.
 func (s *server) passThrough(c *gin.Context) {
+	raw, _, _ := strings.Cut(c.Request.RequestURI, "?")
+	if reachesUserAPI(raw) {
+		// Werkzeug decodes %2F and merges slashes before it routes, so the
+		// upstream would answer these with Amundsen's own /user routes:
+		// no write policy, no one-node resolution, no audit record.
+		abortJSON(c, http.StatusBadRequest, MsgUserPathNotCanonical)
+		return
+	}
 	h := c.Writer.Header()
 	h.Del("Cache-Control")
 	h.Del("X-Content-Type-Options")
 	c.Request.Header["X-Request-Id"] = []string{requestID(c)}
 	s.upstream.ServeHTTP(c.Writer, c.Request)
 	c.Abort()
+}
+
+// reachesUserAPI reports whether a raw request path names the /user
+// namespace once a server or proxy behind usersvc has interpreted it in any
+// of the usual ways: percent-decoded once (WSGI servers decode %2F into
+// PATH_INFO), backslashes read as slashes, repeated slashes merged, dot
+// segments resolved (RFC 3986 §5.2.4), and case folded. The upstream may do
+// fewer of these; assuming all of them refuses a superset.
+func reachesUserAPI(raw string) bool {
+	path := raw
+	if strings.IndexByte(path, '%') >= 0 {
+		if p, err := url.PathUnescape(path); err == nil {
+			path = p
+		}
+	}
+	path = strings.ReplaceAll(path, "\\", "/")
+	var segs []string
+	for seg := range strings.SplitSeq(path, "/") {
+		switch seg {
+		case "", ".":
+		case "..":
+			if len(segs) > 0 {
+				segs = segs[:len(segs)-1]
+			}
+		default:
+			segs = append(segs, seg)
+		}
+	}
+	return len(segs) > 0 && strings.EqualFold(segs[0], "user")
 }
 
 // notFound answers unknown routes when no upstream is configured.

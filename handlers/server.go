@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/gin-gonic/gin"
 
@@ -71,6 +72,10 @@ type Deps struct {
 	// AccessLog writes the record of every request; optional, default:
 	// through Logger.
 	AccessLog AccessLog
+
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (TRUSTED_PROXIES); empty: the peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // BuildInfo identifies the binary.
@@ -143,6 +148,15 @@ func New(d Deps) http.Handler {
 	r.UseRawPath = false
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
+	// gin trusts every peer's X-Forwarded-For by default: a client could
+	// name any address and so earn a fresh introspection share.
+	trusted := make([]string, len(d.TrustedProxies))
+	for i, p := range d.TrustedProxies {
+		trusted[i] = p.String()
+	}
+	if err := r.SetTrustedProxies(trusted); err != nil {
+		panic("handlers: trusted proxies: " + err.Error()) // valid prefixes always parse
+	}
 
 	cors := corsPolicy{origins: parseOrigins(d.CORSOrigins)}
 	r.Use(withRequestID(newRequestIDs()), s.classifyRoute, s.classifyUpstream, s.observeRequests, logRequests(access), recoverPanics(s.log),

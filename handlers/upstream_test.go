@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -109,9 +110,11 @@ type passEnv struct {
 }
 
 type passOpts struct {
-	cfg    upstream.Config // URL defaults to the recording upstream
-	auth   bool
-	answer http.HandlerFunc
+	cfg     upstream.Config // URL defaults to the recording upstream
+	auth    bool
+	answer  http.HandlerFunc
+	cors    []string
+	trusted []netip.Prefix // TRUSTED_PROXIES, for both the engine and the proxy
 }
 
 // newPassEnv serves usersvc (real handlers, real embedded store, real
@@ -146,6 +149,7 @@ func newPassEnv(t *testing.T, o passOpts) *passEnv {
 		cfg.MaxBody = 10 << 20
 	}
 	cfg.Observer = e.obs
+	cfg.TrustedProxies = o.trusted
 	p, err := upstream.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -160,6 +164,9 @@ func newPassEnv(t *testing.T, o passOpts) *passEnv {
 		Auth:     ac,
 		Observer: e.obs,
 		Upstream: p,
+
+		CORSOrigins:    o.cors,
+		TrustedProxies: o.trusted,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -881,3 +888,145 @@ func (o *recordingObserver) upstreamClasses() []string {
 }
 
 func (o *recordingObserver) upstreamCount() int { return len(o.upstreamClasses()) }
+
+// TestPassThroughRefusesPathsThatReachUserRoutesOnceNormalised: Werkzeug
+// routes on PATH_INFO, which WSGI servers percent-decode (PEP 3333; gunicorn
+// unquotes the whole path, %2F included), and merges repeated slashes
+// (werkzeug.routing.Map merge_slashes, on by default): so "/%2Fuser/..."
+// reaches Amundsen's own UserFollowAPI, past usersvc's write policy. Such
+// targets, and the other ways a proxy may normalise a path into /user
+// (dot segments, backslashes, case), are refused and never forwarded.
+func TestPassThroughRefusesPathsThatReachUserRoutesOnceNormalised(t *testing.T) {
+	e := newPassEnv(t, passOpts{})
+	const follow = "/bob@example.com/follow/table/hive://gold.s/t"
+	for _, target := range []string{
+		"/%2Fuser" + follow,
+		"/%2fuser" + follow,
+		"//user" + follow,
+		"///user" + follow,
+		"/./user" + follow,
+		"/.%2Fuser" + follow,
+		"/table/../user" + follow,
+		"/table/%2e%2e/user" + follow,
+		"/table/%2E%2E/user" + follow,
+		"/%2e%2e/user" + follow,
+		"/%5Cuser" + follow,
+		"/%5cuser" + follow,
+		"/USER" + follow,
+		"/User" + follow,
+		"/%55ser" + follow,
+		"//user",
+		"/%2Fuser?x=1",
+	} {
+		for _, method := range []string{"PUT", "GET", "DELETE"} {
+			res, body := raw(t, e.addr, request(method, target, ""))
+			if msg := wantJSONMessage(t, res, body, http.StatusBadRequest); msg != handlers.MsgUserPathNotCanonical {
+				t.Errorf("%s %s: message %q", method, target, msg)
+			}
+		}
+	}
+	if n := len(e.up.requests()); n != 0 {
+		t.Fatalf("%d refused requests reached the upstream: %v", n, e.up.requests())
+	}
+	// Paths that only look alike still pass through, byte for byte.
+	for _, target := range []string{"/users", "/table/hive://gold.s/user", "/%2Ftable/x", "/dashboard/user%2Fx", "/popular_tables/"} {
+		res, body := raw(t, e.addr, request("GET", target, ""))
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d %s, want the upstream's 200", target, res.StatusCode, body)
+		} else if got := e.up.last(t).RequestURI; got != target {
+			t.Errorf("GET %s reached the upstream as %s", target, got)
+		}
+	}
+}
+
+// TestPassThroughAnswerHeadersOursWinOnce: net/http/httputil.ReverseProxy
+// adds the upstream's answer headers to those already set, so an upstream
+// Access-Control-Allow-Origin beside usersvc's makes two, which browsers
+// refuse (Fetch standard, CORS check: the header must hold one origin);
+// likewise X-Request-Id. usersvc's value wins, once; Vary keeps both lists.
+// A Location into the upstream (Werkzeug builds absolute ones from the Host
+// it was sent, e.g. its strict-slash 308) comes back as the same place
+// behind usersvc, so the upstream's address never leaks.
+func TestPassThroughAnswerHeadersOursWinOnce(t *testing.T) {
+	var upstreamBase string
+	e := newPassEnv(t, passOpts{cors: []string{"https://amundsen.example"}, answer: func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "X-Upstream")
+		h.Set("X-Request-Id", "upstream-id")
+		h.Set("Vary", "Accept-Encoding")
+		h.Set("X-Upstream", "kept")
+		switch r.URL.Path {
+		case "/popular_tables":
+			h.Set("Location", upstreamBase+"/popular_tables/?limit=3")
+			w.WriteHeader(http.StatusPermanentRedirect)
+		case "/relative":
+			h.Set("Location", "/relative/")
+			w.WriteHeader(http.StatusPermanentRedirect)
+		case "/elsewhere":
+			h.Set("Location", "https://idp.example/login")
+			w.WriteHeader(http.StatusFound)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	}})
+	upstreamBase = e.up.srv.URL
+	for _, tc := range []struct{ target, location string }{
+		{"/popular_tables", "http://usersvc.example/popular_tables/?limit=3"},
+		{"/relative", "http://usersvc.example/relative/"},
+		{"/elsewhere", "https://idp.example/login"},
+		{"/table/x", ""},
+	} {
+		res, body := raw(t, e.addr, request("GET", tc.target, "", "Origin: https://amundsen.example", "X-Request-Id: caller-id"))
+		h := res.Header
+		for name, want := range map[string][]string{
+			"Access-Control-Allow-Origin":   {"https://amundsen.example"},
+			"Access-Control-Expose-Headers": {"X-Request-Id, Retry-After, WWW-Authenticate"},
+			"X-Request-Id":                  {"caller-id"},
+			"X-Upstream":                    {"kept"},
+			"Vary":                          {"Origin", "Accept-Encoding"},
+		} {
+			if got := h.Values(name); strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("GET %s: %s = %q, want %q (body %s)", tc.target, name, got, want, body)
+			}
+		}
+		if got := h.Get("Location"); got != tc.location || strings.Contains(got, e.up.srv.Listener.Addr().String()) {
+			t.Errorf("GET %s: Location = %q, want %q", tc.target, got, tc.location)
+		}
+	}
+}
+
+// TestPassThroughForwardedHeaders: X-Forwarded-* are rebuilt from the peer
+// unless the peer is in TRUSTED_PROXIES; then the client chain, scheme and
+// host the proxy reported go on (and name the public URL of a Location).
+func TestPassThroughForwardedHeaders(t *testing.T) {
+	forged := []string{"X-Forwarded-For: 203.0.113.7", "X-Forwarded-Proto: https", "X-Forwarded-Host: catalog.example"}
+	for _, tc := range []struct {
+		name                  string
+		trusted               []netip.Prefix
+		wantFor, proto, fhost string
+		location              string
+	}{
+		{"no trusted proxies", nil, "127.0.0.1", "http", "usersvc.example", "http://usersvc.example/a/"},
+		{"peer not trusted", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, "127.0.0.1", "http", "usersvc.example", "http://usersvc.example/a/"},
+		{"peer trusted", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "203.0.113.7, 127.0.0.1", "https", "catalog.example", "https://usersvc.example/a/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var base string
+			e := newPassEnv(t, passOpts{trusted: tc.trusted, answer: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Location", base+"/a/")
+				w.WriteHeader(http.StatusPermanentRedirect)
+			}})
+			base = e.up.srv.URL
+			res, body := raw(t, e.addr, request("GET", "/a", "", forged...))
+			got := e.up.last(t).Header
+			if got.Get("X-Forwarded-For") != tc.wantFor || got.Get("X-Forwarded-Proto") != tc.proto || got.Get("X-Forwarded-Host") != tc.fhost {
+				t.Errorf("upstream saw X-Forwarded-For %q, -Proto %q, -Host %q; want %q, %q, %q",
+					got.Get("X-Forwarded-For"), got.Get("X-Forwarded-Proto"), got.Get("X-Forwarded-Host"), tc.wantFor, tc.proto, tc.fhost)
+			}
+			if loc := res.Header.Get("Location"); loc != tc.location {
+				t.Errorf("Location = %q, want %q (body %s)", loc, tc.location, body)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -57,6 +58,9 @@ var envVars = []envVar{
 	{"OIDC_INTROSPECTION_CACHE_TTL", "5m", "How long an active introspection answer is reused (never past the token's exp)."},
 	{"OIDC_INTROSPECTION_NEGATIVE_TTL", "30s", "How long a refused token (inactive, or not for us) is remembered."},
 	{"OIDC_INTROSPECTION_RATE", "20", "Introspection calls per second, process-wide (token bucket, burst the same); beyond it new tokens get 503 with Retry-After."},
+	{"OIDC_INTROSPECTION_CLIENT_RATE", "a quarter of OIDC_INTROSPECTION_RATE (at least 1)", "Introspection calls per second that one client address (IPv6: its /64) may cause, so one source cannot spend the others' share; behind a proxy, set TRUSTED_PROXIES."},
+	{"OIDC_INTROSPECTION_CACHE_SIZE", "10000", "Introspection answers remembered, active and refused each (by SHA-256); always on, whatever OIDC_TOKEN_CACHE_SIZE says."},
+	{"TRUSTED_PROXIES", "", "Comma list of CIDRs (or addresses) of proxies whose X-Forwarded-For, -Proto and -Host are believed: the client address and public URL come from them. Empty: none, the peer is the client."},
 	{"DIRECTORY", "okta when Okta is configured, file when DIRECTORY_FILE is set, else off", "Where unknown users are resolved from: okta, file or off."},
 	{"DIRECTORY_FILE", "", "JSON file of people in the shape of Okta's GET /api/v1/users answer; re-read when it changes."},
 	{"OKTA_CLIENT_ORGURL", "scheme+host of an Okta OIDC issuer", "Okta org URL for resolving unknown users; no Okta config turns resolution off."},
@@ -125,6 +129,8 @@ type Config struct {
 	EmbeddedCatalogFile string
 
 	Upstream UpstreamConfig
+	// TrustedProxies are the peers whose X-Forwarded-* headers are believed.
+	TrustedProxies []netip.Prefix
 	// OtherKeys are the node properties both stores return as
 	// other_key_values.
 	OtherKeys schema.OtherKeys
@@ -148,12 +154,14 @@ type OIDCConfig struct {
 	ClientSecret string
 	// AudienceSet: OIDC_AUDIENCE was given, so introspected tokens must
 	// carry it too (the client-id default applies to JWTs only).
-	AudienceSet           bool
-	TokenValidation       string
-	IntrospectionURL      string
-	IntrospectionCacheTTL time.Duration
-	IntrospectionNegTTL   time.Duration
-	IntrospectionRate     int
+	AudienceSet             bool
+	TokenValidation         string
+	IntrospectionURL        string
+	IntrospectionCacheTTL   time.Duration
+	IntrospectionNegTTL     time.Duration
+	IntrospectionRate       int
+	IntrospectionClientRate int
+	IntrospectionCacheSize  int
 }
 
 // OktaConfig is the directory setup, parsed into oidcuser's own types;
@@ -241,6 +249,25 @@ func (r *envReader) list(name, def string, spaces bool) []string {
 		if f = strings.TrimSpace(f); f != "" {
 			out = append(out, f)
 		}
+	}
+	return out
+}
+
+// prefixes reads a comma list of CIDRs; a bare address is its own /32 or
+// /128.
+func (r *envReader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range r.list(name, "", false) {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				r.fail(name, "%q is not a CIDR or an IP address", v)
+				return nil
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
 	}
 	return out
 }
@@ -372,6 +399,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.EmbeddedDBPath = r.str("EMBEDDED_DB_PATH", "./data/usersvc.db")
 	c.EmbeddedCatalogFile = r.str("EMBEDDED_CATALOG_FILE", "")
 	c.Upstream = loadUpstream(r)
+	c.TrustedProxies = r.prefixes("TRUSTED_PROXIES")
 	c.OtherKeys = loadOtherKeys(r)
 
 	if r.err == nil {
@@ -422,6 +450,8 @@ func loadOIDC(r *envReader) OIDCConfig {
 	o.IntrospectionCacheTTL = r.duration("OIDC_INTROSPECTION_CACHE_TTL", 5*time.Minute)
 	o.IntrospectionNegTTL = r.duration("OIDC_INTROSPECTION_NEGATIVE_TTL", 30*time.Second)
 	o.IntrospectionRate = r.integer("OIDC_INTROSPECTION_RATE", 20, 1, 10000)
+	o.IntrospectionClientRate = r.integer("OIDC_INTROSPECTION_CLIENT_RATE", max(1, o.IntrospectionRate/4), 1, 10000)
+	o.IntrospectionCacheSize = r.integer("OIDC_INTROSPECTION_CACHE_SIZE", 10000, 1, 10_000_000)
 	if u, err := url.Parse(o.IntrospectionURL); o.IntrospectionURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
 		r.fail("OIDC_INTROSPECTION_URL", "must be an absolute http(s) URL")
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -66,6 +67,10 @@ func TestBinaryWithOrgStyleProvider(t *testing.T) {
 		"OIDC_REQUIRED_SCOPES=users.read",
 		"OIDC_WRITE_GROUPS=data-stewards",
 		"OIDC_INTROSPECTION_RATE="+strconv.Itoa(floodRate),
+		// Every request here comes from one address: the process-wide
+		// bucket is what this test measures (the per-address share has
+		// TestBinaryIntrospectionFloodIsFair).
+		"OIDC_INTROSPECTION_CLIENT_RATE="+strconv.Itoa(floodRate),
 		"LOG_LEVEL=debug",
 		"EMBEDDED_DB_PATH="+filepath.Join(t.TempDir(), "usersvc.db"),
 	)
@@ -261,5 +266,176 @@ func TestIntrospectionWithoutSecretExits2(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
 	if code != exitConfig || len(lines) != 1 || !strings.Contains(lines[0], "OIDC_TOKEN_VALIDATION") {
 		t.Fatalf("exit %d, stderr %q: want 2 and one line naming OIDC_TOKEN_VALIDATION", code, stderr.String())
+	}
+}
+
+// TestBinaryOpaqueCallerWritesOwnData: Okta's org authorization server
+// answers introspection with the login as username and no email claim
+// (developer.okta.com, "Introspect a token": sub and username are the
+// login). A caller outside OIDC_WRITE_GROUPS may still write their own
+// data, by login or by email, since both name the node keyed by their email;
+// another person's data stays refused.
+func TestBinaryOpaqueCallerWritesOwnData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary and a node process")
+	}
+	op := introspector.Start(t, introspector.Options{})
+	addr := startLoggedBinary(t, &syncbuffer.Buffer{},
+		"FLASK_OIDC_CONFIG_URL="+op.DiscoveryURL(),
+		"FLASK_OIDC_CLIENT_ID="+introspector.ResourceServer,
+		"FLASK_OIDC_CLIENT_SECRET="+op.Secret(introspector.ResourceServer),
+		"OIDC_WRITE_GROUPS=admins",
+		"DIRECTORY_FILE=../../examples/directory.json", "EMBEDDED_CATALOG_FILE=../../examples/catalog.json",
+		"EMBEDDED_DB_PATH="+filepath.Join(t.TempDir(), "usersvc.db"),
+	)
+	base := "http://" + addr
+	grace := op.Token(t, introspector.TokenOptions{Username: "ghopper", UID: "00u1grace0000000003"})
+	for _, tc := range []struct {
+		id   string
+		want int
+	}{
+		{"ghopper", http.StatusOK},
+		{"grace.hopper@example.com", http.StatusOK},
+		{"GHopper", http.StatusOK},
+		{"alan.turing@example.com", http.StatusForbidden},
+	} {
+		resp, body := call(t, http.MethodPut, base+"/user/"+tc.id+"/follow/table/hive://gold.sales/orders", grace, "")
+		if resp.StatusCode != tc.want {
+			t.Errorf("PUT follow as %s with ghopper's opaque token = %d %s, want %d", tc.id, resp.StatusCode, body, tc.want)
+		}
+	}
+	resp, body := call(t, http.MethodGet, base+"/user/grace.hopper@example.com/follow/", grace, "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"name":"orders"`) {
+		t.Fatalf("grace's follows = %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestBinaryIntrospectionFloodIsFair: one source sending random opaque
+// tokens (with forged X-Forwarded-For values, which no trusted proxy vouches
+// for) spends only its own share of the introspection rate; fresh valid
+// tokens from another address keep getting 200 throughout, and the flood
+// causes no more calls than its share allows. Loopback has every 127/8
+// address, so the two sources are real peers.
+func TestBinaryIntrospectionFloodIsFair(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary and a node process")
+	}
+	const rate, share = 20, 5 // OIDC_INTROSPECTION_RATE and its default per-client quarter
+	op := introspector.Start(t, introspector.Options{})
+	addr := startLoggedBinary(t, &syncbuffer.Buffer{},
+		"FLASK_OIDC_CONFIG_URL="+op.DiscoveryURL(),
+		"FLASK_OIDC_CLIENT_ID="+introspector.ResourceServer,
+		"FLASK_OIDC_CLIENT_SECRET="+op.Secret(introspector.ResourceServer),
+		"OIDC_INTROSPECTION_RATE="+strconv.Itoa(rate),
+		"EMBEDDED_DB_PATH="+filepath.Join(t.TempDir(), "usersvc.db"),
+		"EMBEDDED_CATALOG_FILE=../../examples/catalog.json",
+	)
+	base := "http://" + addr
+	from := func(ip string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+		c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 16}, Timeout: 5 * time.Second}
+		t.Cleanup(c.CloseIdleConnections)
+		return c
+	}
+	flooder, member := from("127.0.0.2"), from("127.0.0.1")
+	get := func(c *http.Client, tok, forwarded string) int {
+		req, _ := http.NewRequest(http.MethodGet, base+"/user", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if forwarded != "" {
+			req.Header.Set("X-Forwarded-For", forwarded)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Mint the member's tokens first: the provider's own token endpoint is
+	// not what is measured.
+	fresh := make([]string, 6)
+	for i := range fresh {
+		fresh[i] = op.Token(t, introspector.TokenOptions{Username: fmt.Sprintf("member%d", i)})
+	}
+	callsBefore := op.Introspections(t)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var floodMu sync.Mutex
+	floodCodes := map[int]int{}
+	start := time.Now()
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code := get(flooder, fmt.Sprintf("flood-%d-%d-%d", w, i, time.Now().UnixNano()), fmt.Sprintf("10.%d.%d.%d", w, i%250, i/250%250))
+				floodMu.Lock()
+				floodCodes[code]++
+				floodMu.Unlock()
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond) // the flood has spent every bucket it can
+	var memberCodes []int
+	for _, tok := range fresh {
+		memberCodes = append(memberCodes, get(member, tok, ""))
+		time.Sleep(400 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	elapsed := time.Since(start)
+	calls := op.Introspections(t) - callsBefore
+	t.Logf("flood for %s: answers %v; member answers %v; %d introspection calls", elapsed.Round(time.Millisecond), floodCodes, memberCodes, calls)
+	for i, code := range memberCodes {
+		if code != http.StatusOK {
+			t.Errorf("fresh valid token %d from another address during the flood = %d, want 200", i, code)
+		}
+	}
+	// The flood's share (burst, then the rate) plus the member's 6 calls.
+	if bound := share + int(share*elapsed.Seconds()) + 1 + len(fresh); calls > bound {
+		t.Errorf("%d introspection calls in %s: the flooding source spent more than its share (bound %d)", calls, elapsed, bound)
+	}
+	if floodCodes[http.StatusUnauthorized] == 0 || floodCodes[http.StatusServiceUnavailable] == 0 {
+		t.Errorf("flood answers %v: want some introspected (401) and some over the share (503)", floodCodes)
+	}
+}
+
+// TestBinaryIntrospectionCachedWithTokenCacheOff: OIDC_TOKEN_CACHE_SIZE
+// sizes the verified-JWT cache only; introspection answers are still
+// remembered, so one opaque token used 200 times costs one call.
+func TestBinaryIntrospectionCachedWithTokenCacheOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary and a node process")
+	}
+	op := introspector.Start(t, introspector.Options{})
+	addr := startLoggedBinary(t, &syncbuffer.Buffer{},
+		"FLASK_OIDC_CONFIG_URL="+op.DiscoveryURL(),
+		"FLASK_OIDC_CLIENT_ID="+introspector.ResourceServer,
+		"FLASK_OIDC_CLIENT_SECRET="+op.Secret(introspector.ResourceServer),
+		"OIDC_TOKEN_CACHE_SIZE=0",
+		"EMBEDDED_DB_PATH="+filepath.Join(t.TempDir(), "usersvc.db"),
+	)
+	tok := op.Token(t, introspector.TokenOptions{Username: "ghopper"})
+	before := op.Introspections(t)
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				resp, _ := call(t, http.MethodGet, "http://"+addr+"/user", tok, "")
+				mu.Lock()
+				codes[resp.StatusCode]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if calls := op.Introspections(t) - before; codes[http.StatusOK] != 200 || calls != 1 {
+		t.Fatalf("one opaque token 200 times with OIDC_TOKEN_CACHE_SIZE=0: answers %v, %d introspection calls; want 200×200 and 1 call", codes, calls)
 	}
 }

@@ -198,7 +198,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 		}
 		defer stopSync()
 	}
-	upstreamHandler, upstreamChecks, stopUpstream, err := newUpstream(cfg.Upstream, log, m)
+	upstreamHandler, upstreamChecks, stopUpstream, err := newUpstream(cfg.Upstream, cfg.TrustedProxies, log, m)
 	if err != nil {
 		return err
 	}
@@ -223,6 +223,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 		CORSOrigins: cfg.CORSOrigins,
 		Upstream:    upstreamHandler,
 		Reported:    upstreamChecks,
+
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	if cfg.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, cfg.PprofEnabled, log)
@@ -308,6 +310,8 @@ func setupAuth(ctx context.Context, cfg Config, log *slog.Logger, obs auth.Obser
 		IntrospectionCacheTTL:    o.IntrospectionCacheTTL,
 		IntrospectionNegativeTTL: o.IntrospectionNegTTL,
 		IntrospectionRate:        float64(o.IntrospectionRate),
+		IntrospectionClientRate:  float64(o.IntrospectionClientRate),
+		IntrospectionCacheSize:   o.IntrospectionCacheSize,
 	})
 	if err != nil {
 		return handlers.AuthConfig{}, nil, &configError{Var: "FLASK_OIDC_CONFIG_URL", Problem: err.Error()}

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -77,7 +78,7 @@ func (r *envReader) size(name string, def int64) int64 {
 // newUpstream builds the pass-through, or returns a nil handler when it is
 // off. The reachability check is reported on /healthcheck only: the user
 // routes work without the upstream, so readiness must not depend on it.
-func newUpstream(cfg UpstreamConfig, log *slog.Logger, obs upstream.Observer) (http.Handler, []handlers.Check, func(), error) {
+func newUpstream(cfg UpstreamConfig, trusted []netip.Prefix, log *slog.Logger, obs upstream.Observer) (http.Handler, []handlers.Check, func(), error) {
 	if cfg.URL == nil {
 		return nil, nil, func() {}, nil
 	}
@@ -88,6 +89,8 @@ func newUpstream(cfg UpstreamConfig, log *slog.Logger, obs upstream.Observer) (h
 		ForwardAuth: cfg.ForwardAuth,
 		Logger:      log,
 		Observer:    obs,
+
+		TrustedProxies: trusted,
 	})
 	if err != nil {
 		return nil, nil, nil, &configError{Var: "METADATA_UPSTREAM_URL", Problem: err.Error()}

@@ -71,8 +71,16 @@ type Config struct {
 	IntrospectionCacheTTL    time.Duration
 	IntrospectionNegativeTTL time.Duration
 	// IntrospectionRate caps introspection calls per second, process-wide,
-	// with a burst of the same size (default 20).
-	IntrospectionRate float64
+	// with a burst of the same size (default 20). IntrospectionClientRate
+	// caps the calls one client address (IPv6: its /64) may cause (default
+	// a quarter of IntrospectionRate, at least 1), so that one source
+	// cannot spend the others' share.
+	IntrospectionRate       float64
+	IntrospectionClientRate float64
+	// IntrospectionCacheSize bounds each introspection cache, active and
+	// refused answers (default 10000). It is separate from CacheSize: the
+	// introspection caches never turn off.
+	IntrospectionCacheSize int
 	// IntrospectionTimeout bounds one call (default 2s, inside the Amundsen
 	// frontend's 3s).
 	IntrospectionTimeout time.Duration
@@ -162,6 +170,12 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.IntrospectionRate == 0 {
 		cfg.IntrospectionRate = 20
 	}
+	if cfg.IntrospectionClientRate == 0 {
+		cfg.IntrospectionClientRate = max(1, cfg.IntrospectionRate/4)
+	}
+	if cfg.IntrospectionCacheSize <= 0 {
+		cfg.IntrospectionCacheSize = 10000
+	}
 	if cfg.IntrospectionTimeout == 0 {
 		cfg.IntrospectionTimeout = 2 * time.Second
 	}
@@ -175,7 +189,7 @@ func New(cfg Config) (*Authenticator, error) {
 	default:
 		return nil, fmt.Errorf("token validation must be auto, jwt or introspection")
 	}
-	if cfg.IntrospectionRate < 0 || cfg.IntrospectionCacheTTL < 0 || cfg.IntrospectionNegativeTTL < 0 {
+	if cfg.IntrospectionRate < 0 || cfg.IntrospectionClientRate < 0 || cfg.IntrospectionCacheTTL < 0 || cfg.IntrospectionNegativeTTL < 0 {
 		return nil, errors.New("introspection rate and TTLs must not be negative")
 	}
 	if cfg.IntrospectionURL != "" {
@@ -309,7 +323,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (schema
 		return schema.Principal{}, err
 	}
 	now := a.cfg.Now()
-	if p, ok := a.cache.get(jwt, now); ok {
+	cache := a.cache
+	if a.intro != nil && !looksLikeJWT(jwt) {
+		// Opaque tokens are only ever introspected: their answers live in
+		// the introspection cache.
+		cache = a.intro.answers
+	}
+	if p, ok := cache.get(jwt, now); ok {
 		a.cfg.Observer.TokenCache(true)
 		return p, nil
 	}

@@ -46,14 +46,17 @@ type IntrospectionObserver interface {
 // introspector asks the provider's RFC 7662 endpoint about tokens that
 // cannot be verified locally (Okta's org authorization server mints such
 // access tokens). Calls are shared per token, capped process-wide by a
-// token bucket, and their answers cached both ways, so a flood of random
-// tokens costs at most the bucket and never slows cached tokens.
+// token bucket and per client address by a smaller one, and their answers
+// cached both ways, so a flood of random tokens costs at most the bucket,
+// never slows cached tokens, and never spends another client's share.
 type introspector struct {
 	clientID, secret string
 	client           *http.Client
 	limiter          *rate.Limiter
+	perClient        *clientLimiters
 	retryAfter       time.Duration // hint when the bucket is empty
 	group            singleflight.Group
+	answers          *tokenCache
 	refusals         *refusalCache
 	lastCredLog      atomic.Int64 // unix nanos of the last credentials error line
 	observe          func(result string, elapsed time.Duration)
@@ -71,9 +74,13 @@ func newIntrospector(cfg Config) *introspector {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		limiter:    rate.NewLimiter(rate.Limit(cfg.IntrospectionRate), max(1, int(cfg.IntrospectionRate))),
+		perClient:  newClientLimiters(cfg.IntrospectionClientRate, cfg.IntrospectionCacheSize),
 		retryAfter: time.Duration(math.Ceil(1/cfg.IntrospectionRate)) * time.Second,
-		refusals:   newRefusalCache(cfg.CacheSize),
-		observe:    func(string, time.Duration) {},
+		// The introspection caches have their own size: turning the JWT
+		// cache off must not send every request to the provider.
+		answers:  newTokenCache(cfg.IntrospectionCacheSize, cfg.IntrospectionCacheTTL),
+		refusals: newRefusalCache(cfg.IntrospectionCacheSize),
+		observe:  func(string, time.Duration) {},
 	}
 	if o, ok := cfg.Observer.(IntrospectionObserver); ok {
 		in.observe = o.Introspection
@@ -118,19 +125,25 @@ func (a *Authenticator) introspect(ctx context.Context, prov *provider, token st
 	in := a.intro
 	now := a.cfg.Now()
 	key := digest(token)
+	if p, ok := in.answers.get(token, now); ok {
+		return p, nil
+	}
 	if r, ok := in.refusals.get(key, now); ok {
 		return schema.Principal{}, r
 	}
+	client := clientFrom(ctx)
 	ch := in.group.DoChan(string(key[:]), func() (any, error) {
 		// A flight that finished just before this one began has cached its
 		// answer: use it rather than call again.
-		if p, ok := a.cache.get(token, a.cfg.Now()); ok {
+		if p, ok := in.answers.get(token, a.cfg.Now()); ok {
 			return p, nil
 		}
 		if r, ok := in.refusals.get(key, a.cfg.Now()); ok {
 			return nil, r
 		}
-		if !in.limiter.Allow() {
+		// The client's own share first, so a client over it never takes
+		// from the shared bucket.
+		if !in.perClient.allow(client) || !in.limiter.Allow() {
 			in.observe("rate_limited", 0)
 			return nil, schema.Unavailable("too many new tokens to introspect; retry shortly", in.retryAfter, nil)
 		}
@@ -196,7 +209,7 @@ func (a *Authenticator) callIntrospection(ctx context.Context, prov *provider, t
 	if !exp.IsZero() && exp.Before(until) {
 		until = exp
 	}
-	a.cache.put(token, p, until, now)
+	in.answers.put(token, p, until, now)
 	return p, nil
 }
 

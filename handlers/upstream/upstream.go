@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -49,6 +50,10 @@ type Config struct {
 	// Transport overrides the HTTP transport (tests); nil builds one from
 	// Timeout.
 	Transport http.RoundTripper
+	// TrustedProxies are the peers whose X-Forwarded-For, -Proto and -Host
+	// are believed and passed on (TRUSTED_PROXIES); from any other peer
+	// they are rebuilt from the connection.
+	TrustedProxies []netip.Prefix
 }
 
 // Proxy forwards requests to the upstream.
@@ -64,6 +69,7 @@ type Proxy struct {
 	closeIdle   func()
 	buffers     httputil.BufferPool
 	errorLog    *log.Logger
+	trusted     []netip.Prefix
 }
 
 // New validates cfg and builds the proxy.
@@ -91,6 +97,7 @@ func New(cfg Config) (*Proxy, error) {
 		obs:         cfg.Observer,
 		transport:   cfg.Transport,
 		buffers:     &bufferPool{},
+		trusted:     cfg.TrustedProxies,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -149,6 +156,10 @@ type exchange struct {
 	cancel context.CancelCauseFunc
 	once   sync.Once
 	tooBig atomic.Bool // set by the body reader, read after the round trip
+	// ours are the answer headers usersvc has set already (request id,
+	// CORS); public is the base URL the caller used, for Location.
+	ours   http.Header
+	public string
 }
 
 // touch restarts the idle timer: bytes moved.
@@ -165,7 +176,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, msg)
 		return
 	}
-	x := &exchange{p: p, start: time.Now()}
+	x := &exchange{p: p, start: time.Now(), ours: w.Header(), public: p.publicBase(r)}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	x.cancel = cancel
 	x.timer = time.AfterFunc(p.timeout, func() { cancel(errIdle) })
@@ -225,7 +236,23 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.URL.ForceQuery = true
 	}
 	pr.Out.Host = ""
-	pr.SetXForwarded()
+	if p.trustsPeer(pr.In) {
+		// SetXForwarded appends the peer to a chain already on the
+		// outbound request, and sets Proto and Host from the connection:
+		// keep what the trusted proxy said instead.
+		in := pr.In.Header
+		if v := in.Values("X-Forwarded-For"); len(v) > 0 {
+			pr.Out.Header["X-Forwarded-For"] = v
+		}
+		pr.SetXForwarded()
+		for _, h := range []string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
+			if v := in.Values(h); len(v) > 0 {
+				pr.Out.Header[h] = v
+			}
+		}
+	} else {
+		pr.SetXForwarded()
+	}
 	// Upgrades (websockets) are not part of the metadata API.
 	pr.Out.Header.Del("Upgrade")
 	pr.Out.Header.Del("Connection")
@@ -236,10 +263,16 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 
 func (x *exchange) modifyResponse(res *http.Response) error {
 	x.touch()
-	// An upstream echoing the request id would repeat the header usersvc
-	// has already set.
-	if id := res.Request.Header.Get("X-Request-Id"); id != "" && res.Header.Get("X-Request-Id") == id {
-		res.Header.Del("X-Request-Id")
+	// ReverseProxy adds the upstream's headers to those usersvc has set:
+	// ours win, once (two Access-Control-Allow-Origin values make browsers
+	// refuse the answer). Vary is the exception: both lists apply.
+	for name := range x.ours {
+		if name != "Vary" {
+			res.Header.Del(name)
+		}
+	}
+	if loc := res.Header.Get("Location"); loc != "" {
+		res.Header.Set("Location", x.p.publicLocation(loc, x.public))
 	}
 	x.record(strconv.Itoa(res.StatusCode/100) + "xx")
 	if res.Body != nil {
@@ -333,6 +366,80 @@ func (b *touchingBody) Read(p []byte) (int, error) {
 		b.x.touch()
 	}
 	return n, err
+}
+
+// trustsPeer reports whether r's immediate peer is a trusted proxy.
+func (p *Proxy) trustsPeer(r *http.Request) bool {
+	if len(p.trusted) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	for _, n := range p.trusted {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// publicBase is scheme://host as the caller addressed usersvc: the Host
+// header, and the scheme of the connection or, behind a trusted proxy,
+// the first X-Forwarded-Proto.
+func (p *Proxy) publicBase(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p.trustsPeer(r) {
+		if v, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ","); v != "" {
+			if v = strings.ToLower(strings.TrimSpace(v)); v == "http" || v == "https" {
+				scheme = v
+			}
+		}
+	}
+	return scheme + "://" + r.Host
+}
+
+// publicLocation rewrites a Location that points into the upstream (its
+// absolute URL, or a path under its prefix) to the same place behind
+// usersvc, so the upstream's address never reaches the caller and a
+// redirect brings them back through usersvc's checks. Any other Location
+// (another site) is left alone.
+func (p *Proxy) publicLocation(loc, public string) string {
+	u, err := url.Parse(loc)
+	if err != nil {
+		return loc
+	}
+	if u.IsAbs() || u.Host != "" {
+		if !strings.EqualFold(u.Host, p.target.Host) || u.Scheme != "" && !strings.EqualFold(u.Scheme, p.target.Scheme) {
+			return loc
+		}
+	} else if !strings.HasPrefix(loc, "/") {
+		return loc // relative to the request: resolves behind usersvc already
+	}
+	path := u.EscapedPath()
+	if p.prefix != "" {
+		rest, ok := strings.CutPrefix(path, p.prefix)
+		if !ok || rest != "" && rest[0] != '/' {
+			return loc
+		}
+		path = rest
+	}
+	if path == "" {
+		path = "/"
+	}
+	out := public + path
+	if u.RawQuery != "" || u.ForceQuery {
+		out += "?" + u.RawQuery
+	}
+	if u.Fragment != "" {
+		out += "#" + u.EscapedFragment()
+	}
+	return out
 }
 
 // bufferPool reuses the copy buffers of streamed bodies.
