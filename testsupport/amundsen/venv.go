@@ -1,0 +1,180 @@
+// Package amundsen runs Amundsen's real metadata service (the PyPI package
+// amundsen-metadata, pinned with its dependencies in requirements.txt) on
+// loopback for tests: a virtualenv in the user's cache directory, built once
+// per requirements.txt, and gunicorn serving metadata_app.py, a small driver
+// that builds the app with Amundsen's own create_app.
+package amundsen
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+//go:embed requirements.txt metadata_app.py gunicorn_conf.py
+var files embed.FS
+
+// PythonEnv names the interpreter EnsureVenv builds the virtualenv with when
+// set; otherwise it is python3 from PATH. The pinned set needs CPython 3.11
+// or older (Amundsen's config imports distutils).
+const PythonEnv = "USERSVC_AMUNDSEN_PYTHON"
+
+// ErrNoPython is returned (wrapped) by EnsureVenv when there is no
+// interpreter to build the virtualenv with.
+var ErrNoPython = errors.New("no python3 to build Amundsen's virtualenv with")
+
+// Python returns the interpreter EnsureVenv uses, or an error wrapping
+// ErrNoPython.
+func Python() (string, error) {
+	name := os.Getenv(PythonEnv)
+	if name == "" {
+		name = "python3"
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoPython, err)
+	}
+	return p, nil
+}
+
+// requirementsHash is the first 12 hex digits of requirements.txt's SHA-256:
+// a new pin set gets a new virtualenv.
+func requirementsHash() string {
+	b, _ := files.ReadFile("requirements.txt")
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:12]
+}
+
+// VenvDir is where EnsureVenv keeps the virtualenv:
+// os.UserCacheDir()/usersvc/amundsen-venv-<hash of requirements.txt>.
+func VenvDir() (string, error) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(cache, "usersvc", "amundsen-venv-"+requirementsHash()), nil
+}
+
+// stampName marks a finished virtualenv; its content names the interpreter
+// it was built with, so a changed python3 rebuilds it.
+const stampName = "usersvc-complete"
+
+// EnsureVenv returns the python of a virtualenv with requirements.txt
+// installed, building it first when it is missing, half-built (no stamp) or
+// was built by another interpreter. Concurrent callers, in this process or
+// in other test binaries, wait on a file lock beside the directory. A
+// failed install is an error (with pip's output), never a skip.
+func EnsureVenv(ctx context.Context) (python string, err error) {
+	base, err := Python()
+	if err != nil {
+		return "", err
+	}
+	dir, err := VenvDir()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", err
+	}
+	unlock, err := lockFile(ctx, dir+".lock")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+
+	identity, err := interpreterIdentity(ctx, base)
+	if err != nil {
+		return "", err
+	}
+	python = filepath.Join(dir, "bin", "python")
+	if got, err := os.ReadFile(filepath.Join(dir, stampName)); err == nil && string(got) == identity {
+		return python, nil
+	}
+
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	if out, err := run(ctx, base, "-m", "venv", dir); err != nil {
+		return "", fmt.Errorf("%s -m venv %s: %w\n%s", base, dir, err, out)
+	}
+	req := filepath.Join(dir, "requirements.txt")
+	b, _ := files.ReadFile("requirements.txt")
+	if err := os.WriteFile(req, b, 0o644); err != nil {
+		return "", err
+	}
+	if out, err := run(ctx, python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check", "-r", req); err != nil {
+		return "", fmt.Errorf("pip install -r requirements.txt into %s: %w\n%s", dir, err, tail(out, 8000))
+	}
+	// What installs must also import on this interpreter.
+	if out, err := run(ctx, python, "-c", "import gunicorn, metadata_service.config, metadata_service.proxy.neo4j_proxy"); err != nil {
+		return "", fmt.Errorf("Amundsen does not import in %s (built with %s): %w\n%s", dir, identity, err, tail(out, 8000))
+	}
+	if err := os.WriteFile(filepath.Join(dir, stampName), []byte(identity), 0o644); err != nil {
+		return "", err
+	}
+	return python, nil
+}
+
+// interpreterIdentity is the resolved executable and full version of base.
+func interpreterIdentity(ctx context.Context, base string) (string, error) {
+	out, err := run(ctx, base, "-c", "import sys, os; print(os.path.realpath(sys.executable), sys.version.split()[0])")
+	if err != nil {
+		return "", fmt.Errorf("%s: %w\n%s", base, err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return append([]byte("..."), b[len(b)-n:]...)
+	}
+	return b
+}
+
+// lockFile takes an exclusive flock on path, polling so that ctx can end the
+// wait (a cold build holds the lock for about half a minute).
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() {
+				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+				_ = f.Close()
+			}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			_ = f.Close()
+			return nil, fmt.Errorf("flock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			_ = f.Close()
+			return nil, fmt.Errorf("waiting for %s: %w", path, context.Cause(ctx))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
