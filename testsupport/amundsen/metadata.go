@@ -185,7 +185,7 @@ func StartMetadata(ctx context.Context, opts Options) (*Metadata, error) {
 
 	if err := m.waitReady(ctx, timeout); err != nil {
 		m.Stop()
-		return nil, fmt.Errorf("Amundsen's metadata service (%s) did not start: %w\n--- gunicorn output ---\n%s", strings.Join(cmd.Args, " "), err, out.String())
+		return nil, fmt.Errorf("the Amundsen metadata service (%s) did not start: %w\n--- gunicorn output ---\n%s", strings.Join(cmd.Args, " "), err, out.String())
 	}
 	return m, nil
 }

@@ -117,7 +117,7 @@ func EnsureVenv(ctx context.Context) (python string, err error) {
 	}
 	// What installs must also import on this interpreter.
 	if out, err := run(ctx, python, "-c", "import gunicorn, metadata_service.config, metadata_service.proxy.neo4j_proxy"); err != nil {
-		return "", fmt.Errorf("Amundsen does not import in %s (built with %s): %w\n%s", dir, identity, err, tail(out, 8000))
+		return "", fmt.Errorf("amundsen-metadata does not import in %s (built with %s): %w\n%s", dir, identity, err, tail(out, 8000))
 	}
 	if err := os.WriteFile(filepath.Join(dir, stampName), []byte(identity), 0o644); err != nil {
 		return "", err
