@@ -42,6 +42,14 @@ func (s *server) putUser(c *gin.Context) {
 		respondError(c, s.log, err)
 		return
 	}
+	// A write by a login or other alias updates the person's node, never a
+	// second one beside it (DESIGN §3).
+	key, err := s.users.ReadKey(c.Request.Context(), u.Key())
+	if err != nil {
+		respondError(c, s.log, err)
+		return
+	}
+	u.NodeKey = key
 	if !s.mayWrite(c, u.Key()) {
 		return
 	}

@@ -57,7 +57,7 @@ var (
 
 // OtherKeyOktaID is the other_key_values entry holding the person's id in the
 // directory, so graph records can be traced back to their source.
-const OtherKeyOktaID = "okta_id"
+const OtherKeyOktaID = schema.DirectoryIDProperty
 
 // Okta user statuses that mean the person no longer works here.
 var inactiveStatuses = map[string]bool{"SUSPENDED": true, "DEPROVISIONED": true}

@@ -15,9 +15,9 @@ import (
 
 // UserStore is the part of the graph store resolution needs.
 type UserStore interface {
+	NodeMover
 	GetUser(ctx context.Context, key string) (schema.User, error)
 	GetUserByUserID(ctx context.Context, userID string) (schema.User, error)
-	CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error)
 }
 
 // ResolverConfig configures directory resolution. A nil Directory turns it
@@ -240,6 +240,16 @@ func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error)
 		}
 	} else if err != nil && !schema.IsNotFound(err) {
 		return schema.User{}, err
+	}
+	// One person, one node: a node they hold under another key (their old
+	// email) moves here rather than stay beside the new one.
+	oktaID := u.OtherKeyValues[OtherKeyOktaID]
+	if from, err := priorNode(ctx, r.store, oktaID, u.Key()); err != nil {
+		return schema.User{}, err
+	} else if from != "" {
+		if err := moveNode(ctx, r.store, r.cfg.Logger, r.cfg.Source, oktaID, from, u.Key()); err != nil {
+			return schema.User{}, err
+		}
 	}
 	stored, created, err := r.store.CreateUpdateUser(ctx, u)
 	if err != nil {

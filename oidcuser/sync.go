@@ -19,9 +19,9 @@ import (
 // SyncStore is what a sync reads and writes in the graph.
 type SyncStore interface {
 	proxy.SyncStore
+	NodeMover
 	GetUser(ctx context.Context, key string) (schema.User, error)
 	GetUsers(ctx context.Context) ([]schema.User, error)
-	CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error)
 }
 
 // SyncConfig configures a Syncer.
@@ -67,6 +67,9 @@ type SyncReport struct {
 	Updated     int
 	Unchanged   int // read again but already as in the graph: not written
 	Deactivated int
+	// Moved: people whose node moved to a new key (email changed, or now
+	// shared), edges and all.
+	Moved int
 	// Skipped: people whose graph key belongs to someone else in the
 	// directory (a shared email, say); nothing is written for them.
 	Skipped   int
@@ -123,6 +126,9 @@ type pending struct {
 	oktaID      string
 	lastUpdated time.Time
 	stored      *schema.User // the node under the same key, if any
+	// moveFrom is the key of the person's node when it stands elsewhere
+	// (their email changed, or is now shared): it moves before the write.
+	moveFrom string
 }
 
 // writeBatch is how many users are written between checkpoints.
@@ -168,7 +174,7 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 	}
 	rep.Elapsed = s.cfg.Now().Sub(start)
 	s.cfg.Logger.Info("directory sync finished", "fetched", rep.Fetched, "created", rep.Created, "updated", rep.Updated,
-		"unchanged", rep.Unchanged, "deactivated", rep.Deactivated, "skipped", rep.Skipped, "watermark", watermark, "elapsed", rep.Elapsed.String())
+		"unchanged", rep.Unchanged, "deactivated", rep.Deactivated, "moved", rep.Moved, "skipped", rep.Skipped, "watermark", watermark, "elapsed", rep.Elapsed.String())
 	return rep, nil
 }
 
@@ -224,8 +230,14 @@ func (s *Syncer) write(ctx context.Context, todo []pending, watermark time.Time,
 		if err := lease.keep(ctx); err != nil {
 			return time.Time{}, err
 		}
+		if p.moveFrom != "" {
+			if err := moveNode(ctx, s.store, s.cfg.Logger, s.cfg.Name, p.oktaID, p.moveFrom, p.user.Key()); err != nil {
+				return time.Time{}, fmt.Errorf("move %s to %s: %w", p.moveFrom, p.user.Key(), err)
+			}
+			rep.Moved++
+		}
 		switch {
-		case p.stored != nil && unchanged(*p.stored, p.user):
+		case p.moveFrom == "" && p.stored != nil && unchanged(*p.stored, p.user):
 			rep.Unchanged++
 		default:
 			_, created, err := s.store.CreateUpdateUser(ctx, p.user)
@@ -360,6 +372,15 @@ func (s *Syncer) plan(ctx context.Context, todo []pending, rep *SyncReport, leas
 				continue
 			}
 			p.stored = &stored
+		}
+		if p.moveFrom, err = priorNode(ctx, s.store, p.oktaID, k); err != nil {
+			return nil, err
+		}
+		if p.moveFrom != "" && p.stored == nil {
+			// The guard judges the change against the node that moves.
+			if prior, err := s.store.GetUser(ctx, p.moveFrom); err == nil {
+				p.stored = &prior
+			}
 		}
 		kept = append(kept, p)
 	}

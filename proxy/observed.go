@@ -40,6 +40,15 @@ func (o observed) GetUsers(ctx context.Context) ([]schema.User, error) {
 	return timed(o, "get_users", func() ([]schema.User, error) { return o.s.GetUsers(ctx) })
 }
 
+func (o observed) UserKeysByDirectoryID(ctx context.Context, id string) ([]string, error) {
+	return timed(o, "user_keys_by_directory_id", func() ([]string, error) { return o.s.UserKeysByDirectoryID(ctx, id) })
+}
+
+func (o observed) MoveUser(ctx context.Context, from, to string) error {
+	_, err := timed(o, "move_user", func() (struct{}, error) { return struct{}{}, o.s.MoveUser(ctx, from, to) })
+	return err
+}
+
 func (o observed) CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error) {
 	type result struct {
 		user    schema.User

@@ -22,6 +22,15 @@ type Store interface {
 	// (an indexed lookup): how a login or other alias finds the node of a
 	// person keyed by email.
 	GetUserByUserID(ctx context.Context, userID string) (schema.User, error)
+	// UserKeysByDirectoryID returns, sorted, the keys of the nodes whose
+	// directory id property (schema.DirectoryIDProperty) is id: where a
+	// directory person's node stands, whatever their email is now.
+	UserKeysByDirectoryID(ctx context.Context, id string) ([]string, error)
+	// MoveUser re-keys the node keyed from to the key to, in one
+	// transaction: it keeps its properties and every edge, so one person
+	// stays one node when their key changes. KindNotFound when no node is
+	// keyed from; KindConflict, with nothing written, when one is keyed to.
+	MoveUser(ctx context.Context, from, to string) error
 	// GetUsers returns every active user.
 	GetUsers(ctx context.Context) ([]schema.User, error)
 	// CreateUpdateUser upserts u under u.Key(). Non-empty stored values are

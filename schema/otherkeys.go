@@ -37,10 +37,16 @@ func CheckOtherKeyName(name string) error {
 // Amundsen metadata's USER_OTHER_KEYS setting.
 type OtherKeys []string
 
+// DirectoryIDProperty is the node property holding a directory person's
+// stable id (Okta's user id; the file directory uses the same shape). One
+// person is one node: stores find a person's node by it when their key
+// changes.
+const DirectoryIDProperty = "okta_id"
+
 // DefaultOtherKeys is USER_OTHER_KEYS's default: the directory's person id,
 // which oidcuser writes and its sync compares. Stores opened without a
 // setting (a nil OtherKeys) use it.
-func DefaultOtherKeys() OtherKeys { return OtherKeys{"okta_id"} }
+func DefaultOtherKeys() OtherKeys { return OtherKeys{DirectoryIDProperty} }
 
 // ParseOtherKeys checks every configured name.
 func ParseOtherKeys(names []string) (OtherKeys, error) {

@@ -91,7 +91,10 @@ func Open(path string, lockWait time.Duration, opts ...Option) (*Store, error) {
 				return err
 			}
 		}
-		return ensureUserIDIndex(tx)
+		if err := ensureUserIDIndex(tx); err != nil {
+			return err
+		}
+		return ensureDirectoryIDIndex(tx)
 	})
 	if err != nil {
 		_ = db.Close()
@@ -129,19 +132,20 @@ func (s *Store) record(ctx context.Context, key string) (userRecord, bool, error
 	return rec, true, nil
 }
 
-// update runs a write transaction; afterwards the cached records of keys
-// are replaced by what the transaction stored (or dropped when it failed).
-func (s *Store) updateUsers(ctx context.Context, fn func(tx *bolt.Tx, written map[string]userRecord) error) error {
-	written := map[string]userRecord{}
+// updateUsers runs a write transaction; afterwards the cached records of
+// the keys fn wrote are replaced by what the transaction stored (or dropped
+// when it failed). fn writes written[key] = nil for a key it removed.
+func (s *Store) updateUsers(ctx context.Context, fn func(tx *bolt.Tx, written map[string]*userRecord) error) error {
+	written := map[string]*userRecord{}
 	err := s.update(ctx, func(tx *bolt.Tx) error { return fn(tx, written) })
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
 	s.gen.Add(1)
 	for key, rec := range written {
-		if err != nil {
+		if err != nil || rec == nil {
 			s.users.Remove(key)
 		} else {
-			s.users.Add(key, rec)
+			s.users.Add(key, *rec)
 		}
 	}
 	return err
@@ -241,13 +245,14 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 		stored  schema.User
 		created bool
 	)
-	err = s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]userRecord) error {
+	err = s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]*userRecord) error {
 		b := tx.Bucket(bucketUsers)
 		var rec userRecord
 		found, err := getJSON(b, key, &rec)
 		if err != nil {
 			return err
 		}
+		before := rec
 		nowMs := s.now().UnixMilli()
 		incoming := u
 		incoming.OtherKeyValues = nil
@@ -269,12 +274,19 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 		}
 		rec.Stub = false
 		rec.PublishedTag = "api_create_update_user"
+		oldID := ""
+		if found {
+			oldID = directoryID(before)
+		}
 		rec.UpdatedEpochMs = nowMs
 		rec.User.NodeKey = ""
 		stored = s.user(rec)
 		stored.NodeKey = key
-		written[key] = rec
+		written[key] = &rec
 		if err := indexUserID(tx.Bucket(bucketUserIDs), key, rec); err != nil {
+			return err
+		}
+		if err := indexDirectoryID(tx.Bucket(bucketDirectoryIDs), oldID, key, rec); err != nil {
 			return err
 		}
 		return putJSON(b, key, rec)
@@ -357,7 +369,7 @@ func (s *Store) AddResourceRelation(ctx context.Context, userKey string, rel sch
 	if err := checkWritable(rel); err != nil {
 		return err
 	}
-	return s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]userRecord) error {
+	return s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]*userRecord) error {
 		if err := requireResource(tx, t, resourceKey); err != nil {
 			return err
 		}
@@ -399,7 +411,7 @@ func (s *Store) UsersOfResource(ctx context.Context, t schema.ResourceType, reso
 
 // LoadCatalog upserts resource nodes and read edges, in one transaction.
 func (s *Store) LoadCatalog(ctx context.Context, c schema.Catalog) error {
-	return s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]userRecord) error {
+	return s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]*userRecord) error {
 		for _, t := range c.Tables {
 			if err := putResource(tx, bucketTables, t.Key, t); err != nil {
 				return err
@@ -443,7 +455,7 @@ func putResource(tx *bolt.Tx, bucket []byte, key string, v any) error {
 
 // ensureUser creates the minimal node Amundsen writes for a relation to an
 // unknown id: key and email only.
-func (s *Store) ensureUser(tx *bolt.Tx, key string, written map[string]userRecord) error {
+func (s *Store) ensureUser(tx *bolt.Tx, key string, written map[string]*userRecord) error {
 	b := tx.Bucket(bucketUsers)
 	if b.Get([]byte(key)) != nil {
 		return nil
@@ -456,7 +468,7 @@ func (s *Store) ensureUser(tx *bolt.Tx, key string, written map[string]userRecor
 		CreatedEpochMs: nowMs,
 		UpdatedEpochMs: nowMs,
 	}
-	written[key] = rec
+	written[key] = &rec
 	return putJSON(b, key, rec)
 }
 

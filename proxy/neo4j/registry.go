@@ -22,6 +22,10 @@ func Statements() []Statement {
 	fixed := []Statement{
 		{"CreateUserKeyConstraint", stmtCreateUserKeyConstraint, nil},
 		{"CreateUserIDIndex", stmtCreateUserIDIndex, nil},
+		{"CreateDirectoryIDIndex", stmtCreateDirectoryIDIndex, nil},
+		{"UserKeysByDirectoryID", stmtUserKeysByDirectoryID, []string{"id"}},
+		{"CountUserKey", stmtCountUserKey, []string{"key"}},
+		{"MoveUser", stmtMoveUser, []string{"from", "to"}},
 		{"Ping", stmtPing, nil},
 		{"GetUser", stmtGetUser, []string{"key"}},
 		{"GetUserByUserID", stmtGetUserByUserID, []string{"user_id"}},

@@ -14,6 +14,29 @@ const stmtCreateUserKeyConstraint = `CREATE CONSTRAINT user_key_unique IF NOT EX
 // the node through it instead of writing a second one.
 const stmtCreateUserIDIndex = `CREATE INDEX user_user_id IF NOT EXISTS FOR (u:User) ON (u.user_id)`
 
+// stmtCreateDirectoryIDIndex indexes User.okta_id, the directory's stable
+// id for a person: when their email changes, sync finds their node by it and
+// moves it instead of writing a second one.
+const stmtCreateDirectoryIDIndex = `CREATE INDEX user_okta_id IF NOT EXISTS FOR (u:User) ON (u.okta_id)`
+
+// stmtUserKeysByDirectoryID lists the keys of the nodes of one directory
+// person (more than one only where an older version wrote duplicates).
+const stmtUserKeysByDirectoryID = `MATCH (u:User {okta_id: $id})
+RETURN u.key AS key
+ORDER BY key`
+
+// stmtCountUserKey tells whether a node holds a key already: MoveUser must
+// not collide with it (the uniqueness constraint would refuse the write,
+// but as a statement error).
+const stmtCountUserKey = `MATCH (u:User {key: $key})
+RETURN count(u) AS n`
+
+// stmtMoveUser re-keys a node in place: its properties and every edge stay
+// on it, so nothing is copied and nothing can be left behind.
+const stmtMoveUser = `MATCH (u:User {key: $from})
+SET u.key = $to, u.publisher_last_updated_epoch_ms = timestamp()
+RETURN count(u) AS moved`
+
 // stmtPing answers health checks.
 const stmtPing = `RETURN 1 AS ok`
 

@@ -144,7 +144,7 @@ func (s *Store) warm(ctx context.Context) {
 // without the privilege is logged, not fatal: the service still works.
 func (s *Store) EnsureSchema(ctx context.Context) {
 	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
-		for _, stmt := range []string{stmtCreateUserKeyConstraint, stmtCreateUserIDIndex, stmtCreateLeaseKeyConstraint} {
+		for _, stmt := range []string{stmtCreateUserKeyConstraint, stmtCreateUserIDIndex, stmtCreateDirectoryIDIndex, stmtCreateLeaseKeyConstraint} {
 			if _, err := collect(ctx, tx, stmt, nil); err != nil {
 				return struct{}{}, err
 			}
@@ -273,6 +273,59 @@ func (s *Store) GetUserByUserID(ctx context.Context, userID string) (schema.User
 		}
 		return userFromRecord(recs[0], s.cfg.OtherKeys)
 	})
+}
+
+// UserKeysByDirectoryID returns the keys of the nodes whose okta_id is id.
+func (s *Store) UserKeysByDirectoryID(ctx context.Context, id string) ([]string, error) {
+	return read(s, ctx, func(tx neo4j.ManagedTransaction) ([]string, error) {
+		recs, err := collect(ctx, tx, stmtUserKeysByDirectoryID, map[string]any{"id": id})
+		if err != nil {
+			return nil, err
+		}
+		keys := make([]string, 0, len(recs))
+		for _, rec := range recs {
+			if k, ok := valueOrNil(rec, "key").(string); ok {
+				keys = append(keys, k)
+			}
+		}
+		return keys, nil
+	})
+}
+
+// MoveUser re-keys the node from → to in one transaction.
+func (s *Store) MoveUser(ctx context.Context, from, to string) error {
+	if from == "" || to == "" {
+		return schema.Errorf(schema.KindInvalid, "%s", schema.MsgNoUserID)
+	}
+	if from == to {
+		return nil
+	}
+	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+		recs, err := collect(ctx, tx, stmtCountUserKey, map[string]any{"key": to})
+		if err != nil {
+			return struct{}{}, err
+		}
+		if n, _ := valueOrNil(recs[0], "n").(int64); n > 0 {
+			return struct{}{}, schema.Errorf(schema.KindConflict, "user_id %s: another node is keyed %s already; nothing was moved", from, to)
+		}
+		recs, err = collect(ctx, tx, stmtMoveUser, map[string]any{"from": from, "to": to})
+		if err != nil {
+			var nerr *neo4j.Neo4jError
+			if errors.As(err, &nerr) && nerr.Code == "Neo.ClientError.Schema.ConstraintValidationFailed" {
+				// Another writer created the node keyed to meanwhile.
+				return struct{}{}, schema.Errorf(schema.KindConflict, "user_id %s: another node is keyed %s already; nothing was moved", from, to)
+			}
+			return struct{}{}, err
+		}
+		if n, _ := valueOrNil(recs[0], "moved").(int64); n == 0 {
+			return struct{}{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", from)
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("move user %s to %s: %w", from, to, err)
+	}
+	return nil
 }
 
 // GetUsers returns every active user.

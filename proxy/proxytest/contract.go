@@ -114,6 +114,93 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	// DESIGN §3: one directory person is one node. When their key changes
+	// the node moves, properties and every edge, both directions; it is
+	// never copied, and it never lands on another node.
+	t.Run("a moved node keeps its properties and edges", func(t *testing.T) {
+		s := seeded(t)
+		in := alice()
+		in.UserID, in.NodeKey = "aliddell", "alice@example.com"
+		in.OtherKeyValues = map[string]string{"okta_id": "00ualice"}
+		if _, _, err := s.CreateUpdateUser(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		c := schema.Catalog{Reads: []schema.ReadRecord{{User: "alice@example.com", Table: TableEvents, ReadCount: 7}}}
+		if err := s.LoadCatalog(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []struct {
+			rel schema.Relation
+			t   schema.ResourceType
+			key string
+		}{{schema.Follow, schema.Table, TableOrders}, {schema.Follow, schema.Dashboard, DashboardSales}, {schema.Own, schema.Table, TableAccounts}} {
+			if err := s.AddResourceRelation(ctx, "alice@example.com", w.rel, w.t, w.key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if keys, err := s.UserKeysByDirectoryID(ctx, "00ualice"); err != nil || !slices.Equal(keys, []string{"alice@example.com"}) {
+			t.Fatalf("UserKeysByDirectoryID = %v, %v", keys, err)
+		}
+		if err := s.MoveUser(ctx, "alice@example.com", "alice.liddell@example.org"); err != nil {
+			t.Fatalf("MoveUser: %v", err)
+		}
+		if _, err := s.GetUser(ctx, "alice@example.com"); !schema.IsNotFound(err) {
+			t.Fatalf("the old key still reads: %v", err)
+		}
+		got, err := s.GetUser(ctx, "alice.liddell@example.org")
+		if err != nil || got.FullName != "Alice Liddell" || got.UserID != "aliddell" || got.OtherKeyValues["okta_id"] != "00ualice" {
+			t.Fatalf("moved node = %+v, %v", got, err)
+		}
+		if byID, err := s.GetUserByUserID(ctx, "aliddell"); err != nil || byID.Key() != "alice.liddell@example.org" {
+			t.Fatalf("GetUserByUserID after the move = %q, %v", byID.Key(), err)
+		}
+		if keys, err := s.UserKeysByDirectoryID(ctx, "00ualice"); err != nil || !slices.Equal(keys, []string{"alice.liddell@example.org"}) {
+			t.Fatalf("UserKeysByDirectoryID after the move = %v, %v", keys, err)
+		}
+		follows, err := s.GetUserResources(ctx, "alice.liddell@example.org", schema.Follow)
+		if err != nil || len(follows.Table) != 1 || len(follows.Dashboard) != 1 {
+			t.Fatalf("follows after the move = %+v, %v", follows, err)
+		}
+		if owns, err := s.GetUserResources(ctx, "alice.liddell@example.org", schema.Own); err != nil || len(owns.Table) != 1 {
+			t.Fatalf("owns after the move = %+v, %v", owns, err)
+		}
+		if reads, err := s.GetFrequentlyUsedTables(ctx, "alice.liddell@example.org"); err != nil || len(reads) != 1 {
+			t.Fatalf("reads after the move = %+v, %v", reads, err)
+		}
+		for _, r := range []struct {
+			t   schema.ResourceType
+			key string
+			rel schema.Relation
+		}{{schema.Table, TableOrders, schema.Follow}, {schema.Table, TableAccounts, schema.Own}, {schema.Table, TableEvents, schema.Read}} {
+			if users, _ := s.UsersOfResource(ctx, r.t, r.key, r.rel); !slices.Equal(users, []string{"alice.liddell@example.org"}) {
+				t.Fatalf("%s of %s after the move = %v", r.rel, r.key, users)
+			}
+		}
+		if old, _ := s.GetUserResources(ctx, "alice@example.com", schema.Follow); len(old.Table)+len(old.Dashboard) != 0 {
+			t.Fatalf("the old key kept follows: %+v", old)
+		}
+		if users, _ := s.GetUsers(ctx); len(users) != 1 {
+			t.Fatalf("%d active users after the move, want the one node", len(users))
+		}
+
+		// Onto a key another node holds: refused, nothing written.
+		if _, _, err := s.CreateUpdateUser(ctx, schema.User{UserID: "bob@example.com", Email: "bob@example.com", FirstName: "Bob", LastName: "B", IsActive: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MoveUser(ctx, "alice.liddell@example.org", "bob@example.com"); schema.KindOf(err) != schema.KindConflict {
+			t.Fatalf("MoveUser onto another node = %v, want a conflict", err)
+		}
+		if bob, err := s.GetUser(ctx, "bob@example.com"); err != nil || bob.FirstName != "Bob" {
+			t.Fatalf("bob after the refused move = %+v, %v", bob, err)
+		}
+		if _, err := s.GetUser(ctx, "alice.liddell@example.org"); err != nil {
+			t.Fatalf("alice after the refused move: %v", err)
+		}
+		if err := s.MoveUser(ctx, "nobody@example.com", "x@example.com"); !schema.IsNotFound(err) {
+			t.Fatalf("MoveUser of an unknown key = %v, want not found", err)
+		}
+	})
+
 	t.Run("create then update reports created and updated", func(t *testing.T) {
 		s := newStore(t)
 		in := alice()

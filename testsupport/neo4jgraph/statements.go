@@ -25,7 +25,14 @@ func implementations() map[string]handler {
 			s.constraints["user_user_id"] = true
 			return Result{}, nil
 		},
-		"GetUserByUserID": getUserByUserID,
+		"CreateDirectoryIDIndex": func(s *state, _ params, _ int64) (Result, error) {
+			s.constraints["user_okta_id"] = true
+			return Result{}, nil
+		},
+		"UserKeysByDirectoryID": userKeysByDirectoryID,
+		"CountUserKey":          countUserKey,
+		"MoveUser":              moveUser,
+		"GetUserByUserID":       getUserByUserID,
 		"GetSyncState":    getSyncState,
 		"PutSyncState":    putSyncState,
 		"LockLease":       lockLease,
@@ -116,6 +123,56 @@ func getUserByUserID(s *state, p params, _ int64) (Result, error) {
 		res.Records = append(res.Records, s.userRow(match))
 	}
 	return res, nil
+}
+
+func userKeysByDirectoryID(s *state, p params, _ int64) (Result, error) {
+	id, err := p.str("id")
+	if err != nil {
+		return Result{}, err
+	}
+	var keys []string
+	for _, u := range s.nodesWith("User") {
+		if u.Props["okta_id"] == id {
+			keys = append(keys, u.Props["key"].(string))
+		}
+	}
+	slices.Sort(keys)
+	res := Result{Keys: []string{"key"}}
+	for _, k := range keys {
+		res.Records = append(res.Records, []any{k})
+	}
+	return res, nil
+}
+
+func countUserKey(s *state, p params, _ int64) (Result, error) {
+	key, err := p.str("key")
+	if err != nil {
+		return Result{}, err
+	}
+	n := int64(0)
+	if s.find("User", key) != nil {
+		n = 1
+	}
+	return Result{Keys: []string{"n"}, Records: [][]any{{n}}}, nil
+}
+
+// moveUser sets the key in place, refused by the uniqueness constraint as
+// Neo4j refuses it.
+func moveUser(s *state, p params, now int64) (Result, error) {
+	keys, err := p.strs("from", "to")
+	if err != nil {
+		return Result{}, err
+	}
+	u := s.find("User", keys[0])
+	if u == nil {
+		return Result{Keys: []string{"moved"}, Records: [][]any{{int64(0)}}}, nil
+	}
+	if s.constraints["user_key_unique"] && s.find("User", keys[1]) != nil {
+		return Result{}, &Error{Code: "Neo.ClientError.Schema.ConstraintValidationFailed", Message: "already exists with label `User` and property `key`"}
+	}
+	u.Props["key"] = keys[1]
+	u.Props["publisher_last_updated_epoch_ms"] = now
+	return Result{Keys: []string{"moved"}, Records: [][]any{{int64(1)}}}, nil
 }
 
 func getActiveUsers(s *state, _ params, _ int64) (Result, error) {

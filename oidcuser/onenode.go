@@ -1,0 +1,68 @@
+package oidcuser
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+// NodeMover is what keeping one node per directory person needs of the
+// store: where the person's node stands (by their directory id, whatever
+// their email is now), and moving it with its edges.
+type NodeMover interface {
+	UserKeysByDirectoryID(ctx context.Context, id string) ([]string, error)
+	MoveUser(ctx context.Context, from, to string) error
+	CreateUpdateUser(ctx context.Context, u schema.User) (schema.User, bool, error)
+}
+
+// priorNode returns the key of the node the person with directory id holds
+// now, when it is not key: the node that must move to key before the
+// person is written there. "" when there is none to move.
+func priorNode(ctx context.Context, store NodeMover, id, key string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	keys, err := store.UserKeysByDirectoryID(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("find the node of %s: %w", id, err)
+	}
+	for _, k := range keys {
+		if k == key {
+			return "", nil
+		}
+	}
+	if len(keys) == 0 {
+		return "", nil
+	}
+	return keys[0], nil
+}
+
+// moveNode moves the person's node from → to (their email changed, or it
+// is now shared and they are keyed by login). When another node holds to
+// already (a minimal node a follow by the new email left, say), the move is
+// refused and the old node is deactivated instead, so that the person is
+// never shown twice; the audit record says which happened.
+func moveNode(ctx context.Context, store NodeMover, log *slog.Logger, source, id, from, to string) error {
+	err := store.MoveUser(ctx, from, to)
+	actor := "anonymous"
+	if p, ok := schema.PrincipalFrom(ctx); ok {
+		actor = p.Subject
+	}
+	switch {
+	case err == nil:
+		log.InfoContext(ctx, "audit", "audit", true, "event", "user_rekeyed", "actor", actor, "key", to, "from_key", from,
+			"source", source, "outcome", "ok", OtherKeyOktaID, id)
+		return nil
+	case schema.KindOf(err) == schema.KindConflict:
+		if _, _, derr := store.CreateUpdateUser(ctx, schema.User{NodeKey: from, IsActive: false}); derr != nil {
+			return fmt.Errorf("deactivate %s after a refused move: %w", from, derr)
+		}
+		log.WarnContext(ctx, "audit", "audit", true, "event", "user_deactivated", "actor", actor, "key", from, "to_key", to,
+			"source", source, "outcome", "conflict", OtherKeyOktaID, id,
+			"reason", "the person's new key holds another node; the old node was deactivated rather than moved")
+		return nil
+	}
+	return err
+}
