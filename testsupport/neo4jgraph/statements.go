@@ -33,11 +33,11 @@ func implementations() map[string]handler {
 		"CountUserKey":          countUserKey,
 		"MoveUser":              moveUser,
 		"GetUserByUserID":       getUserByUserID,
-		"GetSyncState":    getSyncState,
-		"PutSyncState":    putSyncState,
-		"LockLease":       lockLease,
-		"AcquireLease":    acquireLease,
-		"ReleaseLease":    releaseLease,
+		"GetSyncState":          getSyncState,
+		"PutSyncState":          putSyncState,
+		"LockLease":             lockLease,
+		"AcquireLease":          acquireLease,
+		"ReleaseLease":          releaseLease,
 		"Ping": func(*state, params, int64) (Result, error) {
 			return Result{Keys: []string{"ok"}, Records: [][]any{{int64(1)}}}, nil
 		},
