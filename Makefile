@@ -79,7 +79,7 @@ image:
 	docker build --build-arg VERSION=$$(git describe --tags --always 2>/dev/null || echo dev) \
 		--build-arg COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) -t $(IMAGE) .
 
-test: lint node-deps $(HELM)
+test: lint node-deps amundsen-venv $(HELM)
 	$(GO) test -race -count=1 $(PKGS)
 	cd charts && HELM=$(CURDIR)/$(HELM) $(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
@@ -95,6 +95,13 @@ $(HELM):
 	GOBIN=$(CURDIR)/bin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 node-deps: $(NODE_DEPS)
+
+# Amundsen's real metadata service (PyPI, pinned in
+# testsupport/amundsen/requirements.txt) in a virtualenv under the user
+# cache; about 30s cold, instant after.
+.PHONY: amundsen-venv
+amundsen-venv:
+	$(GO) run ./testsupport/amundsen/ensurevenv
 
 testsupport/%/node_modules/.package-lock.json: testsupport/%/package-lock.json testsupport/%/package.json
 	npm ci --prefix testsupport/$* --no-audit --no-fund --loglevel=error

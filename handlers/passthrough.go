@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -70,6 +71,10 @@ func (s *server) passThrough(c *gin.Context) {
 		abortJSON(c, http.StatusBadRequest, MsgUserPathNotCanonical)
 		return
 	}
+	// The server's WriteTimeout bounds usersvc's own answers; a forwarded
+	// transfer is bounded by UPSTREAM_TIMEOUT between bytes instead, so a
+	// long download is not cut while it still flows.
+	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Time{})
 	h := c.Writer.Header()
 	h.Del("Cache-Control")
 	h.Del("X-Content-Type-Options")

@@ -115,6 +115,8 @@ type passOpts struct {
 	answer  http.HandlerFunc
 	cors    []string
 	trusted []netip.Prefix // TRUSTED_PROXIES, for both the engine and the proxy
+	// writeTimeout is the server's WriteTimeout (0: none), as main sets one.
+	writeTimeout time.Duration
 }
 
 // newPassEnv serves usersvc (real handlers, real embedded store, real
@@ -168,7 +170,9 @@ func newPassEnv(t *testing.T, o passOpts) *passEnv {
 		CORSOrigins:    o.cors,
 		TrustedProxies: o.trusted,
 	})
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.WriteTimeout = o.writeTimeout
+	srv.Start()
 	t.Cleanup(srv.Close)
 	e.addr = srv.Listener.Addr().String()
 	return e
@@ -1028,5 +1032,24 @@ func TestPassThroughForwardedHeaders(t *testing.T) {
 				t.Errorf("Location = %q, want %q (body %s)", loc, tc.location, body)
 			}
 		})
+	}
+}
+
+// TestPassThroughOutlivesTheServerWriteTimeout: a download that keeps
+// flowing (each pause under UPSTREAM_TIMEOUT) is not cut by the server's
+// WriteTimeout, which bounds usersvc's own answers.
+func TestPassThroughOutlivesTheServerWriteTimeout(t *testing.T) {
+	e := newPassEnv(t, passOpts{writeTimeout: 500 * time.Millisecond, cfg: upstream.Config{Timeout: time.Second},
+		answer: func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusOK)
+			for i := range 8 {
+				fmt.Fprintf(w, "chunk %d\n", i)
+				w.(http.Flusher).Flush()
+				time.Sleep(250 * time.Millisecond)
+			}
+		}})
+	res, body := raw(t, e.addr, request("GET", "/table/x/export", ""))
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "chunk 7") {
+		t.Fatalf("2s download behind a 500ms WriteTimeout = %d, %d bytes: %q", res.StatusCode, len(body), body)
 	}
 }

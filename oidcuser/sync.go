@@ -144,7 +144,7 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), s.cfg.Name, s.cfg.Owner) }()
+	defer s.releaseLease(ctx)
 
 	state, err := s.store.GetSyncState(ctx, s.cfg.Name)
 	if err != nil {
@@ -157,6 +157,15 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 	if todo, err = s.plan(ctx, todo, &rep, lease); err != nil {
 		return rep, err
 	}
+	if s.cfg.Full {
+		// Only a whole listing shows who is gone: people deleted from the
+		// directory (not merely deactivated) are never listed again. A
+		// first run is not taken as one: the graph may hold people of
+		// another source (databuilder) that it has never seen.
+		if todo, err = s.deactivateDeleted(ctx, todo); err != nil {
+			return rep, err
+		}
+	}
 	if rep.Deactivated, err = s.guard(ctx, todo); err != nil {
 		rep.Elapsed = s.cfg.Now().Sub(start)
 		return rep, err
@@ -164,9 +173,19 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 	if err := s.applyTeams(ctx, todo, lease); err != nil {
 		return rep, err
 	}
-	watermark, err := s.write(ctx, todo, state.Watermark, &rep, lease)
+	// A full pass checkpoints its own progress: starting from the saved
+	// watermark, an interrupted pass would save that (later) watermark, and
+	// the next incremental run would never read the rest of the pass.
+	from := state.Watermark
+	if s.cfg.Full {
+		from = time.Time{}
+	}
+	watermark, err := s.write(ctx, todo, from, &rep, lease)
 	if err != nil {
 		return rep, err
+	}
+	if watermark.Before(state.Watermark) {
+		watermark = state.Watermark
 	}
 	rep.Watermark = watermark
 	if err := s.checkpoint(ctx, watermark, true); err != nil {
@@ -188,6 +207,18 @@ func (s *Syncer) acquireLease(ctx context.Context) (*leaseKeeper, error) {
 		return nil, ErrLeaseHeld
 	}
 	return &leaseKeeper{s: s, renewed: s.cfg.Now()}, nil
+}
+
+// releaseLeaseTimeout bounds giving the lease up: a hung store must not
+// hold the process at exit (the lease then expires by its TTL).
+const releaseLeaseTimeout = 5 * time.Second
+
+func (s *Syncer) releaseLease(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseLeaseTimeout)
+	defer cancel()
+	if err := s.store.ReleaseLease(rctx, s.cfg.Name, s.cfg.Owner); err != nil {
+		s.cfg.Logger.Warn("could not release the sync lease; it expires by itself", "error", err, "ttl", s.cfg.LeaseTTL.String())
+	}
 }
 
 // resumeQuery is what to read: everyone on a full run or the first one,
@@ -390,6 +421,32 @@ func (s *Syncer) plan(ctx context.Context, todo []pending, rep *SyncReport, leas
 func (s *Syncer) skip(rep *SyncReport, key, why string) {
 	rep.Skipped++
 	s.cfg.Logger.Warn("sync skipped a user: its key is ambiguous", "user_key", key, "reason", why)
+}
+
+// deactivateDeleted adds, to a whole listing's plan, the active nodes of
+// directory people the listing no longer has (deleted, not deactivated):
+// they are deactivated, within the mass-change guard. Nodes without a
+// directory id (written through PUT /user, or by databuilder) are not the
+// directory's to judge.
+func (s *Syncer) deactivateDeleted(ctx context.Context, todo []pending) ([]pending, error) {
+	listed := make(map[string]bool, len(todo))
+	for _, p := range todo {
+		listed[p.oktaID] = true
+	}
+	active, err := s.store.GetUsers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list active users: %w", err)
+	}
+	for _, u := range active {
+		id := u.OtherKeyValues[OtherKeyOktaID]
+		if id == "" || listed[id] {
+			continue
+		}
+		stored := u
+		todo = append(todo, pending{user: schema.User{NodeKey: u.Key(), IsActive: false}, oktaID: id, stored: &stored})
+		s.cfg.Logger.Info("directory person no longer listed; deactivating", "user_key", u.Key(), OtherKeyOktaID, id)
+	}
+	return todo, nil
 }
 
 // guard counts the active users the run would deactivate and refuses runs

@@ -344,8 +344,10 @@ func TestSyncKeysSharedEmailsByLogin(t *testing.T) {
 	if u, err := s.GetUser(ctx, "gone@example.com"); err != nil || u.IsActive {
 		t.Fatalf("deprovisioned person = %+v, %v", u, err)
 	}
-	// A second run finds everyone where the first put them.
-	if rep, err := runSync(t, d, s, oidcuser.SyncConfig{Full: true}); err != nil || rep.Created != 0 || rep.Skipped != 1 {
+	// A second, full run finds everyone where the first put them. The two
+	// people made up above are in no listing, so it deactivates them, as
+	// deleted from the directory (2 of 9 active: past the default guard).
+	if rep, err := runSync(t, d, s, oidcuser.SyncConfig{Full: true, MaxDeactivatePercent: 50}); err != nil || rep.Created != 0 || rep.Skipped != 1 || rep.Deactivated != 2 {
 		t.Fatalf("second run = %+v, %v", rep, err)
 	}
 }
@@ -396,5 +398,112 @@ func TestSyncRidesOutBriefOutages(t *testing.T) {
 	rep, err := runSync(t, d, s, oidcuser.SyncConfig{Full: true})
 	if schema.KindOf(err) != schema.KindUnavailable || rep.Created+rep.Updated+rep.Unchanged != 0 {
 		t.Fatalf("long outage: %+v, %v; want an unavailable error before any write", rep, err)
+	}
+}
+
+// TestSyncInterruptedFullPassResumes: a --full run interrupted midway saves
+// how far the pass got, not the newer watermark of the earlier run, so the
+// next incremental run reads the rest of the pass.
+func TestSyncInterruptedFullPassResumes(t *testing.T) {
+	org := bigOrg(t, 3000)
+	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	s := syncStore(t)
+	if _, err := runSync(t, d, s, oidcuser.SyncConfig{Owner: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := oidcuser.NewSyncer(d, s, oidcuser.SyncConfig{Owner: "full", Full: true, Progress: func(p oidcuser.SyncProgress) {
+		if p.Phase == "write" && p.Done == 1750 {
+			cancel()
+		}
+	}}).Run(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted full run: %v", err)
+	}
+	st, _ := s.GetSyncState(context.Background(), "okta")
+	if st.Complete || !st.Watermark.Equal(syncEpoch.Add(1699*time.Second)) {
+		t.Fatalf("checkpoint of the interrupted full pass = %+v, want the 1700th person's lastUpdated, incomplete", st)
+	}
+	rep, err := runSync(t, d, s, oidcuser.SyncConfig{Owner: "next"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Fetched != 1421 {
+		t.Fatalf("the run after it read %d people, want the rest of the pass (1,421 from the checkpoint less the look-back)", rep.Fetched)
+	}
+	if st, _ := s.GetSyncState(context.Background(), "okta"); !st.Complete || !st.Watermark.Equal(syncEpoch.Add(2999*time.Second)) {
+		t.Fatalf("state after resuming = %+v, want complete at the newest person", st)
+	}
+}
+
+// hangingRelease is a store whose ReleaseLease never answers, as a hung
+// Neo4j would not.
+type hangingRelease struct{ *embedded.Store }
+
+func (h hangingRelease) ReleaseLease(ctx context.Context, _, _ string) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestSyncReleaseLeaseIsBounded: giving the lease up cannot hold a run (and
+// the process exiting after it) beyond a bound; the lease expires by itself.
+func TestSyncReleaseLeaseIsBounded(t *testing.T) {
+	org := bigOrg(t, 10)
+	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := oidcuser.NewSyncer(d, hangingRelease{syncStore(t)}, oidcuser.SyncConfig{Owner: "x"}).Run(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the run did not return within 15s of a hung ReleaseLease")
+	}
+}
+
+// TestSyncFullPassDeactivatesDeletedPeople: a person deleted from Okta (not
+// only deactivated) is never listed again, so only a whole listing can
+// notice them; a full pass deactivates their node, within the mass-change
+// guard, and an incremental run leaves it alone.
+func TestSyncFullPassDeactivatesDeletedPeople(t *testing.T) {
+	org := bigOrg(t, 200)
+	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	s := syncStore(t)
+	if _, err := runSync(t, d, s, oidcuser.SyncConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	before := activeCount(t, s)
+	org.DeleteUsers("00u00011", "00u00012", "00u00013")
+	// A node not from the directory stays whatever the listing says.
+	if _, _, err := s.CreateUpdateUser(context.Background(), schema.User{UserID: "api@example.com", Email: "api@example.com", FirstName: "A", LastName: "P", IsActive: true}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := runSync(t, d, s, oidcuser.SyncConfig{}); err != nil || rep.Deactivated != 0 {
+		t.Fatalf("incremental run = %+v, %v: it cannot see deletions and must not guess", rep, err)
+	}
+	rep, err := runSync(t, d, s, oidcuser.SyncConfig{Full: true})
+	if err != nil || rep.Deactivated != 3 {
+		t.Fatalf("full run = %+v, %v; want the 3 deleted people deactivated", rep, err)
+	}
+	if got := activeCount(t, s); got != before-3+1 {
+		t.Fatalf("%d active users, want %d", got, before-3+1)
+	}
+	for _, key := range []string{"user00011@example.com", "user00013@example.com"} {
+		if u, err := s.GetUser(context.Background(), key); err != nil || u.IsActive || u.FullName == "" {
+			t.Fatalf("%s = %+v, %v; want the node kept, inactive", key, u, err)
+		}
+	}
+	// Deleting a fifth of the people trips the guard instead.
+	var ids []string
+	for i := 100; i < 140; i++ {
+		ids = append(ids, fmt.Sprintf("00u%05d", i))
+	}
+	org.DeleteUsers(ids...)
+	if _, err := runSync(t, d, s, oidcuser.SyncConfig{Full: true}); !errors.Is(err, oidcuser.ErrMassChange) {
+		t.Fatalf("full run deleting 40 of ~190: %v, want the mass-change guard", err)
 	}
 }

@@ -317,6 +317,11 @@ func setupAuth(ctx context.Context, cfg Config, log *slog.Logger, obs auth.Obser
 		return handlers.AuthConfig{}, nil, &configError{Var: "FLASK_OIDC_CONFIG_URL", Problem: err.Error()}
 	}
 	authenticator.Start(ctx)
+	if o.ClientID != "" && o.ClientSecret != "" && o.TokenValidation != "jwt" && !o.AudienceSet && len(o.AllowedClientIDs) == 0 {
+		// Okta's org authorization server gives every token its org URL as
+		// aud: without a client list, any app's access token is accepted.
+		log.Warn("introspected tokens are accepted from any client of the provider; set OIDC_ALLOWED_CLIENT_IDS to the Amundsen frontend's client id")
+	}
 	log.Info("bearer-token authentication on", "discovery_url", o.ConfigURL, "audience", o.Audience,
 		"token_validation", o.TokenValidation, "introspection_credentials", o.ClientID != "" && o.ClientSecret != "",
 		"open_endpoints", strings.Join(o.Whitelist, ","))

@@ -21,6 +21,7 @@ const (
 	ReasonClientNotAllowed  Reason = "client_not_allowed"
 	ReasonInsufficientScope Reason = "insufficient_scope"
 	ReasonInactive          Reason = "inactive"
+	ReasonWrongTokenType    Reason = "wrong_token_type"
 	ReasonInvalid           Reason = "invalid"
 )
 
@@ -39,6 +40,7 @@ var descriptions = map[Reason]string{
 	ReasonClientNotAllowed:  "token client is not allowed",
 	ReasonInsufficientScope: "token lacks a required scope",
 	ReasonInactive:          "token is not active",
+	ReasonWrongTokenType:    "token is not an access token",
 	ReasonInvalid:           "token is invalid",
 }
 

@@ -242,6 +242,12 @@ func (a *Authenticator) acceptIntrospected(prov *provider, c tokenClaims) (schem
 	} else if ok && time.Unix(int64(v), 0).After(now.Add(skew)) {
 		return schema.Principal{}, exp, refuse(ReasonNotYetValid, nil)
 	}
+	// Only access tokens are credentials for an API (RFC 6750). A refresh
+	// token presented as a bearer is refused whatever the server says of
+	// it: Okta names the type of an active token in token_type.
+	if tt := c.str("token_type"); tt != "" && !strings.EqualFold(tt, "Bearer") && !strings.EqualFold(tt, "access_token") {
+		return schema.Principal{}, exp, refuse(ReasonWrongTokenType, nil)
+	}
 	if _, ok := c.raw["iss"]; ok && c.str("iss") != prov.issuer {
 		return schema.Principal{}, exp, refuse(ReasonWrongIssuer, nil)
 	}

@@ -654,3 +654,43 @@ func TestIntrospectionAnswerChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestIntrospectionRefusesRefreshTokens: an active introspection answer
+// whose token_type names anything but an access token (RFC 7662 §2.2
+// token_type; Okta answers "Bearer" for access tokens) is refused, so a
+// leaked refresh token is no API credential. The endpoint here is a plain
+// loopback server answering as the RFC shows, behind a real issuer's keys.
+func TestIntrospectionRefusesRefreshTokens(t *testing.T) {
+	iss := issuer.Start(t)
+	for _, tc := range []struct {
+		tokenType string
+		want      auth.Reason
+	}{
+		{"refresh_token", auth.ReasonWrongTokenType},
+		{"id_token", auth.ReasonWrongTokenType},
+		{"Bearer", ""},
+		{"", ""},
+	} {
+		endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			answer := map[string]any{"active": true, "sub": "ghopper", "username": "ghopper", "client_id": "amundsen",
+				"iss": iss.URL(), "exp": time.Now().Add(time.Hour).Unix()}
+			if tc.tokenType != "" {
+				answer["token_type"] = tc.tokenType
+			}
+			_ = json.NewEncoder(w).Encode(answer)
+		}))
+		a, err := auth.New(auth.Config{DiscoveryURL: iss.DiscoveryURL(), Audience: issuer.Audience, ClientID: "usersvc", ClientSecret: "s",
+			IntrospectionURL: endpoint.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Discover(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		_, err = a.Authenticate(context.Background(), bearer(randomToken()))
+		if got := auth.ReasonOf(err); got != tc.want || (tc.want == "" && err != nil) {
+			t.Errorf("token_type %q: %v (reason %q), want reason %q", tc.tokenType, err, got, tc.want)
+		}
+		endpoint.Close()
+	}
+}

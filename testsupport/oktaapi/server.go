@@ -162,6 +162,20 @@ func (s *Server) AddUsers(users ...User) {
 	s.sorted = nil
 }
 
+// DeleteUsers removes users by id, as Okta's DELETE /api/v1/users/{id} of a
+// deactivated user does: they are no longer found or listed.
+func (s *Server) DeleteUsers(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if old, ok := s.users[id]; ok {
+			delete(s.byLogin, strings.ToLower(old.login()))
+			delete(s.users, id)
+		}
+	}
+	s.sorted = nil
+}
+
 // Requests returns what the server received, oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
