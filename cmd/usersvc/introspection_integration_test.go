@@ -280,14 +280,11 @@ func TestBinaryOpaqueCallerWritesOwnData(t *testing.T) {
 		t.Skip("starts the binary and a node process")
 	}
 	op := introspector.Start(t, introspector.Options{})
-	addr := startLoggedBinary(t, &syncbuffer.Buffer{},
-		"FLASK_OIDC_CONFIG_URL="+op.DiscoveryURL(),
-		"FLASK_OIDC_CLIENT_ID="+introspector.ResourceServer,
-		"FLASK_OIDC_CLIENT_SECRET="+op.Secret(introspector.ResourceServer),
+	addr := startLoggedBinary(t, &syncbuffer.Buffer{}, append(orgServerEnv(op),
 		"OIDC_WRITE_GROUPS=admins",
 		"DIRECTORY_FILE=../../examples/directory.json", "EMBEDDED_CATALOG_FILE=../../examples/catalog.json",
 		"EMBEDDED_DB_PATH="+filepath.Join(t.TempDir(), "usersvc.db"),
-	)
+	)...)
 	base := "http://" + addr
 	grace := op.Token(t, introspector.TokenOptions{Username: "ghopper", UID: "00u1grace0000000003"})
 	for _, tc := range []struct {
@@ -322,14 +319,11 @@ func TestBinaryIntrospectionFloodIsFair(t *testing.T) {
 	}
 	const rate, share = 20, 5 // OIDC_INTROSPECTION_RATE and its default per-client quarter
 	op := introspector.Start(t, introspector.Options{})
-	addr := startLoggedBinary(t, &syncbuffer.Buffer{},
-		"FLASK_OIDC_CONFIG_URL="+op.DiscoveryURL(),
-		"FLASK_OIDC_CLIENT_ID="+introspector.ResourceServer,
-		"FLASK_OIDC_CLIENT_SECRET="+op.Secret(introspector.ResourceServer),
+	addr := startLoggedBinary(t, &syncbuffer.Buffer{}, append(orgServerEnv(op),
 		"OIDC_INTROSPECTION_RATE="+strconv.Itoa(rate),
 		"EMBEDDED_DB_PATH="+filepath.Join(t.TempDir(), "usersvc.db"),
 		"EMBEDDED_CATALOG_FILE=../../examples/catalog.json",
-	)
+	)...)
 	base := "http://" + addr
 	from := func(ip string) *http.Client {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
@@ -412,13 +406,10 @@ func TestBinaryIntrospectionCachedWithTokenCacheOff(t *testing.T) {
 		t.Skip("starts the binary and a node process")
 	}
 	op := introspector.Start(t, introspector.Options{})
-	addr := startLoggedBinary(t, &syncbuffer.Buffer{},
-		"FLASK_OIDC_CONFIG_URL="+op.DiscoveryURL(),
-		"FLASK_OIDC_CLIENT_ID="+introspector.ResourceServer,
-		"FLASK_OIDC_CLIENT_SECRET="+op.Secret(introspector.ResourceServer),
+	addr := startLoggedBinary(t, &syncbuffer.Buffer{}, append(orgServerEnv(op),
 		"OIDC_TOKEN_CACHE_SIZE=0",
 		"EMBEDDED_DB_PATH="+filepath.Join(t.TempDir(), "usersvc.db"),
-	)
+	)...)
 	tok := op.Token(t, introspector.TokenOptions{Username: "ghopper"})
 	before := op.Introspections(t)
 	var mu sync.Mutex
@@ -437,5 +428,16 @@ func TestBinaryIntrospectionCachedWithTokenCacheOff(t *testing.T) {
 	wg.Wait()
 	if calls := op.Introspections(t) - before; codes[http.StatusOK] != 200 || calls != 1 {
 		t.Fatalf("one opaque token 200 times with OIDC_TOKEN_CACHE_SIZE=0: answers %v, %d introspection calls; want 200×200 and 1 call", codes, calls)
+	}
+}
+
+// orgServerEnv configures the binary for op as Okta's org authorization
+// server is configured: discovery at the issuer, usersvc's client secret
+// for introspection.
+func orgServerEnv(op *introspector.Provider) []string {
+	return []string{
+		"FLASK_OIDC_CONFIG_URL=" + op.DiscoveryURL(),
+		"FLASK_OIDC_CLIENT_ID=" + introspector.ResourceServer,
+		"FLASK_OIDC_CLIENT_SECRET=" + op.Secret(introspector.ResourceServer),
 	}
 }

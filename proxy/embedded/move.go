@@ -18,19 +18,8 @@ var bucketDirectoryIDs = []byte("directory_ids")
 // ensureDirectoryIDIndex creates the index, filling it from the stored
 // users when the file predates it.
 func ensureDirectoryIDIndex(tx *bolt.Tx) error {
-	if tx.Bucket(bucketDirectoryIDs) != nil {
-		return nil
-	}
-	idx, err := tx.CreateBucket(bucketDirectoryIDs)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucketUsers).ForEach(func(k, _ []byte) error {
-		var rec userRecord
-		if _, err := getJSON(tx.Bucket(bucketUsers), string(k), &rec); err != nil {
-			return err
-		}
-		return indexDirectoryID(idx, "", string(k), rec)
+	return ensureIndex(tx, bucketDirectoryIDs, func(idx *bolt.Bucket, key string, rec userRecord) error {
+		return indexDirectoryID(idx, "", key, rec)
 	})
 }
 

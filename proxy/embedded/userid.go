@@ -16,11 +16,15 @@ var bucketUserIDs = []byte("user_ids")
 
 // ensureUserIDIndex creates the index, filling it from the stored users
 // when the file predates it.
-func ensureUserIDIndex(tx *bolt.Tx) error {
-	if tx.Bucket(bucketUserIDs) != nil {
+func ensureUserIDIndex(tx *bolt.Tx) error { return ensureIndex(tx, bucketUserIDs, indexUserID) }
+
+// ensureIndex creates the index bucket name, filling it with add for every
+// stored user when the file predates it.
+func ensureIndex(tx *bolt.Tx, name []byte, add func(idx *bolt.Bucket, key string, rec userRecord) error) error {
+	if tx.Bucket(name) != nil {
 		return nil
 	}
-	idx, err := tx.CreateBucket(bucketUserIDs)
+	idx, err := tx.CreateBucket(name)
 	if err != nil {
 		return err
 	}
@@ -29,7 +33,7 @@ func ensureUserIDIndex(tx *bolt.Tx) error {
 		if _, err := getJSON(tx.Bucket(bucketUsers), string(k), &rec); err != nil {
 			return err
 		}
-		return indexUserID(idx, string(k), rec)
+		return add(idx, string(k), rec)
 	})
 }
 
