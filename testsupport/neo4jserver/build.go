@@ -1,6 +1,7 @@
 package neo4jserver
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -22,6 +23,9 @@ import (
 //
 //go:embed java/pom.xml java/TestNeo4j.java
 var javaFiles embed.FS
+
+// layout changes whenever build writes different files, to miss old caches.
+const layout = "jar+cds"
 
 // buildTimeout bounds a cold build (Maven downloads about 100-130 MB).
 const buildTimeout = 15 * time.Minute
@@ -89,16 +93,21 @@ func cacheRoot() (string, error) {
 	return filepath.Join(d, "usersvc", "neo4j"), nil
 }
 
-// Build compiles the launcher for version (as Options.Version) unless a
-// build of the same pom, source and version is cached, and returns its
-// directory, which holds the java argument file "java.args". Concurrent
-// builds (two test binaries) serialize on a file lock.
+// Build compiles the launcher for version (as Options.Version) and records
+// its class data archive, unless a build of the same pom, source and
+// version is cached, and returns its directory, which holds the java
+// argument file "java.args". Concurrent builds (two test binaries)
+// serialize on a file lock.
 func Build(ctx context.Context, version string) (string, error) {
 	series, patch, err := resolveVersion(version)
 	if err != nil {
 		return "", err
 	}
-	return build(ctx, series, patch)
+	l, err := prepare(ctx, series, patch)
+	if err != nil {
+		return "", err
+	}
+	return l.dir, nil
 }
 
 func build(ctx context.Context, series, patch string) (string, error) {
@@ -111,7 +120,7 @@ func build(ctx context.Context, series, patch string) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	for _, b := range [][]byte{pom, src, []byte(series), []byte(patch)} {
+	for _, b := range [][]byte{[]byte(layout), pom, src, []byte(series), []byte(patch)} {
 		fmt.Fprintf(h, "%d:", len(b))
 		h.Write(b)
 	}
@@ -166,7 +175,12 @@ func build(ctx context.Context, series, patch string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	classpath := filepath.Join(dir, "target", "classes") + string(os.PathListSeparator) + strings.TrimSpace(string(cp))
+	// A class path directory would rule out the CDS archive (see cds.go).
+	launcher := filepath.Join(dir, "launcher.jar")
+	if err := writeJar(launcher, filepath.Join(dir, "target", "classes")); err != nil {
+		return "", err
+	}
+	classpath := launcher + string(os.PathListSeparator) + strings.TrimSpace(string(cp))
 	// A java @argfile keeps the ~200-jar class path off the command line.
 	argfile := "-cp\n" + quoteArg(classpath) + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "java.args"), []byte(argfile), 0o644); err != nil {
@@ -191,6 +205,40 @@ func cachedBuildOK(dir string) bool {
 		}
 	}
 	return true
+}
+
+// writeJar zips the launcher's classes; the JVM needs no manifest for a
+// class path jar.
+func writeJar(jar, classes string) error {
+	names, err := filepath.Glob(filepath.Join(classes, "TestNeo4j*.class"))
+	if err != nil || len(names) == 0 {
+		return fmt.Errorf("neo4jserver: no TestNeo4j classes in %s (%v)", classes, err)
+	}
+	f, err := os.Create(jar)
+	if err != nil {
+		return err
+	}
+	zw := zip.NewWriter(f)
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		w, err := zw.Create(filepath.Base(n))
+		if err == nil {
+			_, err = w.Write(b)
+		}
+		if err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // quoteArg quotes one argument for a java @argfile.

@@ -51,11 +51,13 @@ import (
 const DefaultVersion = "5.26"
 
 // JVMFlags are the JVM options every server gets before Options.JVMFlags.
-// C1 only (TieredStopAtLevel=1) about halves the start time; the opens
-// spare Neo4j's page cache its slow fallback on Java 17.
+// C1 only (TieredStopAtLevel=1) about halves the start time; JVM warnings
+// go to stderr to keep stdout for the BOLT line; the opens spare Neo4j's
+// page cache its slow fallback on Java 17.
 var JVMFlags = []string{
 	"-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-	"-XX:+ExitOnOutOfMemoryError",
+	"-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData",
+	"-Xlog:disable", "-Xlog:all=warning:stderr",
 	"--add-opens=java.base/java.nio=ALL-UNNAMED",
 	"--add-opens=java.base/java.lang=ALL-UNNAMED",
 }
@@ -107,6 +109,20 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	l, err := prepare(ctx, series, patch)
+	if err != nil {
+		return nil, err
+	}
+	return l.launch(ctx, opts, l.cdsFlags...)
+}
+
+// launcher is a built launcher and the JVM to run it with.
+type launcher struct {
+	dir, java, patch string
+	cdsFlags         []string
+}
+
+func prepare(ctx context.Context, series, patch string) (*launcher, error) {
 	dir, err := build(ctx, series, patch)
 	if err != nil {
 		return nil, err
@@ -115,6 +131,16 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	l := &launcher{dir: dir, java: java, patch: patch}
+	if l.cdsFlags, err = l.ensureCDS(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// launch starts the JVM with JVMFlags, then flags, then opts.JVMFlags.
+func (l *launcher) launch(ctx context.Context, opts Options, flags ...string) (*Server, error) {
+	dir, java, patch := l.dir, l.java, l.patch
 	password := opts.Password
 	if password == "" {
 		b := make([]byte, 12)
@@ -125,7 +151,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append(append(append([]string{}, JVMFlags...), opts.JVMFlags...),
+	args := append(append(append(append([]string{}, JVMFlags...), flags...), opts.JVMFlags...),
 		"@"+filepath.Join(dir, "java.args"), "TestNeo4j", home)
 	cmd := exec.Command(java, args...)
 	cmd.Env = append(os.Environ(), "USERSVC_NEO4J_PASSWORD="+password)

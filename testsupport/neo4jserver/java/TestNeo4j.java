@@ -8,6 +8,7 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.file.Path;
 import java.util.Map;
+import org.neo4j.configuration.GraphDatabaseInternalSettings;
 import org.neo4j.configuration.GraphDatabaseSettings;
 import org.neo4j.configuration.SettingImpl;
 import org.neo4j.configuration.connectors.BoltConnector;
@@ -79,6 +80,8 @@ public final class TestNeo4j {
         set(b, GraphDatabaseSettings.preallocate_logical_logs, "false");
         set(b, GraphDatabaseSettings.keep_logical_logs, "false");
         set(b, GraphDatabaseSettings.tx_state_memory_allocation, "ON_HEAP");
+        // Netty's default 5s quiet period, per event loop group, made a stop take 10s.
+        b.setConfig(GraphDatabaseInternalSettings.netty_server_shutdown_quiet_period, 0);
         // 5.x only: its usage report would phone home.
         setIfPresent(b, "udc_enabled", "false");
         long t0 = System.nanoTime();
