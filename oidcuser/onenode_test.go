@@ -19,8 +19,7 @@ import (
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/schema"
-	"github.com/usersvc/usersvc/testsupport/boltserver"
-	"github.com/usersvc/usersvc/testsupport/neo4jgraph"
+	"github.com/usersvc/usersvc/testsupport/neo4jserver"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
 )
 
@@ -31,8 +30,7 @@ type personStore interface {
 }
 
 // personStores are both stores, fresh and seeded with the fixture catalog:
-// the embedded one, and Neo4j's through the real driver and the Bolt test
-// server.
+// the embedded one, and Neo4j's on the real Neo4j the test binary starts.
 var personStores = map[string]func(t *testing.T) personStore{
 	"embedded": func(t *testing.T) personStore {
 		s, err := embedded.Open(filepath.Join(t.TempDir(), "u.db"), time.Second)
@@ -43,17 +41,16 @@ var personStores = map[string]func(t *testing.T) personStore{
 		return s
 	},
 	"neo4j": func(t *testing.T) personStore {
-		g := neo4jgraph.New()
-		srv := boltserver.New(t, g.Executor(), boltserver.WithAuth("neo4j", "s3cret"))
-		srv.Start(t)
-		s, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI(), Username: "neo4j", Password: "s3cret", ConnectTimeout: time.Second})
+		srv := neo4jserver.Get(t)
+		neo4jserver.Clean(t, srv)
+		s, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI, Username: srv.User, Password: srv.Password, ConnectTimeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = s.Close() })
 		s.EnsureSchema(context.Background())
-		if !g.HasConstraint("user_user_id") {
-			t.Fatal("start-up did not create the User.user_id index")
+		if err := s.SchemaReady(context.Background()); err != nil {
+			t.Fatal(err)
 		}
 		return s
 	},
