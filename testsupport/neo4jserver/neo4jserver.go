@@ -100,7 +100,8 @@ type Server struct {
 }
 
 // Start builds (or reuses) the launcher for opts.Version and starts a
-// server, returning once Bolt accepts connections. Stop it with Stop.
+// server, returning once Bolt accepts connections. ctx bounds the build and
+// the start, not the server's life: stop it with Stop.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	if uri := os.Getenv("NEO4J_TEST_URI"); uri != "" {
 		return external(ctx, uri)

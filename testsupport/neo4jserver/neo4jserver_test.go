@@ -66,6 +66,8 @@ func TestServer(t *testing.T) {
 	if srv.PID != 0 {
 		t.Logf("Neo4j %s at %s: pid %d, Bolt ready %s after the JVM started, %s",
 			srv.Version, srv.URI, srv.PID, srv.startup.Round(time.Millisecond), vmRSS(srv.PID))
+	} else {
+		t.Logf("external Neo4j %s at %s", srv.Version, srv.URI)
 	}
 
 	d, err := neo4j.NewDriverWithContext(srv.URI, neo4j.BasicAuth(srv.User, srv.Password, ""))
