@@ -25,6 +25,7 @@ package neo4jserver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -35,6 +36,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -148,7 +150,8 @@ func (l *launcher) launch(ctx context.Context, opts Options, flags ...string) (*
 		_, _ = rand.Read(b)
 		password = hex.EncodeToString(b)
 	}
-	home, err := os.MkdirTemp("", "usersvc-neo4j-")
+	sweepHomes()
+	home, err := os.MkdirTemp("", homePrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +187,7 @@ func (l *launcher) launch(ctx context.Context, opts Options, flags ...string) (*
 		return nil, fmt.Errorf("neo4jserver: start java: %w", err)
 	}
 	s.PID = cmd.Process.Pid
+	_ = os.WriteFile(filepath.Join(home, "jvm.pid"), []byte(strconv.Itoa(s.PID)), 0o644)
 
 	ready := make(chan string, 1)
 	go func() {
@@ -240,6 +244,44 @@ func (s *Server) start() error {
 		close(s.done)
 	}()
 	return <-errc
+}
+
+const homePrefix = "usersvc-neo4j-"
+
+// sweepHomes removes the stores of JVMs that are gone without a Stop (their
+// test binary was killed).
+func sweepHomes() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), homePrefix+"*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "jvm.pid"))
+		if err != nil {
+			// No pid yet: leave a home that may be starting right now.
+			if fi, err := os.Stat(d); err != nil || time.Since(fi.ModTime()) < time.Hour {
+				continue
+			}
+		} else if pid, err := strconv.Atoi(string(b)); err == nil && jvmAlive(pid) {
+			continue
+		}
+		_ = os.RemoveAll(d)
+	}
+}
+
+// jvmAlive reports whether pid is a launcher JVM (not a zombie, not a
+// reused pid).
+func jvmAlive(pid int) bool {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte("TestNeo4j")) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z' && stat[i+2] != 'X'
+	}
+	return true
 }
 
 // debugLogTail must be read before Stop removes the home dir.

@@ -167,24 +167,6 @@ func vmRSS(pid int) string {
 	return "no VmRSS"
 }
 
-// jvmAlive reports whether pid is still our launcher (not a zombie, not a
-// reused pid).
-func jvmAlive(pid int) bool {
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !bytes.Contains(cmdline, []byte("TestNeo4j")) {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z' && stat[i+2] != 'X'
-	}
-	return true
-}
-
 const childEnv = "NEO4JSERVER_TEST_CHILD"
 
 // TestChild is the process that TestKilledParentLeavesNoJVM kills: it starts
