@@ -8,26 +8,16 @@ import (
 
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/schema"
-	"github.com/usersvc/usersvc/testsupport/boltserver"
-	"github.com/usersvc/usersvc/testsupport/neo4jgraph"
 )
 
-func benchBoltStore(b *testing.B) *usersvcneo4j.Store {
-	g := neo4jgraph.New()
-	srv := boltserver.Run(b, g.Executor(), boltserver.WithAuth("neo4j", "pw"))
-	s, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI(), Username: "neo4j", Password: "pw", ConnectTimeout: time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = s.Close() })
-	return s
+func benchStore(b *testing.B) *usersvcneo4j.Store {
+	return realGraph(b).ready(b, usersvcneo4j.Config{ConnectTimeout: time.Second})
 }
 
-// BenchmarkGetUserOverBolt is a managed read transaction through the real
-// driver against the Bolt test server (a round trip on loopback; the graph
-// itself is in memory).
-func BenchmarkGetUserOverBolt(b *testing.B) {
-	s := benchBoltStore(b)
+// BenchmarkGetUser is a managed read transaction through the driver against
+// the real Neo4j on loopback.
+func BenchmarkGetUser(b *testing.B) {
+	s := benchStore(b)
 	ctx := context.Background()
 	if _, _, err := s.CreateUpdateUser(ctx, schema.User{UserID: "ada@example.com", Email: "ada@example.com", DisplayName: "Ada", IsActive: true}); err != nil {
 		b.Fatal(err)
@@ -40,8 +30,8 @@ func BenchmarkGetUserOverBolt(b *testing.B) {
 	}
 }
 
-func BenchmarkUpsertOverBolt(b *testing.B) {
-	s := benchBoltStore(b)
+func BenchmarkUpsert(b *testing.B) {
+	s := benchStore(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0

@@ -2,112 +2,152 @@ package neo4j_test
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/schema"
-	"github.com/usersvc/usersvc/testsupport/boltserver"
-	"github.com/usersvc/usersvc/testsupport/neo4jgraph"
+	"github.com/usersvc/usersvc/testsupport/tcpproxy"
 )
 
-func seeded(t *testing.T) boltStore {
-	t.Helper()
-	s := newBoltStore(t, true)
-	if err := s.LoadCatalog(context.Background(), proxytest.Catalog()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+// Faults on the real Neo4j: the network between the driver and the server
+// goes through a fault-injecting relay (testsupport/tcpproxy), and a
+// transaction of the test's own holds the locks a write needs.
 
 func user(email string) schema.User {
 	return schema.User{UserID: email, Email: email, DisplayName: email, IsActive: true}
 }
 
-func countLabel(g *neo4jgraph.Graph, label string) int {
-	nodes, _ := g.Snapshot()
-	n := 0
-	for _, node := range nodes {
-		for _, l := range node.Labels {
-			if l == label {
-				n++
-			}
+// viaRelay is a seeded store whose connections go through a relay.
+func viaRelay(t *testing.T, g *graph) (*usersvcneo4j.Store, *tcpproxy.Proxy) {
+	t.Helper()
+	relay := tcpproxy.Start(t, strings.TrimPrefix(g.srv.URI, "bolt://"))
+	s := g.ready(t, usersvcneo4j.Config{URI: "bolt://" + relay.Addr(), ConnectTimeout: time.Second, RetryTime: 5 * time.Second,
+		OtherKeys: proxytest.OtherKeys()})
+	if err := s.LoadCatalog(context.Background(), proxytest.Catalog()); err != nil {
+		t.Fatal(err)
+	}
+	return s, relay
+}
+
+// holdLock opens a transaction of the test's own that write-locks the node
+// keyed key (label Table or User) until release is called: a write that
+// needs the node waits for it.
+func (g *graph) holdLock(t *testing.T, label, key string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	sess := g.driver.NewSession(ctx, neo4j.SessionConfig{AccessMode: neo4j.AccessModeWrite})
+	tx, err := sess.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tx.Run(ctx, "MATCH (n:"+label+" {key: $key}) SET n._held = true RETURN count(n)", map[string]any{"key": key})
+	if err == nil {
+		_, err = res.Consume(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	release = func() {
+		if !done {
+			done = true
+			_ = tx.Rollback(ctx)
+			_ = sess.Close(ctx)
 		}
 	}
-	return n
+	t.Cleanup(release)
+	return release
 }
 
-func countRels(g *neo4jgraph.Graph, typ string) int {
-	_, rels := g.Snapshot()
-	n := 0
-	for _, r := range rels {
-		if r.Type == typ {
-			n++
-		}
-	}
-	return n
-}
-
-func TestTransientErrorIsRetried(t *testing.T) {
-	s := seeded(t)
-	ctx := context.Background()
-	before := s.server.Stats()
-	s.server.FailNextRuns(1, boltserver.Transient)
-	if _, created, err := s.CreateUpdateUser(ctx, user("ada@example.com")); err != nil || !created {
-		t.Fatalf("upsert after a transient failure: created %v err %v", created, err)
-	}
-	st := s.server.Stats()
-	if st.Begins-before.Begins != 2 || st.Commits-before.Commits != 1 {
-		t.Fatalf("begins %d commits %d; want a retried transaction (2 begins, 1 commit)", st.Begins-before.Begins, st.Commits-before.Commits)
-	}
-	if countLabel(s.graph, "User") != 1 {
-		t.Fatal("the retry wrote the user twice")
+// wholeFollow asserts ada follows orders exactly once, both directions.
+func (g *graph) wholeFollow(t *testing.T, want int64) {
+	t.Helper()
+	q := "MATCH (:User {key: 'ada@example.com'})-[r:FOLLOW]->(:Table {key: $t}) RETURN count(r)"
+	rq := "MATCH (:Table {key: $t})-[r:FOLLOWED_BY]->(:User {key: 'ada@example.com'}) RETURN count(r)"
+	p := map[string]any{"t": proxytest.TableOrders}
+	if f, b, u := g.count(t, q, p), g.count(t, rq, p), g.count(t, "MATCH (u:User {key: 'ada@example.com'}) RETURN count(u)", nil); f != want || b != want || u != want {
+		t.Fatalf("FOLLOW %d, FOLLOWED_BY %d, user nodes %d; want %d of each: a write was half done or doubled", f, b, u, want)
 	}
 }
 
-func TestClientErrorIsNotRetried(t *testing.T) {
-	s := seeded(t)
-	before := s.server.Stats()
-	s.server.FailNextRuns(1, "Neo.ClientError.Statement.SyntaxError")
-	_, _, err := s.CreateUpdateUser(context.Background(), user("ada@example.com"))
-	if err == nil || schema.KindOf(err) == schema.KindUnavailable {
-		t.Fatalf("statement error = %v, want an internal (500) error", err)
+// TestConnectionCutMidTransactionIsRetriedWhole: the relation write waits
+// on a lock inside its transaction when every connection is cut; the driver
+// retries the whole transaction on a new one, which completes once the lock
+// is released: one user node and both edge directions, once.
+func TestConnectionCutMidTransactionIsRetriedWhole(t *testing.T) {
+	g := realGraph(t)
+	s, relay := viaRelay(t, g)
+	release := g.holdLock(t, "Table", proxytest.TableOrders)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.AddResourceRelation(context.Background(), "ada@example.com", schema.Follow, schema.Table, proxytest.TableOrders)
+	}()
+	time.Sleep(500 * time.Millisecond) // the write is inside its transaction, waiting
+	relay.CutAll()
+	time.Sleep(300 * time.Millisecond)
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("write across a cut connection = %v, want it retried whole", err)
 	}
-	if got := s.server.Stats().Begins - before.Begins; got != 1 {
-		t.Fatalf("%d attempts, want 1", got)
-	}
+	g.wholeFollow(t, 1)
 }
 
-// TestDroppedConnectionMidTransaction: the connection dies inside the
-// relation write; nothing is half-written and the next call works without a
-// restart.
-func TestDroppedConnectionMidTransaction(t *testing.T) {
-	s := seeded(t)
-	ctx := context.Background()
-	s.server.DropOnNextRuns(1 << 30) // every attempt the driver makes within the deadline
-	cctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+// TestConnectionLostForGoodFailsWhole: with the server unreachable after
+// the cut, the write fails within the caller's deadline as unavailable
+// (503), and nothing of it is in the graph; once the server is back the
+// same call works without a new store.
+func TestConnectionLostForGoodFailsWhole(t *testing.T) {
+	g := realGraph(t)
+	s, relay := viaRelay(t, g)
+	release := g.holdLock(t, "Table", proxytest.TableOrders)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	err := s.AddResourceRelation(cctx, "ada@example.com", schema.Follow, schema.Table, proxytest.TableOrders)
-	if schema.KindOf(err) != schema.KindUnavailable {
-		t.Fatalf("write over a dropping connection = %v, want unavailable (503)", err)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.AddResourceRelation(ctx, "ada@example.com", schema.Follow, schema.Table, proxytest.TableOrders)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	relay.Stop()
+	release()
+	if err := <-done; schema.KindOf(err) != schema.KindUnavailable {
+		t.Fatalf("write with the server gone = %v, want unavailable", err)
 	}
-	if countLabel(s.graph, "User") != 0 || countRels(s.graph, "FOLLOW") != 0 || countRels(s.graph, "FOLLOWED_BY") != 0 {
-		t.Fatal("a dropped transaction left a partial write")
+	g.wholeFollow(t, 0)
+	relay.Resume(t)
+	if err := s.AddResourceRelation(context.Background(), "ada@example.com", schema.Follow, schema.Table, proxytest.TableOrders); err != nil {
+		t.Fatalf("after the server came back: %v", err)
 	}
-	s.server.DropOnNextRuns(0)
-	if err := s.AddResourceRelation(ctx, "ada@example.com", schema.Follow, schema.Table, proxytest.TableOrders); err != nil {
-		t.Fatalf("after the drop: %v", err)
+	g.wholeFollow(t, 1)
+}
+
+// TestWaitingOnALockIsBoundedByTheCaller: a write blocked by another
+// writer's lock returns unavailable at the caller's deadline.
+func TestWaitingOnALockIsBoundedByTheCaller(t *testing.T) {
+	g := realGraph(t)
+	s := g.seeded(t)
+	if _, _, err := s.CreateUpdateUser(context.Background(), user("ada@example.com")); err != nil {
+		t.Fatal(err)
 	}
-	if countRels(s.graph, "FOLLOW") != 1 || countRels(s.graph, "FOLLOWED_BY") != 1 {
-		t.Fatal("both edge directions must exist after the write")
+	g.holdLock(t, "User", "ada@example.com")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, _, err := s.CreateUpdateUser(ctx, user("ada@example.com"))
+	if schema.KindOf(err) != schema.KindUnavailable || time.Since(start) > 2*time.Second {
+		t.Fatalf("blocked write: %v after %s, want unavailable near the caller's 300ms deadline", err, time.Since(start))
 	}
 }
 
 func TestDownAtStartThenUp(t *testing.T) {
-	s := newBoltStore(t, false) // the server is not listening yet
+	g := realGraph(t)
+	relay := tcpproxy.Start(t, strings.TrimPrefix(g.srv.URI, "bolt://"))
+	relay.Stop() // Neo4j is not reachable yet
+	s := g.store(t, usersvcneo4j.Config{URI: "bolt://" + relay.Addr(), ConnectTimeout: time.Second, RetryTime: time.Second})
 	ctx := context.Background()
 	s.Start(ctx)
 	hctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -122,15 +162,15 @@ func TestDownAtStartThenUp(t *testing.T) {
 	if s.SchemaReady(ctx) == nil {
 		t.Fatal("schema reported ready before Neo4j was reached")
 	}
-	s.server.Start(t)
-	deadline := time.Now().Add(15 * time.Second)
+	relay.Resume(t)
+	deadline := time.Now().Add(30 * time.Second)
 	for s.SchemaReady(ctx) != nil || s.Health(ctx) != nil {
 		if time.Now().After(deadline) {
-			t.Fatal("not ready 15s after Neo4j came up")
+			t.Fatal("not ready 30s after Neo4j came up")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !s.graph.HasConstraint("user_key_unique") {
+	if n := g.count(t, "SHOW CONSTRAINTS YIELD name WHERE name = 'user_key_unique' RETURN count(*)", nil); n != 1 {
 		t.Fatal("the uniqueness constraint was not created once Neo4j appeared")
 	}
 	if _, _, err := s.CreateUpdateUser(ctx, user("ada@example.com")); err != nil {
@@ -139,46 +179,43 @@ func TestDownAtStartThenUp(t *testing.T) {
 }
 
 func TestServerRestartRecovers(t *testing.T) {
-	s := seeded(t)
+	g := realGraph(t)
+	s, relay := viaRelay(t, g)
 	ctx := context.Background()
 	if _, _, err := s.CreateUpdateUser(ctx, user("ada@example.com")); err != nil {
 		t.Fatal(err)
 	}
-	s.server.Stop()
+	relay.Stop()
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	_, err := s.GetUser(cctx, "ada@example.com")
 	cancel()
 	if schema.KindOf(err) != schema.KindUnavailable {
-		t.Fatalf("GetUser with Neo4j stopped = %v", err)
+		t.Fatalf("GetUser with Neo4j unreachable = %v", err)
 	}
-	s.server.Start(t)
+	relay.Resume(t)
 	if _, err := s.GetUser(ctx, "ada@example.com"); err != nil {
-		t.Fatalf("after restart: %v", err)
+		t.Fatalf("after it came back: %v", err)
 	}
 }
 
 func TestWrongCredentialsAreUnavailable(t *testing.T) {
-	g := neo4jgraph.New()
-	srv := boltserver.Run(t, g.Executor(), boltserver.WithAuth("neo4j", "right"))
-	s, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI(), Username: "neo4j", Password: "wrong", RetryTime: time.Second})
+	g := realGraph(t)
+	s, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: g.srv.URI, Username: g.srv.User, Password: "wrong-password", RetryTime: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	err = s.Health(context.Background())
-	if schema.KindOf(err) != schema.KindUnavailable || strings.Contains(err.Error(), "wrong") {
+	if schema.KindOf(err) != schema.KindUnavailable || strings.Contains(err.Error(), "wrong-password") {
 		t.Fatalf("wrong credentials = %v", err)
 	}
 }
 
+// TestRoutingScheme: neo4j:// (routing) works against a single server,
+// whose routing table names itself.
 func TestRoutingScheme(t *testing.T) {
-	g := neo4jgraph.New()
-	srv := boltserver.Run(t, g.Executor(), boltserver.WithAuth("neo4j", "pw"))
-	s, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: "neo4j://" + srv.Addr(), Username: "neo4j", Password: "pw", Database: "amundsen"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	g := realGraph(t)
+	s := g.ready(t, usersvcneo4j.Config{URI: "neo4j://" + strings.TrimPrefix(g.srv.URI, "bolt://")})
 	if _, created, err := s.CreateUpdateUser(context.Background(), user("ada@example.com")); err != nil || !created {
 		t.Fatalf("over neo4j://: %v", err)
 	}
@@ -186,9 +223,10 @@ func TestRoutingScheme(t *testing.T) {
 
 // TestDatabuilderDataReadsBack: users as Amundsen's databuilder writes them
 // (lowercased email keys, ” for empty strings, no user_id property,
-// MANAGE_BY to the manager) read back as full Amundsen users.
+// MANAGE_BY to the manager) read back as full Amundsen users, and an API
+// update keeps what databuilder wrote.
 func TestDatabuilderDataReadsBack(t *testing.T) {
-	s := newBoltStore(t, true)
+	s := realNeo4j(t)
 	ctx := context.Background()
 	for _, p := range databuilderUsers() {
 		if err := s.RunFixture(ctx, "FixtureDatabuilderUser", p); err != nil {
@@ -201,16 +239,14 @@ func TestDatabuilderDataReadsBack(t *testing.T) {
 	}
 	want := schema.User{UserID: "Ada.Lovelace@Example.com", Email: "Ada.Lovelace@Example.com", FirstName: "Ada", LastName: "Lovelace",
 		FullName: "Ada Lovelace", TeamName: "Data", ManagerEmail: "charles@example.com", ManagerFullname: "Charles Babbage", IsActive: true}
-	g, _ := got.MarshalJSON()
-	w, _ := want.MarshalJSON()
-	if string(g) != string(w) {
-		t.Fatalf("databuilder user:\n got %s\nwant %s", g, w)
+	gj, _ := got.MarshalJSON()
+	wj, _ := want.MarshalJSON()
+	if string(gj) != string(wj) {
+		t.Fatalf("databuilder user:\n got %s\nwant %s", gj, wj)
 	}
-	users, err := s.GetUsers(ctx)
-	if err != nil || len(users) != 2 {
+	if users, err := s.GetUsers(ctx); err != nil || len(users) != 2 {
 		t.Fatalf("GetUsers = %d users, %v", len(users), err)
 	}
-	// An API update keeps what databuilder wrote and adds to it.
 	if _, created, err := s.CreateUpdateUser(ctx, schema.User{UserID: "ada.lovelace@example.com", DisplayName: "Ada", SlackID: "U1", IsActive: true}); err != nil || created {
 		t.Fatalf("update of a databuilder node: created %v err %v", created, err)
 	}
@@ -229,40 +265,4 @@ func databuilderUsers() []map[string]any {
 			"full_name": "Ada Lovelace", "is_active": true, "team_name": "Data", "role_name": "", "manager_email": "charles@example.com",
 			"updated_at": int64(1700000000), "manager_key": "charles@example.com"},
 	}
-}
-
-func TestConstraintWithoutPrivilegeIsLoggedAndTolerated(t *testing.T) {
-	g := neo4jgraph.New()
-	srv := boltserver.Run(t, g.Executor(), boltserver.WithAuth("neo4j", "pw"))
-	var logs strings.Builder
-	s, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI(), Username: "neo4j", Password: "pw",
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	srv.FailNextRuns(1, "Neo.ClientError.Security.Forbidden")
-	s.EnsureSchema(context.Background())
-	if g.HasConstraint("user_key_unique") {
-		t.Fatal("constraint created despite the refusal")
-	}
-	if err := s.SchemaReady(context.Background()); err != nil {
-		t.Fatalf("a missing privilege must not keep the service unready: %v", err)
-	}
-	if !strings.Contains(logs.String(), "CREATE CONSTRAINT user_key_unique IF NOT EXISTS") || !strings.Contains(logs.String(), "Neo.ClientError.Security.Forbidden") {
-		t.Fatalf("log does not tell the operator what to run: %s", logs.String())
-	}
-}
-
-func TestSlowNeo4jIsBoundedByTheCaller(t *testing.T) {
-	s := seeded(t)
-	s.server.SetLatency(2 * time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := s.GetUser(ctx, "ada@example.com")
-	if schema.KindOf(err) != schema.KindUnavailable || time.Since(start) > time.Second {
-		t.Fatalf("slow Neo4j: %v after %s, want unavailable within the caller's deadline", err, time.Since(start))
-	}
-	s.server.SetLatency(0)
 }

@@ -3,7 +3,6 @@ package neo4j_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,30 +11,7 @@ import (
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/schema"
-	"github.com/usersvc/usersvc/testsupport/neo4jserver"
 )
-
-// realNeo4j opens the store against the real Neo4j this test binary
-// starts (testsupport/neo4jserver: Neo4j Community from Maven Central,
-// USERSVC_NEO4J_VERSION picks 5.26 or 4.4), or the server NEO4J_TEST_URI
-// names; every case wipes it.
-func realNeo4j(t *testing.T) *usersvcneo4j.Store {
-	t.Helper()
-	srv := neo4jserver.Get(t)
-	neo4jserver.Clean(t, srv)
-	s, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI, Username: srv.User, Password: srv.Password,
-		Database: os.Getenv("NEO4J_TEST_DATABASE"), RetryTime: 10 * time.Second, OtherKeys: proxytest.OtherKeys()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	ctx := context.Background()
-	s.EnsureSchema(ctx)
-	if err := s.SchemaReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 func wipe(t *testing.T, s *usersvcneo4j.Store) {
 	t.Helper()

@@ -9,23 +9,21 @@ import (
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/schema"
-	"github.com/usersvc/usersvc/testsupport/neo4jgraph"
 )
 
 // Tests of a graph shared with Amundsen's databuilder and metadata service:
 // data usersvc did not write reads back correctly, and what usersvc writes is
 // what they read.
 
-func userNode(t *testing.T, g *neo4jgraph.Graph, key string) neo4jgraph.Node {
+// props are the properties of the User node keyed key, as Neo4j holds them.
+func (g *graph) props(t *testing.T, key string) map[string]any {
 	t.Helper()
-	nodes, _ := g.Snapshot()
-	for _, n := range nodes {
-		if n.Props["key"] == key {
-			return n
-		}
+	recs := g.run(t, "MATCH (u:User {key: $key}) RETURN properties(u)", map[string]any{"key": key})
+	if len(recs) != 1 {
+		t.Fatalf("%d nodes with key %s", len(recs), key)
 	}
-	t.Fatalf("no node with key %s", key)
-	return neo4jgraph.Node{}
+	p, _ := recs[0].Values[0].(map[string]any)
+	return p
 }
 
 // TestOtherKeysAreNodeProperties: Amundsen metadata's neo4j_proxy.py
@@ -33,18 +31,19 @@ func userNode(t *testing.T, g *neo4jgraph.Graph, key string) neo4jgraph.Node {
 // entry as `record[k]`, a property of the User node; one JSON-string
 // property would be invisible to it.
 func TestOtherKeysAreNodeProperties(t *testing.T) {
-	s := newBoltStore(t, true)
+	g := realGraph(t)
+	s := g.ready(t, usersvcneo4j.Config{OtherKeys: proxytest.OtherKeys()})
 	u := user("kim@example.com")
 	u.OtherKeyValues = map[string]string{"okta_id": "00u42", "location": "Oslo"}
 	if _, _, err := s.CreateUpdateUser(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
-	n := userNode(t, s.graph, "kim@example.com")
-	if n.Props["okta_id"] != "00u42" || n.Props["location"] != "Oslo" {
-		t.Fatalf("node properties = %v, want okta_id and location as properties", n.Props)
+	n := g.props(t, "kim@example.com")
+	if n["okta_id"] != "00u42" || n["location"] != "Oslo" {
+		t.Fatalf("node properties = %v, want okta_id and location as properties", n)
 	}
-	if _, ok := n.Props["other_key_values"]; ok {
-		t.Fatalf("other_key_values stored as one property: %v", n.Props)
+	if _, ok := n["other_key_values"]; ok {
+		t.Fatalf("other_key_values stored as one property: %v", n)
 	}
 }
 
@@ -53,25 +52,18 @@ func TestOtherKeysAreNodeProperties(t *testing.T) {
 // strings. Reads return the configured ones as strings (never a failure),
 // and usersvc's writes leave the others untouched.
 func TestDatabuilderUserWithExtraProperties(t *testing.T) {
-	s := newBoltStore(t, true)
-	s.graph.Write(func(w neo4jgraph.Writer) {
-		w.Node("User", map[string]any{
-			"key": "lee@example.com", "email": "lee@example.com", "first_name": "Lee", "last_name": "Ray",
-			"full_name": "Lee Ray", "is_active": true, "github_username": "", "team_name": "Ops", "employee_type": "",
-			"slack_id": "", "role_name": "SRE", "manager_email": "", "updated_at": int64(1700000000),
-			"published_tag": "2024-01-01", "publisher_last_updated_epoch_ms": int64(1700000000000),
-			"okta_id": "00u9", "employee_number": int64(1234), "is_contractor": true, "weight": 72.5,
-			"tags": []any{"a", "b"}, "location": "",
-		})
-	})
-	store, err := usersvcneo4j.Open(usersvcneo4j.Config{
-		URI: s.server.URI(), Username: "neo4j", Password: "s3cret",
+	g := realGraph(t)
+	g.run(t, "CREATE (u:User) SET u = $props", map[string]any{"props": map[string]any{
+		"key": "lee@example.com", "email": "lee@example.com", "first_name": "Lee", "last_name": "Ray",
+		"full_name": "Lee Ray", "is_active": true, "github_username": "", "team_name": "Ops", "employee_type": "",
+		"slack_id": "", "role_name": "SRE", "manager_email": "", "updated_at": int64(1700000000),
+		"published_tag": "2024-01-01", "publisher_last_updated_epoch_ms": int64(1700000000000),
+		"okta_id": "00u9", "employee_number": int64(1234), "is_contractor": true, "weight": 72.5,
+		"tags": []any{"a", "b"}, "location": "",
+	}})
+	store := g.ready(t, usersvcneo4j.Config{
 		OtherKeys: schema.OtherKeys{"okta_id", "employee_number", "is_contractor", "weight", "tags", "location", "absent"},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
 	ctx := context.Background()
 	got, err := store.GetUser(ctx, "lee@example.com")
 	if err != nil {
@@ -97,20 +89,19 @@ func TestDatabuilderUserWithExtraProperties(t *testing.T) {
 	if !maps.Equal(stored.OtherKeyValues, want) || stored.FullName != "Lee Ray" || stored.DisplayName != "lee@example.com" {
 		t.Fatalf("after update: %+v", stored)
 	}
-	n := userNode(t, s.graph, "lee@example.com")
-	if n.Props["employee_number"] != int64(1234) || n.Props["is_contractor"] != true || n.Props["location"] != "Lisbon" {
-		t.Fatalf("update rewrote databuilder's properties: %v", n.Props)
+	n := g.props(t, "lee@example.com")
+	if n["employee_number"] != int64(1234) || n["is_contractor"] != true || n["location"] != "Lisbon" || n["weight"] != 72.5 {
+		t.Fatalf("update rewrote databuilder's properties: %v", n)
 	}
 }
 
 // TestLegacyOtherKeyValuesProperty: nodes written by earlier usersvc
 // versions keep their entries readable; a property of the same name wins.
 func TestLegacyOtherKeyValuesProperty(t *testing.T) {
-	s := newBoltStore(t, true)
-	s.graph.Write(func(w neo4jgraph.Writer) {
-		w.Node("User", map[string]any{"key": "old@example.com", "email": "old@example.com", "is_active": true,
-			"other_key_values": `{"okta_id":"00uold","location":"Paris","shoe_size":"44"}`, "location": "Rome"})
-	})
+	g := realGraph(t)
+	g.run(t, "CREATE (u:User) SET u = $props", map[string]any{"props": map[string]any{"key": "old@example.com", "email": "old@example.com", "is_active": true,
+		"other_key_values": `{"okta_id":"00uold","location":"Paris","shoe_size":"44"}`, "location": "Rome"}})
+	s := g.ready(t, usersvcneo4j.Config{OtherKeys: proxytest.OtherKeys()})
 	got, err := s.GetUser(context.Background(), "old@example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -126,26 +117,14 @@ func TestLegacyOtherKeyValuesProperty(t *testing.T) {
 // DashboardSummary and PopularTable require (models/dashboard.py,
 // models/popular_table.py: non-optional str), null only where optional.
 func TestSummariesOfSparseNodes(t *testing.T) {
-	s := newBoltStore(t, true)
-	s.graph.Write(func(w neo4jgraph.Writer) {
-		u := w.Node("User", map[string]any{"key": "sam@example.com", "email": "sam@example.com", "is_active": true})
-		db := w.Node("Database", map[string]any{"key": "database://hive"})
-		cl := w.Node("Cluster", map[string]any{"key": "hive://gold", "name": "gold"})
-		sc := w.Node("Schema", map[string]any{"key": "hive://gold.x"})
-		tb := w.Node("Table", map[string]any{"key": "hive://gold.x/t"})
-		w.Rel(db, "CLUSTER", cl)
-		w.Rel(cl, "SCHEMA", sc)
-		w.Rel(sc, "TABLE", tb)
-		dc := w.Node("Cluster", map[string]any{"key": "mode_dashboard://gold", "name": "gold"})
-		dg := w.Node("Dashboardgroup", map[string]any{"key": "mode_dashboard://gold.g", "name": "G"})
-		d := w.Node("Dashboard", map[string]any{"key": "mode_dashboard://gold.g/d", "name": "D"})
-		w.Rel(dc, "DASHBOARD_GROUP", dg)
-		w.Rel(dg, "DASHBOARD", d)
-		for _, r := range []int64{tb, d} {
-			w.Rel(u, "FOLLOW", r)
-			w.Rel(r, "FOLLOWED_BY", u)
-		}
-	})
+	g := realGraph(t)
+	g.run(t, `CREATE (u:User {key: 'sam@example.com', email: 'sam@example.com', is_active: true}),
+  (db:Database {key: 'database://hive'})-[:CLUSTER]->(cl:Cluster {key: 'hive://gold', name: 'gold'})
+    -[:SCHEMA]->(sc:Schema {key: 'hive://gold.x'})-[:TABLE]->(tb:Table {key: 'hive://gold.x/t'}),
+  (dc:Cluster {key: 'mode_dashboard://gold', name: 'gold'})-[:DASHBOARD_GROUP]->(dg:Dashboardgroup {key: 'mode_dashboard://gold.g', name: 'G'})
+    -[:DASHBOARD]->(d:Dashboard {key: 'mode_dashboard://gold.g/d', name: 'D'}),
+  (u)-[:FOLLOW]->(tb), (tb)-[:FOLLOWED_BY]->(u), (u)-[:FOLLOW]->(d), (d)-[:FOLLOWED_BY]->(u)`, nil)
+	s := g.ready(t, usersvcneo4j.Config{OtherKeys: proxytest.OtherKeys()})
 	res, err := s.GetUserResources(context.Background(), "sam@example.com", schema.Follow)
 	if err != nil {
 		t.Fatal(err)
@@ -164,22 +143,13 @@ func TestSummariesOfSparseNodes(t *testing.T) {
 // (neo4j_proxy.py line 1659); an edge another writer left untagged is not a
 // frequently used table.
 func TestReadsWithoutPublishTagAreNotListed(t *testing.T) {
-	s := seeded(t)
+	g := realGraph(t)
+	s := g.seeded(t)
 	ctx := context.Background()
 	if err := s.LoadCatalog(ctx, schema.Catalog{Reads: []schema.ReadRecord{{User: "pat@example.com", Table: proxytest.TableOrders, ReadCount: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	nodes, _ := s.graph.Snapshot()
-	var user, table int64
-	for _, n := range nodes {
-		switch n.Props["key"] {
-		case "pat@example.com":
-			user = n.ID
-		case proxytest.TableEvents:
-			table = n.ID
-		}
-	}
-	s.graph.Write(func(w neo4jgraph.Writer) { w.Rel(user, "READ", table) })
+	g.run(t, "MATCH (u:User {key: 'pat@example.com'}), (t:Table {key: $table}) CREATE (u)-[:READ]->(t)", map[string]any{"table": proxytest.TableEvents})
 	tables, err := s.GetFrequentlyUsedTables(ctx, "pat@example.com")
 	if err != nil {
 		t.Fatal(err)
