@@ -22,6 +22,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/usersvc/usersvc/testsupport/neo4jserver"
+	"github.com/usersvc/usersvc/testsupport/neo4jserver"
 	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
 
@@ -160,10 +162,11 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	<-done
 }
 
-// TestMain removes the built binaries and fails the package when a goroutine
-// outlives the tests (in-process runs of the service must stop cleanly).
+// TestMain stops the shared real Neo4j, removes the built binaries and
+// fails the package when a goroutine outlives the tests (in-process runs of
+// the service must stop cleanly).
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := neo4jserver.Run(m)
 	for _, p := range builds.paths {
 		_ = os.RemoveAll(filepath.Dir(p))
 	}
