@@ -23,7 +23,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/usersvc/usersvc/testsupport/neo4jserver"
-	"github.com/usersvc/usersvc/testsupport/neo4jserver"
 	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
 
