@@ -11,8 +11,7 @@ import (
 
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
-	"github.com/usersvc/usersvc/testsupport/boltserver"
-	"github.com/usersvc/usersvc/testsupport/neo4jgraph"
+	"github.com/usersvc/usersvc/testsupport/tcpproxy"
 )
 
 // TestBinaryAgainstNeo4jDownAtStart: the binary, pointed with Amundsen's
@@ -22,11 +21,12 @@ func TestBinaryAgainstNeo4jDownAtStart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary")
 	}
-	graph := neo4jgraph.New()
-	bolt := boltserver.New(t, graph.Executor(), boltserver.WithAuth("neo4j", "s3cret"))
-	_, addr := startBinary(t, "AUTH_DISABLED=true",
-		"PROXY_HOST=bolt://127.0.0.1", "PROXY_PORT="+bolt.Addr()[strings.LastIndex(bolt.Addr(), ":")+1:],
-		"CREDENTIALS_PROXY_USER=neo4j", "CREDENTIALS_PROXY_PASSWORD=s3cret", "PROXY_CONNECT_TIMEOUT=1s")
+	srv := cleanNeo4j(t)
+	// A relay in front of the real Neo4j stands for its network: stopped,
+	// the server is unreachable; resumed, it is back.
+	relay := tcpproxy.Start(t, boltAddr(srv))
+	relay.Stop()
+	_, addr := startBinary(t, append([]string{"AUTH_DISABLED=true", "PROXY_CONNECT_TIMEOUT=1s"}, proxyEnv(srv, relay.Addr())...)...)
 	base := "http://" + addr
 
 	for _, path := range []string{"/readyz", "/healthcheck"} {
@@ -41,7 +41,7 @@ func TestBinaryAgainstNeo4jDownAtStart(t *testing.T) {
 		t.Fatal("liveness must not depend on Neo4j")
 	}
 
-	bolt.Start(t)
+	relay.Resume(t)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if resp, _ := call(t, http.MethodGet, base+"/readyz", "", ""); resp.StatusCode == http.StatusOK {
@@ -52,7 +52,7 @@ func TestBinaryAgainstNeo4jDownAtStart(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !graph.HasConstraint("user_key_unique") {
+	if n, _ := cypher(t, srv, "SHOW CONSTRAINTS YIELD name WHERE name = 'user_key_unique' RETURN count(*)", nil)[0].Values[0].(int64); n != 1 {
 		t.Fatal("ready before the uniqueness constraint was created")
 	}
 	if resp, body := call(t, http.MethodPut, base+"/user", "", `{"email":"Ada@Example.com","first_name":"Ada","last_name":"Lovelace"}`); resp.StatusCode != http.StatusCreated {
@@ -63,7 +63,7 @@ func TestBinaryAgainstNeo4jDownAtStart(t *testing.T) {
 	}
 
 	// Resources come from databuilder; load the fixture catalog through Bolt.
-	loader, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: bolt.URI(), Username: "neo4j", Password: "s3cret"})
+	loader, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI, Username: srv.User, Password: srv.Password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +82,11 @@ func TestBinaryAgainstNeo4jDownAtStart(t *testing.T) {
 	}
 
 	// Neo4j goes away mid-flight: 503, then recovery without a restart.
-	bolt.Stop()
+	relay.Stop()
 	if resp, body := call(t, http.MethodGet, base+"/user/ada@example.com", "", ""); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("GET with Neo4j stopped = %d %s", resp.StatusCode, body)
 	}
-	bolt.Start(t)
+	relay.Resume(t)
 	deadline = time.Now().Add(20 * time.Second)
 	for {
 		resp, _ := call(t, http.MethodGet, base+"/user/ada@example.com", "", "")

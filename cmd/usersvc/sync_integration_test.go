@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/usersvc/usersvc/testsupport/boltserver"
-	"github.com/usersvc/usersvc/testsupport/neo4jgraph"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
 )
 
@@ -102,7 +100,7 @@ func TestBinarySyncFromDirectoryFile(t *testing.T) {
 }
 
 // TestBinarySyncSingleRunner starts two sync processes against one graph
-// (the Bolt test server): one does the work, the other exits 4.
+// (the real Neo4j): one does the work, the other exits 4.
 func TestBinarySyncSingleRunner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -110,10 +108,8 @@ func TestBinarySyncSingleRunner(t *testing.T) {
 	org := oktaapi.New(t, oktaapi.WithSSWSToken("00ssws"))
 	org.AddUsers(syncPeople(600, "ACTIVE", syncStart)...)
 	org.SetLatency(time.Second) // each run takes seconds, so the two overlap
-	graph := neo4jgraph.New()
-	bolt := boltserver.New(t, graph.Executor(), boltserver.WithAuth("neo4j", "s3cret"))
-	bolt.Start(t)
-	env := append([]string{"PROXY_HOST=bolt://" + bolt.Addr(), "CREDENTIALS_PROXY_USER=neo4j", "CREDENTIALS_PROXY_PASSWORD=s3cret"}, oktaEnv(org)...)
+	srv := cleanNeo4j(t)
+	env := append(proxyEnv(srv, boltAddr(srv)), oktaEnv(org)...)
 
 	var wg sync.WaitGroup
 	codes := make([]int, 2)
