@@ -23,9 +23,8 @@ import (
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/schema"
-	"github.com/usersvc/usersvc/testsupport/boltserver"
 	"github.com/usersvc/usersvc/testsupport/issuer"
-	"github.com/usersvc/usersvc/testsupport/neo4jgraph"
+	"github.com/usersvc/usersvc/testsupport/neo4jserver"
 )
 
 // frontendSchemaFile is the JSON Schema written from amundsen_common's attrs
@@ -75,8 +74,8 @@ type replayStore interface {
 	proxytest.Store
 }
 
-// replayStores: the embedded store, and the Neo4j store through the real
-// driver against the Bolt test server.
+// replayStores: the embedded store, and the Neo4j store on the real Neo4j
+// the test binary starts.
 func replayStores() map[string]func(t *testing.T) replayStore {
 	return map[string]func(t *testing.T) replayStore{
 		"embedded": func(t *testing.T) replayStore {
@@ -88,13 +87,15 @@ func replayStores() map[string]func(t *testing.T) replayStore {
 			return s
 		},
 		"neo4j": func(t *testing.T) replayStore {
-			srv := boltserver.New(t, neo4jgraph.New().Executor(), boltserver.WithAuth("neo4j", "pw")).Start(t)
-			s, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI(), Username: "neo4j", Password: "pw",
-				ConnectTimeout: time.Second, RetryTime: time.Second})
+			srv := neo4jserver.Get(t)
+			neo4jserver.Clean(t, srv)
+			s, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI, Username: srv.User, Password: srv.Password,
+				ConnectTimeout: 5 * time.Second, RetryTime: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = s.Close() })
+			s.EnsureSchema(context.Background())
 			return s
 		},
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,13 +23,19 @@ import (
 	"github.com/usersvc/usersvc/proxy/embedded"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/schema"
+	"github.com/usersvc/usersvc/testsupport/neo4jserver"
 )
 
-// TestMain sets gin's test mode and fails the package when a goroutine
-// outlives its test.
+// TestMain sets gin's test mode, stops the real Neo4j the replay starts,
+// and fails the package when a goroutine outlives its test.
 func TestMain(m *testing.M) {
 	gin.SetMode(gin.TestMode)
-	goleak.VerifyTestMain(m)
+	code := neo4jserver.Run(m)
+	if err := goleak.Find(); code == 0 && err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
 }
 
 type env struct {
