@@ -79,7 +79,7 @@ image:
 	docker build --build-arg VERSION=$$(git describe --tags --always 2>/dev/null || echo dev) \
 		--build-arg COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) -t $(IMAGE) .
 
-test: lint node-deps amundsen-venv $(HELM)
+test: lint node-deps amundsen-venv neo4j-deps $(HELM)
 	$(GO) test -race -count=1 $(PKGS)
 	cd charts && HELM=$(CURDIR)/$(HELM) $(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
@@ -95,6 +95,21 @@ $(HELM):
 	GOBIN=$(CURDIR)/bin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 node-deps: $(NODE_DEPS)
+
+# A real Neo4j Community for the tests (testsupport/neo4jserver): its jars
+# from Maven Central into ~/.m2 (about 160 MB for 5.26, 130 MB for 4.4), the
+# launcher and a class-data archive into the user cache; about a minute cold.
+# NEO4J_VERSION picks the server the tests run on (5.26 or 4.4);
+# `make test-neo4j NEO4J_VERSION=4.4` runs the Neo4j-facing suites on another.
+NEO4J_VERSION ?= 5.26
+export USERSVC_NEO4J_VERSION := $(NEO4J_VERSION)
+NEO4J_PKGS := ./testsupport/neo4jserver/ ./proxy/neo4j/ ./oidcuser/ ./handlers/ ./cmd/usersvc/
+.PHONY: neo4j-deps test-neo4j
+neo4j-deps:
+	$(GO) test -count=1 -run '^TestBuild$$' ./testsupport/neo4jserver/
+
+test-neo4j: neo4j-deps node-deps amundsen-venv
+	$(GO) test -race -count=1 $(NEO4J_PKGS)
 
 # Amundsen's real metadata service (PyPI, pinned in
 # testsupport/amundsen/requirements.txt) in a virtualenv under the user
