@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,20 +140,12 @@ func StartMetadata(ctx context.Context, opts Options) (*Metadata, error) {
 	defer lnFile.Close()
 	addr := ln.Addr().String()
 
-	env := make([]string, 0, len(os.Environ())+10)
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(scrubbed, k) && !strings.HasPrefix(k, "PROXY_") && !strings.HasPrefix(k, "CREDENTIALS_PROXY_") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env,
+	env := append(baseEnv(),
 		"PROXY_HOST="+host,
 		"PROXY_PORT="+port,
 		"CREDENTIALS_PROXY_USER="+opts.User,
 		"CREDENTIALS_PROXY_PASSWORD="+opts.Password,
 		"PROXY_ENCRYPTED="+strconv.FormatBool(opts.Encrypted),
-		"PYTHONUNBUFFERED=1",
 		"USERSVC_ROUTE_LOG="+filepath.Join(dir, "routes.jsonl"),
 	)
 	if opts.NoTransactionRetry {

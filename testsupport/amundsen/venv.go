@@ -1,8 +1,13 @@
-// Package amundsen runs Amundsen's real metadata service (the PyPI package
-// amundsen-metadata, pinned with its dependencies in requirements.txt) on
-// loopback for tests: a virtualenv in the user's cache directory, built once
-// per requirements.txt, and gunicorn serving metadata_app.py, a small driver
-// that builds the app with Amundsen's own create_app.
+// Package amundsen runs Amundsen's real code on loopback for tests, from
+// PyPI packages pinned in virtualenvs in the user's cache directory (each
+// built once per requirements file):
+//   - the metadata service (amundsen-metadata, requirements.txt): gunicorn
+//     serving metadata_app.py, a small driver that builds the app with
+//     Amundsen's own create_app (StartMetadata), and neo4jproxy_call.py,
+//     which calls its Neo4jProxy directly (CallNeo4jProxy);
+//   - databuilder (amundsen-databuilder, requirements-databuilder.txt):
+//     databuilder_load.py publishes CSVs to Neo4j through databuilder's
+//     CSV extractor, loader and Neo4jCsvPublisher (Publish).
 package amundsen
 
 import (
@@ -21,7 +26,7 @@ import (
 	"time"
 )
 
-//go:embed requirements.txt metadata_app.py gunicorn_conf.py
+//go:embed requirements.txt requirements-databuilder.txt metadata_app.py gunicorn_conf.py neo4jproxy_call.py databuilder_load.py
 var files embed.FS
 
 // PythonEnv names the interpreter EnsureVenv builds the virtualenv with when
@@ -47,23 +52,48 @@ func Python() (string, error) {
 	return p, nil
 }
 
-// requirementsHash is the first 12 hex digits of requirements.txt's SHA-256:
-// a new pin set gets a new virtualenv.
-func requirementsHash() string {
-	b, _ := files.ReadFile("requirements.txt")
+// venv is one pinned virtualenv: its directory name prefix, its embedded
+// requirements file and the imports that prove it works.
+type venv struct {
+	prefix, requirements, check, what string
+}
+
+// The two virtualenvs: Amundsen's metadata service, and its databuilder
+// (requirements-databuilder.txt says why they cannot share one).
+var (
+	metadataVenv = venv{"amundsen-venv", "requirements.txt",
+		"import gunicorn, metadata_service.config, metadata_service.proxy.neo4j_proxy", "amundsen-metadata"}
+	databuilderVenv = venv{"databuilder-venv", "requirements-databuilder.txt",
+		"import databuilder.publisher.neo4j_csv_publisher, databuilder.loader.file_system_neo4j_csv_loader, " +
+			"databuilder.extractor.csv_extractor, databuilder.models.user, databuilder.models.table_owner, " +
+			"databuilder.models.table_column_usage, databuilder.models.dashboard.dashboard_owner, amundsen_common.models.user",
+		"amundsen-databuilder"}
+)
+
+// hash is the first 12 hex digits of the requirements file's SHA-256: a new
+// pin set gets a new virtualenv.
+func (v venv) hash() string {
+	b, _ := files.ReadFile(v.requirements)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])[:12]
 }
 
-// VenvDir is where EnsureVenv keeps the virtualenv:
-// os.UserCacheDir()/usersvc/amundsen-venv-<hash of requirements.txt>.
-func VenvDir() (string, error) {
+func (v venv) dir() (string, error) {
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(cache, "usersvc", "amundsen-venv-"+requirementsHash()), nil
+	return filepath.Join(cache, "usersvc", v.prefix+"-"+v.hash()), nil
 }
+
+// VenvDir is where EnsureVenv keeps the virtualenv:
+// os.UserCacheDir()/usersvc/amundsen-venv-<hash of requirements.txt>.
+func VenvDir() (string, error) { return metadataVenv.dir() }
+
+// DatabuilderVenvDir is where EnsureDatabuilderVenv keeps its virtualenv:
+// os.UserCacheDir()/usersvc/databuilder-venv-<hash of
+// requirements-databuilder.txt>.
+func DatabuilderVenvDir() (string, error) { return databuilderVenv.dir() }
 
 // stampName marks a finished virtualenv; its content names the interpreter
 // it was built with, so a changed python3 rebuilds it.
@@ -74,12 +104,20 @@ const stampName = "usersvc-complete"
 // was built by another interpreter. Concurrent callers, in this process or
 // in other test binaries, wait on a file lock beside the directory. A
 // failed install is an error (with pip's output), never a skip.
-func EnsureVenv(ctx context.Context) (python string, err error) {
+func EnsureVenv(ctx context.Context) (python string, err error) { return metadataVenv.ensure(ctx) }
+
+// EnsureDatabuilderVenv is EnsureVenv for the databuilder virtualenv
+// (requirements-databuilder.txt).
+func EnsureDatabuilderVenv(ctx context.Context) (python string, err error) {
+	return databuilderVenv.ensure(ctx)
+}
+
+func (v venv) ensure(ctx context.Context) (python string, err error) {
 	base, err := Python()
 	if err != nil {
 		return "", err
 	}
-	dir, err := VenvDir()
+	dir, err := v.dir()
 	if err != nil {
 		return "", err
 	}
@@ -108,16 +146,16 @@ func EnsureVenv(ctx context.Context) (python string, err error) {
 		return "", fmt.Errorf("%s -m venv %s: %w\n%s", base, dir, err, out)
 	}
 	req := filepath.Join(dir, "requirements.txt")
-	b, _ := files.ReadFile("requirements.txt")
+	b, _ := files.ReadFile(v.requirements)
 	if err := os.WriteFile(req, b, 0o644); err != nil {
 		return "", err
 	}
 	if out, err := run(ctx, python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check", "-r", req); err != nil {
-		return "", fmt.Errorf("pip install -r requirements.txt into %s: %w\n%s", dir, err, tail(out, 8000))
+		return "", fmt.Errorf("pip install -r %s into %s: %w\n%s", v.requirements, dir, err, tail(out, 8000))
 	}
 	// What installs must also import on this interpreter.
-	if out, err := run(ctx, python, "-c", "import gunicorn, metadata_service.config, metadata_service.proxy.neo4j_proxy"); err != nil {
-		return "", fmt.Errorf("amundsen-metadata does not import in %s (built with %s): %w\n%s", dir, identity, err, tail(out, 8000))
+	if out, err := run(ctx, python, "-c", v.check); err != nil {
+		return "", fmt.Errorf("%s does not import in %s (built with %s): %w\n%s", v.what, dir, identity, err, tail(out, 8000))
 	}
 	if err := os.WriteFile(filepath.Join(dir, stampName), []byte(identity), 0o644); err != nil {
 		return "", err

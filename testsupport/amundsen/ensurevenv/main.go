@@ -1,6 +1,6 @@
-// Command ensurevenv builds (once) the virtualenv that
-// testsupport/amundsen runs Amundsen's metadata service from, and prints its
-// python. make runs it before the tests so that no test waits on pip.
+// Command ensurevenv builds (once) the virtualenvs that testsupport/amundsen
+// runs Amundsen's metadata service and databuilder from, and prints their
+// pythons. make runs it before the tests so that no test waits on pip.
 package main
 
 import (
@@ -15,11 +15,19 @@ import (
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	start := time.Now()
-	python, err := amundsen.EnsureVenv(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ensurevenv:", err)
-		os.Exit(1)
+	for _, v := range []struct {
+		name   string
+		ensure func(context.Context) (string, error)
+	}{
+		{"metadata", amundsen.EnsureVenv},
+		{"databuilder", amundsen.EnsureDatabuilderVenv},
+	} {
+		start := time.Now()
+		python, err := v.ensure(ctx)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ensurevenv (%s): %v\n", v.name, err)
+			os.Exit(1)
+		}
+		fmt.Printf("%s: %s (%.1fs)\n", v.name, python, time.Since(start).Seconds())
 	}
-	fmt.Printf("%s (%.1fs)\n", python, time.Since(start).Seconds())
 }
