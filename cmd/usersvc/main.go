@@ -95,12 +95,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return exitOK
 }
 
-// failureExit reports err the way its kind asks: a configuration problem as
-// one line on stderr (exit 2), anything else as a log record (exit 1).
+// failureExit reports err the way its kind asks: a configuration problem or
+// a graph the store refuses as one line on stderr (exit 2), anything else as
+// a log record (exit 1).
 func failureExit(err error, stderr io.Writer, log *slog.Logger, msg string) int {
 	var cerr *configError
 	if errors.As(err, &cerr) {
 		fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", cerr)
+		return exitConfig
+	}
+	var dup *neo4jstore.DuplicateKeyError
+	if errors.As(err, &dup) {
+		fmt.Fprintf(stderr, "usersvc: %v\n", dup)
 		return exitConfig
 	}
 	log.Error(msg, "error", err)
@@ -171,6 +177,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 		}
 	}()
 	store := proxy.Observed(rawStore, m)
+	var refused <-chan error // a graph the store cannot use ends the server
+	if n, ok := rawStore.(*neo4jstore.Store); ok {
+		refused = n.Refused()
+	}
 
 	directory, err := newDirectory(ctx, cfg, log, m.RateLimitRemaining)
 	if err != nil {
@@ -248,6 +258,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
+	case err := <-refused:
+		_ = srv.Close()
+		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())

@@ -23,6 +23,7 @@ func Statements() []Statement {
 		{"CreateUserKeyConstraint", stmtCreateUserKeyConstraint, nil},
 		{"CreateUserIDIndex", stmtCreateUserIDIndex, nil},
 		{"CreateDirectoryIDIndex", stmtCreateDirectoryIDIndex, nil},
+		{"DuplicateUserKey", stmtDuplicateUserKey, nil},
 		{"UserKeysByDirectoryID", stmtUserKeysByDirectoryID, []string{"id"}},
 		{"CountUserKey", stmtCountUserKey, []string{"key"}},
 		{"MoveUser", stmtMoveUser, []string{"from", "to"}},

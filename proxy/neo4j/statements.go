@@ -19,6 +19,17 @@ const stmtCreateUserIDIndex = `CREATE INDEX user_user_id IF NOT EXISTS FOR (u:Us
 // moves it instead of writing a second one.
 const stmtCreateDirectoryIDIndex = `CREATE INDEX user_okta_id IF NOT EXISTS FOR (u:User) ON (u.okta_id)`
 
+// stmtDuplicateUserKey finds a key that more than one User node holds
+// (written before the uniqueness constraint existed): the constraint cannot
+// be created over it, so EnsureSchema looks first (schemacheck.go).
+const stmtDuplicateUserKey = `MATCH (u:User)
+WHERE u.key IS NOT NULL
+WITH u.key AS key, count(*) AS nodes
+WHERE nodes > 1
+RETURN key, nodes
+ORDER BY key
+LIMIT 1`
+
 // stmtUserKeysByDirectoryID lists the keys of the nodes of one directory
 // person (more than one only where an older version wrote duplicates).
 const stmtUserKeysByDirectoryID = `MATCH (u:User {okta_id: $id})

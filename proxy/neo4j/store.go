@@ -52,6 +52,8 @@ type Store struct {
 	// schemaReady records that the start-up schema step ran (successfully or
 	// with a logged lack of privilege).
 	schemaReady atomic.Bool
+	// refused is set instead when the graph cannot get the schema.
+	refused refusal
 	// firstDial serialises the driver's first connection attempt: v5.28.4
 	// initialises a connector field lazily inside every Connect, a data race
 	// when the first connections open concurrently.
@@ -141,9 +143,14 @@ func (s *Store) warm(ctx context.Context) {
 // EnsureSchema creates the User.key uniqueness constraint (MERGE alone races
 // without it; databuilder used to be the only one creating it) and the
 // User.user_id index that resolves logins to email-keyed nodes. An account
-// without the privilege is logged, not fatal: the service still works.
+// without the privilege is logged, not fatal: the service still works. A
+// graph with duplicate keys is refused instead (Refused), nothing created.
 func (s *Store) EnsureSchema(ctx context.Context) {
 	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+		// Duplicate keys first: then nothing is created at all.
+		if err := duplicateKey(ctx, tx); err != nil {
+			return struct{}{}, err
+		}
 		for _, stmt := range []string{stmtCreateUserKeyConstraint, stmtCreateUserIDIndex, stmtCreateDirectoryIDIndex, stmtCreateLeaseKeyConstraint} {
 			if _, err := collect(ctx, tx, stmt, nil); err != nil {
 				return struct{}{}, err
@@ -151,6 +158,10 @@ func (s *Store) EnsureSchema(ctx context.Context) {
 		}
 		return struct{}{}, nil
 	})
+	if dup := s.duplicateKeys(ctx, err); dup != nil {
+		s.refused.set(dup)
+		return
+	}
 	var nerr *neo4j.Neo4jError
 	switch {
 	case err == nil:
@@ -182,6 +193,9 @@ func (s *Store) Health(ctx context.Context) error {
 // SchemaReady reports whether the start-up schema step has run; readiness
 // waits for it so no write races the uniqueness constraint.
 func (s *Store) SchemaReady(context.Context) error {
+	if err := s.refused.get(); err != nil {
+		return err
+	}
 	if !s.schemaReady.Load() {
 		return schema.Unavailable("neo4j schema set-up has not run yet", time.Second, nil)
 	}

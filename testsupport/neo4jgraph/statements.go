@@ -29,6 +29,7 @@ func implementations() map[string]handler {
 			s.constraints["user_okta_id"] = true
 			return Result{}, nil
 		},
+		"DuplicateUserKey":      duplicateUserKey,
 		"UserKeysByDirectoryID": userKeysByDirectoryID,
 		"CountUserKey":          countUserKey,
 		"MoveUser":              moveUser,
@@ -140,6 +141,29 @@ func userKeysByDirectoryID(s *state, p params, _ int64) (Result, error) {
 	res := Result{Keys: []string{"key"}}
 	for _, k := range keys {
 		res.Records = append(res.Records, []any{k})
+	}
+	return res, nil
+}
+
+// duplicateUserKey answers the first key (in order) that several User
+// nodes hold, with how many hold it.
+func duplicateUserKey(s *state, _ params, _ int64) (Result, error) {
+	counts := map[string]int64{}
+	for _, n := range s.nodesWith("User") {
+		if k, ok := n.Props["key"].(string); ok {
+			counts[k]++
+		}
+	}
+	res := Result{Keys: []string{"key", "nodes"}}
+	var keys []string
+	for k, n := range counts {
+		if n > 1 {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) > 0 {
+		k := slices.Min(keys)
+		res.Records = [][]any{{k, counts[k]}}
 	}
 	return res, nil
 }
