@@ -210,6 +210,7 @@ var scenarios = []struct {
 }{
 	{"defaults", ""},
 	{"amundsen", "testdata/amundsen.yaml"},
+	{"amundsen, client under oidc.configs", "testdata/amundsen-configs.yaml"},
 	{"amundsen, org authorization server", "testdata/amundsen-org.yaml"},
 	{"existing secrets", "testdata/existing-secret.yaml"},
 	{"everything enabled", "testdata/everything.yaml"},
@@ -389,6 +390,36 @@ func TestScenarioSpecifics(t *testing.T) {
 		}
 		if *r.deployment.Spec.Replicas != 2 {
 			t.Fatalf("replicas = %d", *r.deployment.Spec.Replicas)
+		}
+	})
+
+	t.Run("amundsen values: the client under oidc.configs", func(t *testing.T) {
+		r := render(t, "-f", "testdata/amundsen-configs.yaml")
+		env := r.configMap.Data
+		if env["FLASK_OIDC_CLIENT_ID"] != "amundsen-metadata" || env["FLASK_OIDC_USER_ID_FIELD"] != "email" || env["OIDC_AUDIENCE"] != "api://default" {
+			t.Fatalf("env = %v", env)
+		}
+		if r.secret == nil || string(r.secret.Data["FLASK_OIDC_CLIENT_SECRET"]) != "s3cr3t-oidc-client" {
+			t.Fatalf("the client secret from oidc.configs is not in the Secret: %v", r.secret)
+		}
+		refs := 0
+		for _, e := range r.container(t).Env {
+			if e.Name == "FLASK_OIDC_CLIENT_SECRET" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == r.secret.Name {
+				refs++
+			}
+		}
+		if refs != 1 {
+			t.Fatal("FLASK_OIDC_CLIENT_SECRET is not read from the chart's Secret")
+		}
+	})
+
+	t.Run("the client in both shapes must agree", func(t *testing.T) {
+		out, err := runHelm(t, "template", "x", chartDir, "-f", "testdata/amundsen-configs.yaml", "--set", "oidc.metadata.client_id=other")
+		if err == nil || !strings.Contains(fmt.Sprint(err)+out, "oidc.metadata.client_id and oidc.configs.FLASK_OIDC_CLIENT_ID differ") {
+			t.Fatalf("conflicting client ids rendered: %v\n%s", err, out)
+		}
+		if _, err := runHelm(t, "template", "x", chartDir, "-f", "testdata/amundsen-configs.yaml", "--set", "oidc.metadata.client_id=amundsen-metadata"); err != nil {
+			t.Fatalf("the same client id in both shapes: %v", err)
 		}
 	})
 

@@ -44,10 +44,35 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if not .Values.proxy.host }}true{{ end }}
 {{- end }}
 
+{{/*
+The OIDC client, from either shape Amundsen's values take: oidc.metadata
+(client_id, client_secret) or, since Amundsen's chart turns every
+oidc.configs entry into an environment variable, FLASK_OIDC_CLIENT_ID and
+FLASK_OIDC_CLIENT_SECRET under oidc.configs. Two different values fail the
+install rather than one silently winning.
+*/}}
+{{- define "usersvc.oidcSetting" -}}
+{{- $configs := .root.Values.oidc.configs | default dict }}
+{{- $meta := .root.Values.oidc.metadata | default dict }}
+{{- $a := index $meta .meta | default "" | toString }}
+{{- $b := index $configs .env | default "" | toString }}
+{{- if and $a $b (ne $a $b) }}
+{{- fail (printf "oidc.metadata.%s and oidc.configs.%s differ: set one of them" .meta .env) }}
+{{- end }}
+{{- coalesce $a $b "" }}
+{{- end }}
+{{- define "usersvc.oidcClientID" -}}
+{{- include "usersvc.oidcSetting" (dict "root" . "meta" "client_id" "env" "FLASK_OIDC_CLIENT_ID") }}
+{{- end }}
+{{- define "usersvc.oidcClientSecret" -}}
+{{- include "usersvc.oidcSetting" (dict "root" . "meta" "client_secret" "env" "FLASK_OIDC_CLIENT_SECRET") }}
+{{- end }}
+
 {{/* Secret values the chart itself stores (when no existingSecret is named). */}}
 {{- define "usersvc.secretData" -}}
-{{- if and .Values.oidc.enabled (not .Values.oidc.existingSecret) .Values.oidc.metadata.client_secret }}
-FLASK_OIDC_CLIENT_SECRET: {{ .Values.oidc.metadata.client_secret | b64enc | quote }}
+{{- $oidcSecret := include "usersvc.oidcClientSecret" . }}
+{{- if and .Values.oidc.enabled (not .Values.oidc.existingSecret) $oidcSecret }}
+FLASK_OIDC_CLIENT_SECRET: {{ $oidcSecret | b64enc | quote }}
 {{- end }}
 {{- if and .Values.okta.enabled (not .Values.okta.existingSecret) }}
 {{- if .Values.okta.token }}
@@ -77,7 +102,7 @@ CREDENTIALS_PROXY_PASSWORD: {{ .Values.proxy.password | b64enc | quote }}
 {{- if .Values.oidc.enabled }}
 {{- if .Values.oidc.existingSecret }}
 {{- include "usersvc.secretEnv" (dict "key" "FLASK_OIDC_CLIENT_SECRET" "secret" .Values.oidc.existingSecret "optional" true) | nindent 0 }}
-{{- else if .Values.oidc.metadata.client_secret }}
+{{- else if include "usersvc.oidcClientSecret" . }}
 {{- include "usersvc.secretEnv" (dict "key" "FLASK_OIDC_CLIENT_SECRET" "secret" (include "usersvc.fullname" $) "optional" false) | nindent 0 }}
 {{- end }}
 {{- end }}
