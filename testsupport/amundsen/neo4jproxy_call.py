@@ -22,7 +22,8 @@ CALLS.json is a list of calls, each {"method": ..., "args": {...}}:
     get_frequently_used_tables      {"user_email"}
     add_resource_relation_by_user   {"id", "user_id", "relation_type", "resource_type"}
     add_owner                       {"table_uri", "owner"}
-relation_type is a UserResourceRel name (follow, own, read), resource_type
+relation_type is a UserResourceRel field (follow, own, read; Amundsen's
+proxy compares with the namedtuple's field objects), resource_type
 a ResourceType label (table, dashboard, ...). stdout gets one JSON array,
 one {"value": ...} or {"error": {"type", "message"}} per call, in order.
 
@@ -71,18 +72,18 @@ def call(proxy, method, args):
     if method == 'get_users':
         return UserSchema().dump(proxy.get_users(), many=True)
     if method == 'get_table_by_user_relation':
-        rel = UserResourceRel[args['relation_type']]
+        rel = getattr(UserResourceRel, args['relation_type'])
         res = proxy.get_table_by_user_relation(user_email=args['user_email'], relation_type=rel)
         return _tables(res, rel == UserResourceRel.follow)
     if method == 'get_dashboard_by_user_relation':
-        rel = UserResourceRel[args['relation_type']]
+        rel = getattr(UserResourceRel, args['relation_type'])
         res = proxy.get_dashboard_by_user_relation(user_email=args['user_email'], relation_type=rel)
         return _dashboards(res, rel == UserResourceRel.follow)
     if method == 'get_frequently_used_tables':
         return _tables(proxy.get_frequently_used_tables(user_email=args['user_email']), False)
     if method == 'add_resource_relation_by_user':
         proxy.add_resource_relation_by_user(id=args['id'], user_id=args['user_id'],
-                                            relation_type=UserResourceRel[args['relation_type']],
+                                            relation_type=getattr(UserResourceRel, args['relation_type']),
                                             resource_type=to_resource_type(label=args['resource_type']))
         return None
     if method == 'add_owner':
