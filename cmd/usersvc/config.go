@@ -197,16 +197,38 @@ type configError struct {
 
 func (e *configError) Error() string { return e.Var + ": " + e.Problem }
 
-// envReader reads typed values and keeps the first problem it meets.
+// configErrors are every problem of one configuration, so that an operator
+// fixes them in one round; main prints one line each and exits 2.
+type configErrors []*configError
+
+func (e configErrors) Error() string {
+	lines := make([]string, len(e))
+	for i, c := range e {
+		lines[i] = c.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// envReader reads typed values and keeps every problem it meets, the first
+// one for each variable (later ones follow from it).
 type envReader struct {
 	getenv func(string) string
-	err    *configError
+	errs   configErrors
 }
 
 func (r *envReader) fail(name, format string, args ...any) {
-	if r.err == nil {
-		r.err = &configError{Var: name, Problem: fmt.Sprintf(format, args...)}
+	if !r.failed(name) {
+		r.errs = append(r.errs, &configError{Var: name, Problem: fmt.Sprintf(format, args...)})
 	}
+}
+
+func (r *envReader) failed(name string) bool {
+	for _, e := range r.errs {
+		if e.Var == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *envReader) str(name, def string) string {
@@ -402,11 +424,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.TrustedProxies = r.prefixes("TRUSTED_PROXIES")
 	c.OtherKeys = loadOtherKeys(r)
 
-	if r.err == nil {
-		validate(&c, r)
-	}
-	if r.err != nil {
-		return Config{}, r.err
+	validate(&c, r)
+	if len(r.errs) > 0 {
+		return Config{}, r.errs
 	}
 	return c, nil
 }

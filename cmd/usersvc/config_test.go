@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"io"
 	"log/slog"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -78,8 +81,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := loadConfig(envMap(tt.env...))
-			cerr, ok := err.(*configError)
-			if !ok || cerr.Var != tt.wantVar {
+			if !namesVar(err, tt.wantVar) {
 				t.Fatalf("error = %v, want one naming %s", err, tt.wantVar)
 			}
 		})
@@ -219,8 +221,7 @@ func TestNeo4jURIFromAmundsenSettings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := loadConfig(envMap(append([]string{"AUTH_DISABLED", "true"}, tt.env...)...))
 			if tt.wantVar != "" {
-				cerr, ok := err.(*configError)
-				if !ok || cerr.Var != tt.wantVar {
+				if !namesVar(err, tt.wantVar) {
 					t.Fatalf("error = %v, want one naming %s", err, tt.wantVar)
 				}
 				return
@@ -263,8 +264,7 @@ func TestOktaConfig(t *testing.T) {
 			}
 			c, err := loadConfig(envMap(env...))
 			if tt.wantVar != "" {
-				cerr, ok := err.(*configError)
-				if !ok || cerr.Var != tt.wantVar {
+				if !namesVar(err, tt.wantVar) {
 					t.Fatalf("error = %v, want one naming %s", err, tt.wantVar)
 				}
 				return
@@ -313,5 +313,67 @@ func TestSyncConfig(t *testing.T) {
 	}
 	if c, _ := loadConfig(envMap("AUTH_DISABLED", "true")); c.Sync.Interval != 0 || c.Sync.MaxDeactivatePercent != 10 || c.Sync.TeamPattern != nil {
 		t.Fatalf("sync defaults = %+v", c.Sync)
+	}
+}
+
+// namesVar reports whether err is the configuration's list of problems and
+// one of them is about the variable name.
+func namesVar(err error, name string) bool {
+	errs, ok := err.(configErrors)
+	if !ok {
+		return false
+	}
+	for _, e := range errs {
+		if e.Var == name {
+			return true
+		}
+	}
+	return false
+}
+
+// TestEveryConfigErrorAtOnce: one start shows every problem, one line each,
+// so that an operator fixes them in one round (exit 2).
+func TestEveryConfigErrorAtOnce(t *testing.T) {
+	var stderr strings.Builder
+	code := run(context.Background(), nil, envMap("LOG_LEVEL", "chatty", "LISTEN_ADDR", "nowhere", "OKTA_MAX_CONCURRENT", "100",
+		"SYNC_LEASE_TTL", "5s", "AUTH_DISABLED", "true"), io.Discard, &stderr)
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if code != exitConfig || len(lines) != 4 {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 2 and four lines", code, stderr.String())
+	}
+	for i, v := range []string{"LISTEN_ADDR", "LOG_LEVEL", "OKTA_MAX_CONCURRENT", "SYNC_LEASE_TTL"} {
+		if !strings.Contains(stderr.String(), "usersvc: invalid configuration: "+v+": ") {
+			t.Errorf("line %d: no problem named for %s", i, v)
+		}
+	}
+}
+
+// TestBinaryWarnsOfUnknownVariables: variables with usersvc's prefixes that
+// it does not read (another product's name for a setting, a typo) get one
+// warning line each, naming the nearest setting, and never their value.
+func TestBinaryWarnsOfUnknownVariables(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	cmd := exec.Command(buildBinary(t), "env")
+	cmd.Env = []string{"NEO4J_URI=bolt://secret-host", "OKTA_DOMAIN=example.okta.com", "FLASK_OIDC_CONFG_URL=https://x/.well-known/openid-configuration",
+		"PROXY_HOST=bolt://neo4j", "HOME=/tmp", "NEO4J_TEST_URI=bolt://test-only"}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("usersvc env: %v\n%s", err, stderr.String())
+	}
+	want := map[string]string{"NEO4J_URI": "PROXY_HOST", "OKTA_DOMAIN": "OKTA_CLIENT_ORGURL", "FLASK_OIDC_CONFG_URL": "FLASK_OIDC_CONFIG_URL"}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("stderr:\n%s\nwant %d warnings", stderr.String(), len(want))
+	}
+	for name, near := range want {
+		if !strings.Contains(stderr.String(), "warning: "+name+" is not a setting usersvc reads; it is ignored (did you mean "+near+"?") {
+			t.Errorf("no warning for %s naming %s:\n%s", name, near, stderr.String())
+		}
+	}
+	if strings.Contains(stderr.String(), "secret-host") {
+		t.Error("a value was printed")
 	}
 }

@@ -51,6 +51,7 @@ const (
 func main() {
 	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	warnUnknownVariables(os.Environ(), os.Stderr)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -83,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	gin.SetMode(gin.ReleaseMode)
 	cfg, err := loadConfig(getenv)
 	if err != nil {
-		fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", err)
+		printConfigErrors(stderr, err)
 		return exitConfig
 	}
 	logOut := newBufferedLog(stdout)
@@ -101,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func failureExit(err error, stderr io.Writer, log *slog.Logger, msg string) int {
 	var cerr *configError
 	if errors.As(err, &cerr) {
-		fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", cerr)
+		printConfigErrors(stderr, cerr)
 		return exitConfig
 	}
 	var dup *neo4jstore.DuplicateKeyError
@@ -111,6 +112,24 @@ func failureExit(err error, stderr io.Writer, log *slog.Logger, msg string) int 
 	}
 	log.Error(msg, "error", err)
 	return exitFailure
+}
+
+// printConfigErrors writes one line per configuration problem.
+func printConfigErrors(stderr io.Writer, err error) {
+	var all configErrors
+	if !errors.As(err, &all) {
+		var one *configError
+		if errors.As(err, &one) {
+			all = configErrors{one}
+		}
+	}
+	if len(all) == 0 {
+		fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", err)
+		return
+	}
+	for _, e := range all {
+		fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", e)
+	}
 }
 
 // check GETs a URL: the probe of images that have no shell or curl.

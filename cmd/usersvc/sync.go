@@ -57,7 +57,7 @@ func runSync(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	cfg, err := loadConfig(syncEnv)
 	if err != nil {
-		fmt.Fprintf(stderr, "usersvc: invalid configuration: %v\n", err)
+		printConfigErrors(stderr, err)
 		return exitConfig
 	}
 	var term *terminal
