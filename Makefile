@@ -27,8 +27,11 @@ FUZZ_TARGETS := schema:FuzzDecodeUser:100000x schema:FuzzUserKey:60000x oidcuser
 
 .PHONY: build run run-passthrough test lint vet fmt-check node-deps image bench fuzz soak
 
+# Stamped as the Dockerfile stamps the image (usersvc version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 build:
-	$(GO) build -o $(BIN) ./cmd/usersvc
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(BIN) ./cmd/usersvc
 
 # Runs on the embedded store with auth off, resolving unknown users from the
 # example directory file: no external services needed. Auth is off and the
@@ -76,8 +79,7 @@ run-passthrough: build
 
 # Needs a Docker engine (none runs on the development machines of this repo).
 image:
-	docker build --build-arg VERSION=$$(git describe --tags --always 2>/dev/null || echo dev) \
-		--build-arg COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) -t $(IMAGE) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
 test: lint node-deps amundsen-venv neo4j-deps $(HELM)
 	$(GO) test -race -count=1 $(PKGS)

@@ -70,10 +70,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitOK
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		b := buildInfo()
+		fmt.Fprintf(stdout, "usersvc %s (commit %s, %s)\n", b.Version, b.Commit, b.GoVersion)
+		return exitOK
 	case "sync":
 		return runSync(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: usersvc [serve|sync|env|check URL]\n\nserve      run the API (default)\nsync       import people from the directory into the graph (usersvc sync --help)\nenv        list the environment variables it reads\ncheck URL  exit 0 when URL answers 2xx within 5s (container probes and helm test)")
+		fmt.Fprintln(stdout, "usage: usersvc [serve|sync|env|version|check URL]\n\nserve      run the API (default)\nsync       import people from the directory into the graph (usersvc sync --help)\nenv        list the environment variables it reads\nversion    print the version, the commit and Go's version\ncheck URL  exit 0 when URL answers 2xx within 5s (container probes and helm test)")
 		return exitOK
 	default:
 		fmt.Fprintf(stderr, "usersvc: unknown command %q (try: usersvc help)\n", cmd)
