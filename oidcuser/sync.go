@@ -43,6 +43,9 @@ type SyncConfig struct {
 	Groups        GroupLister
 	// Full ignores the saved watermark and reads everyone.
 	Full bool
+	// DryRun plans the run and reports it (SyncReport.Changes) without
+	// writing anything: no user, no checkpoint, no lease.
+	DryRun bool
 	// Lookback re-reads people changed this long before the watermark:
 	// Okta's search is eventually consistent, so a change can surface after
 	// a later one was read. Unchanged people cost a read, not a write.
@@ -75,6 +78,16 @@ type SyncReport struct {
 	Skipped   int
 	Watermark time.Time
 	Elapsed   time.Duration
+	// Changes lists what a dry run would write, in order.
+	Changes []SyncChange
+}
+
+// SyncChange is one write a dry run would make: Action is create, update,
+// deactivate or move (From is then the key the node moves from).
+type SyncChange struct {
+	Action string
+	Key    string
+	From   string
 }
 
 // Sentinel outcomes of Run.
@@ -140,11 +153,14 @@ const writeBatch = 100
 func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 	start := s.cfg.Now()
 	var rep SyncReport
-	lease, err := s.acquireLease(ctx)
-	if err != nil {
-		return rep, err
+	lease := &leaseKeeper{s: s, renewed: start, dryRun: true}
+	if !s.cfg.DryRun {
+		var err error
+		if lease, err = s.acquireLease(ctx); err != nil {
+			return rep, err
+		}
+		defer s.releaseLease(ctx)
 	}
-	defer s.releaseLease(ctx)
 
 	state, err := s.store.GetSyncState(ctx, s.cfg.Name)
 	if err != nil {
@@ -167,11 +183,20 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 		}
 	}
 	if rep.Deactivated, err = s.guard(ctx, todo); err != nil {
+		if s.cfg.DryRun {
+			// Show what the guard stopped, too.
+			s.describe(todo, &rep)
+		}
 		rep.Elapsed = s.cfg.Now().Sub(start)
 		return rep, err
 	}
 	if err := s.applyTeams(ctx, todo, lease); err != nil {
 		return rep, err
+	}
+	if s.cfg.DryRun {
+		s.describe(todo, &rep)
+		rep.Elapsed = s.cfg.Now().Sub(start)
+		return rep, nil
 	}
 	// A full pass checkpoints its own progress: starting from the saved
 	// watermark, an interrupted pass would save that (later) watermark, and
@@ -315,12 +340,36 @@ func unchanged(stored, incoming schema.User) bool {
 	return reflect.DeepEqual(merged, stored)
 }
 
+// describe fills a dry run's report with the writes write would make.
+func (s *Syncer) describe(todo []pending, rep *SyncReport) {
+	for _, p := range todo {
+		key := p.user.Key()
+		if p.moveFrom != "" {
+			rep.Moved++
+			rep.Changes = append(rep.Changes, SyncChange{Action: "move", Key: key, From: p.moveFrom})
+		}
+		switch {
+		case p.moveFrom == "" && p.stored != nil && unchanged(*p.stored, p.user):
+			rep.Unchanged++
+		case p.stored == nil:
+			rep.Created++
+			rep.Changes = append(rep.Changes, SyncChange{Action: "create", Key: key})
+		case !p.user.IsActive && p.stored.IsActive && !p.stored.IsStub():
+			rep.Changes = append(rep.Changes, SyncChange{Action: "deactivate", Key: key})
+		default:
+			rep.Updated++
+			rep.Changes = append(rep.Changes, SyncChange{Action: "update", Key: key})
+		}
+	}
+}
+
 // leaseKeeper renews a run's lease through every long phase (fetch, plan,
 // teams, writes), so that no phase can outlive SYNC_LEASE_TTL; a renewal
 // that finds the lease taken stops the run before it writes more.
 type leaseKeeper struct {
 	s       *Syncer
 	renewed time.Time
+	dryRun  bool // a dry run holds no lease
 }
 
 // keep renews once a quarter of the TTL has passed since the last renewal.
@@ -332,6 +381,9 @@ func (l *leaseKeeper) keep(ctx context.Context) error {
 }
 
 func (l *leaseKeeper) renew(ctx context.Context) error {
+	if l.dryRun {
+		return nil
+	}
 	ok, err := l.s.store.AcquireLease(ctx, l.s.cfg.Name, l.s.cfg.Owner, l.s.cfg.LeaseTTL)
 	if err != nil {
 		return fmt.Errorf("renew the sync lease: %w", err)

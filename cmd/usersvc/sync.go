@@ -23,13 +23,16 @@ const (
 	exitLeaseHeld    = 4 // another runner holds the lease; nothing done
 )
 
-const syncUsage = `usage: usersvc sync [--full]
+const syncUsage = `usage: usersvc sync [--full] [--dry-run]
 
 Imports people from the configured directory (Okta, or DIRECTORY_FILE) into
 the graph store, with the same environment as the server. Incremental by
 default: only people changed since the watermark saved by the last run.
 
-  --full   read everyone, ignoring the saved watermark
+  --full      read everyone, ignoring the saved watermark; deactivates
+              people no longer in the directory
+  --dry-run   print the creations, updates, moves and deactivations the
+              run would make, and write nothing
 
 exit codes: 0 done, 1 failed, 2 bad configuration,
             3 mass-change guard tripped (nothing written), 4 another runner holds the lease`
@@ -39,6 +42,7 @@ func runSync(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	full := fs.Bool("full", false, "")
+	dryRun := fs.Bool("dry-run", false, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, syncUsage)
@@ -70,7 +74,7 @@ func runSync(ctx context.Context, args []string, getenv func(string) string, std
 	defer logOut.close()
 	log := newLogger(cfg, logOut)
 
-	syncer, closeAll, err := newSyncer(ctx, cfg, log, *full, newProgressReporter(term, log))
+	syncer, closeAll, err := newSyncer(ctx, cfg, log, syncMode{full: *full, dryRun: *dryRun}, newProgressReporter(term, log))
 	if err != nil {
 		return failureExit(err, stderr, log, "sync could not start")
 	}
@@ -78,7 +82,7 @@ func runSync(ctx context.Context, args []string, getenv func(string) string, std
 
 	rep, err := syncer.Run(ctx)
 	logOut.flush()
-	printSyncSummary(stdout, rep, err)
+	printSyncSummary(stdout, rep, err, *dryRun)
 	switch {
 	case err == nil:
 		return exitOK
@@ -94,7 +98,7 @@ func runSync(ctx context.Context, args []string, getenv func(string) string, std
 
 // newSyncer opens the store and the directory from cfg. The returned func
 // closes both.
-func newSyncer(ctx context.Context, cfg Config, log *slog.Logger, full bool, progress func(oidcuser.SyncProgress)) (*oidcuser.Syncer, func(), error) {
+func newSyncer(ctx context.Context, cfg Config, log *slog.Logger, mode syncMode, progress func(oidcuser.SyncProgress)) (*oidcuser.Syncer, func(), error) {
 	dir, err := newDirectory(ctx, cfg, log, nil) // a one-shot run exports no metrics
 	if err != nil {
 		return nil, nil, err
@@ -115,7 +119,7 @@ func newSyncer(ctx context.Context, cfg Config, log *slog.Logger, full bool, pro
 		}
 		closeDir()
 	}
-	syncer, err := buildSyncer(cfg, store, dir, log, full, progress)
+	syncer, err := buildSyncer(cfg, store, dir, log, mode, progress)
 	if err == nil {
 		err = waitReady(ctx, ready, 30*time.Second)
 	}
@@ -128,7 +132,10 @@ func newSyncer(ctx context.Context, cfg Config, log *slog.Logger, full bool, pro
 
 // buildSyncer checks that the directory can be listed and the store can keep
 // sync state.
-func buildSyncer(cfg Config, store proxy.Store, dir oidcuser.Directory, log *slog.Logger, full bool, progress func(oidcuser.SyncProgress)) (*oidcuser.Syncer, error) {
+// syncMode is how `usersvc sync` was asked to run.
+type syncMode struct{ full, dryRun bool }
+
+func buildSyncer(cfg Config, store proxy.Store, dir oidcuser.Directory, log *slog.Logger, mode syncMode, progress func(oidcuser.SyncProgress)) (*oidcuser.Syncer, error) {
 	lister, ok := dir.(oidcuser.Lister)
 	if !ok {
 		return nil, &configError{Var: "DIRECTORY", Problem: "no directory to sync from: set OKTA_CLIENT_ORGURL (with credentials) or DIRECTORY_FILE"}
@@ -137,12 +144,12 @@ func buildSyncer(cfg Config, store proxy.Store, dir oidcuser.Directory, log *slo
 	if !ok {
 		return nil, fmt.Errorf("the %s store cannot keep sync state", store.Kind())
 	}
-	return oidcuser.NewSyncer(lister, syncStore, syncConfig(cfg, dir, log, full, progress)), nil
+	return oidcuser.NewSyncer(lister, syncStore, syncConfig(cfg, dir, log, mode, progress)), nil
 }
 
 // scheduleSync starts SYNC_INTERVAL runs in the server.
 func scheduleSync(ctx context.Context, cfg Config, store proxy.Store, dir oidcuser.Directory, ready []handlers.Check, log *slog.Logger, m *metrics) (stop func(), err error) {
-	syncer, err := buildSyncer(cfg, store, dir, log, false, newProgressReporter(nil, log))
+	syncer, err := buildSyncer(cfg, store, dir, log, syncMode{}, newProgressReporter(nil, log))
 	if err != nil {
 		var cerr *configError
 		if errors.As(err, &cerr) {
@@ -154,7 +161,7 @@ func scheduleSync(ctx context.Context, cfg Config, store proxy.Store, dir oidcus
 	return startSyncSchedule(ctx, cfg.Sync.Interval, syncer, ready, log, m), nil
 }
 
-func syncConfig(cfg Config, dir oidcuser.Directory, log *slog.Logger, full bool, progress func(oidcuser.SyncProgress)) oidcuser.SyncConfig {
+func syncConfig(cfg Config, dir oidcuser.Directory, log *slog.Logger, mode syncMode, progress func(oidcuser.SyncProgress)) oidcuser.SyncConfig {
 	host, _ := os.Hostname()
 	sc := oidcuser.SyncConfig{
 		// Each directory keeps its own watermark: switching from the file
@@ -165,7 +172,8 @@ func syncConfig(cfg Config, dir oidcuser.Directory, log *slog.Logger, full bool,
 		MaxDeactivatePercent: cfg.Sync.MaxDeactivatePercent,
 		TeamPattern:          cfg.Sync.TeamPattern,
 		TeamOverwrite:        cfg.Sync.TeamOverwrite,
-		Full:                 full,
+		Full:                 mode.full,
+		DryRun:               mode.dryRun,
 		Logger:               log,
 		Progress:             progress,
 	}
@@ -197,7 +205,7 @@ func waitReady(ctx context.Context, checks []handlers.Check, limit time.Duration
 	return nil
 }
 
-func printSyncSummary(w io.Writer, rep oidcuser.SyncReport, err error) {
+func printSyncSummary(w io.Writer, rep oidcuser.SyncReport, err error, dryRun bool) {
 	outcome := "done"
 	switch {
 	case errors.Is(err, oidcuser.ErrMassChange):
@@ -207,8 +215,18 @@ func printSyncSummary(w io.Writer, rep oidcuser.SyncReport, err error) {
 	case err != nil:
 		outcome = "failed: " + err.Error()
 	}
-	fmt.Fprintf(w, "sync %s\n  fetched %d, created %d, updated %d, unchanged %d, deactivated %d, skipped %d\n", outcome,
-		rep.Fetched, rep.Created, rep.Updated, rep.Unchanged, rep.Deactivated, rep.Skipped)
+	if dryRun {
+		outcome = "dry run, nothing written: " + outcome
+		for _, c := range rep.Changes {
+			if c.Action == "move" {
+				fmt.Fprintf(w, "  would move %s -> %s\n", c.From, c.Key)
+				continue
+			}
+			fmt.Fprintf(w, "  would %s %s\n", c.Action, c.Key)
+		}
+	}
+	fmt.Fprintf(w, "sync %s\n  fetched %d, created %d, updated %d, unchanged %d, deactivated %d, moved %d, skipped %d\n", outcome,
+		rep.Fetched, rep.Created, rep.Updated, rep.Unchanged, rep.Deactivated, rep.Moved, rep.Skipped)
 	if !rep.Watermark.IsZero() {
 		fmt.Fprintf(w, "  watermark %s\n", rep.Watermark.UTC().Format(time.RFC3339Nano))
 	}

@@ -46,11 +46,11 @@ func TestBinarySyncCommand(t *testing.T) {
 		code   int
 		want   string
 	}{
-		{"full import", nil, nil, exitOK, "sync done\n  fetched 450, created 450, updated 0, unchanged 0, deactivated 0, skipped 0\n"},
+		{"full import", nil, nil, exitOK, "sync done\n  fetched 450, created 450, updated 0, unchanged 0, deactivated 0, moved 0, skipped 0\n"},
 		{"nothing changed", nil, nil, exitOK, "created 0, updated 0, unchanged 450"},
 		{"incremental", func() {
 			org.AddUsers(syncPeople(30, "DEPROVISIONED", syncStart.Add(time.Hour))...)
-		}, nil, exitOK, "fetched 450, created 0, updated 30, unchanged 420, deactivated 30, skipped 0"},
+		}, nil, exitOK, "fetched 450, created 0, updated 30, unchanged 420, deactivated 30, moved 0, skipped 0"},
 		{"guard trips", func() {
 			org.AddUsers(syncPeople(200, "SUSPENDED", syncStart.Add(2*time.Hour))...)
 		}, nil, exitGuardTripped, "sync stopped by the mass-change guard; nothing written\n  fetched 200, created 0, updated 0, unchanged 0, deactivated 170"},
@@ -90,7 +90,7 @@ func TestBinarySyncFromDirectoryFile(t *testing.T) {
 	stdout, stderr, code := runBinary(t, env, "sync")
 	// The two people sharing rosalind@example.com are keyed by their
 	// logins, not merged.
-	if code != exitOK || !strings.Contains(stdout, "fetched 20, created 20, updated 0, unchanged 0, deactivated 0, skipped 0") {
+	if code != exitOK || !strings.Contains(stdout, "fetched 20, created 20, updated 0, unchanged 0, deactivated 0, moved 0, skipped 0") {
 		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
 	}
 	if _, stderr, code := runBinary(t, []string{"EMBEDDED_DB_PATH=" + filepath.Join(t.TempDir(), "u.db")}, "sync"); code != exitConfig ||
@@ -210,5 +210,30 @@ func TestBinarySyncFailedPageExitsOne(t *testing.T) {
 	stdout, stderr, code = runBinary(t, env, "sync")
 	if code != exitOK || !strings.Contains(stdout, "deactivated 15") {
 		t.Fatalf("after recovery: exit %d, stdout %q, stderr %s; want the 15 departures applied", code, stdout, stderr)
+	}
+}
+
+// TestBinarySyncDryRun: `usersvc sync --dry-run` lists the creations (and,
+// after a change in the directory, the updates and deactivations) a run
+// would make, with counts, and writes nothing: the real run after it still
+// finds everything to do.
+func TestBinarySyncDryRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	env := []string{"EMBEDDED_DB_PATH=" + filepath.Join(t.TempDir(), "usersvc.db"), "DIRECTORY_FILE=" + exampleDirectory(t)}
+	for range 2 {
+		stdout, stderr, code := runBinary(t, env, "sync", "--dry-run")
+		if code != exitOK || strings.Count(stdout, "  would create ") != 20 || !strings.Contains(stdout, "  would create katherine.johnson@example.com\n") ||
+			!strings.Contains(stdout, "sync dry run, nothing written: done\n  fetched 20, created 20, updated 0") {
+			t.Fatalf("dry run: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	}
+	if stdout, stderr, code := runBinary(t, env, "sync"); code != exitOK || !strings.Contains(stdout, "fetched 20, created 20,") {
+		t.Fatalf("the run after two dry runs found %q (exit %d, %s): a dry run wrote something", stdout, code, stderr)
+	}
+	stdout, _, code := runBinary(t, env, "sync", "--dry-run", "--full")
+	if code != exitOK || strings.Contains(stdout, "would create") || !strings.Contains(stdout, "created 0, updated 0, unchanged 20") {
+		t.Fatalf("dry run after the sync: exit %d\n%s", code, stdout)
 	}
 }
