@@ -197,10 +197,9 @@ mode,gold,sales_group,weekly,_last_execution,1593351193,failed
 }
 
 const (
-	dbTable1   = "hive://gold.test_schema/test_table1"
-	dbTable2   = "dynamo://gold.test_schema/test_table2"
-	dbAccounts = "hive://gold.core/accounts"
-	dbWeekly   = "mode_dashboard://gold.sales_group/weekly"
+	dbTable1 = "hive://gold.test_schema/test_table1"
+	dbTable2 = "dynamo://gold.test_schema/test_table2"
+	dbWeekly = "mode_dashboard://gold.sales_group/weekly"
 )
 
 func TestUsersvcReadsDatabuilderGraph(t *testing.T) {
