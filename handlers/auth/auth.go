@@ -112,6 +112,7 @@ type Authenticator struct {
 	cache    *tokenCache
 	intro    *introspector // nil: never introspect
 	provider atomic.Pointer[provider]
+	notReady atomic.Pointer[error] // why the last discovery failed
 }
 
 type provider struct {
@@ -210,13 +211,28 @@ func New(cfg Config) (*Authenticator, error) {
 func (a *Authenticator) Start(ctx context.Context) {
 	go func() {
 		backoff := 500 * time.Millisecond
+		lastProblem := ""
 		for {
 			err := a.Discover(ctx)
 			if err == nil {
 				return
 			}
-			a.cfg.Logger.Warn("OIDC provider not reachable yet; protected routes answer 503 until it is",
-				"discovery_url", a.cfg.DiscoveryURL, "error", err, "retry_in", backoff.String())
+			a.notReady.Store(&err)
+			var derr *DiscoveryError
+			switch {
+			case errors.As(err, &derr) && derr.Reached:
+				// The URL answered, with something that is not a usable
+				// discovery document: a configuration mistake, said once per
+				// distinct problem rather than as "not reachable".
+				if p := derr.Error(); p != lastProblem {
+					lastProblem = p
+					a.cfg.Logger.Error("FLASK_OIDC_CONFIG_URL does not serve a usable OIDC discovery document; protected routes answer 503 until it does",
+						"discovery_url", a.cfg.DiscoveryURL, "problem", derr.Problem, "hint", derr.Hint, "retry_in", backoff.String())
+				}
+			default:
+				a.cfg.Logger.Warn("OIDC provider not reachable yet; protected routes answer 503 until it is",
+					"discovery_url", a.cfg.DiscoveryURL, "error", err, "retry_in", backoff.String())
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -226,6 +242,28 @@ func (a *Authenticator) Start(ctx context.Context) {
 		}
 	}()
 }
+
+// DiscoveryError is a discovery document that could not be used. Reached
+// tells a provider that answered (with HTML, a 404, a document lacking
+// issuer or jwks_uri, or naming another issuer) from one that did not.
+type DiscoveryError struct {
+	Reached bool
+	Problem string
+	Hint    string
+	cause   error
+}
+
+func (e *DiscoveryError) Error() string {
+	if e.Hint == "" {
+		return e.Problem
+	}
+	return e.Problem + " (" + e.Hint + ")"
+}
+
+func (e *DiscoveryError) Unwrap() error { return e.cause }
+
+// hintURL is what FLASK_OIDC_CONFIG_URL must be.
+const hintURL = "FLASK_OIDC_CONFIG_URL must be the issuer followed by /.well-known/openid-configuration, e.g. https://example.okta.com/oauth2/default/.well-known/openid-configuration"
 
 // Discover fetches the discovery document and the key set once. On success
 // the Authenticator is ready.
@@ -282,27 +320,46 @@ func (a *Authenticator) fetchDiscovery(ctx context.Context) (discovery, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := a.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return discovery{}, fmt.Errorf("fetch discovery: %w", err)
+		return discovery{}, &DiscoveryError{Problem: "discovery URL not reachable: " + err.Error(), cause: err}
 	}
 	defer resp.Body.Close()
+	reached := func(problem, hint string) error { return &DiscoveryError{Reached: true, Problem: problem, Hint: hint} }
 	if resp.StatusCode != http.StatusOK {
-		return discovery{}, fmt.Errorf("fetch discovery: status %d", resp.StatusCode)
+		return discovery{}, reached(fmt.Sprintf("discovery URL answered status %d, not a discovery document", resp.StatusCode), hintURL)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return discovery{}, &DiscoveryError{Problem: "reading the discovery document: " + err.Error(), cause: err}
 	}
 	var doc discovery
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
-		return discovery{}, fmt.Errorf("decode discovery: %w", err)
+	if err := json.Unmarshal(body, &doc); err != nil {
+		ct := resp.Header.Get("Content-Type")
+		if ct == "" {
+			ct = "no content type"
+		}
+		return discovery{}, reached(fmt.Sprintf("discovery URL answered %s that is not a JSON discovery document", ct), hintURL)
 	}
 	for name, v := range map[string]string{"issuer": doc.Issuer, "jwks_uri": doc.JWKSURI} {
 		if u, err := url.Parse(v); err != nil || u.Host == "" {
-			return discovery{}, fmt.Errorf("discovery document has no valid %s", name)
+			return discovery{}, reached("discovery document has no valid "+name, hintURL)
 		}
+	}
+	// go-oidc refuses a document whose issuer is not exactly the one the
+	// URL names (OpenID Connect Discovery 1.0 §4.3).
+	if want, ok := strings.CutSuffix(a.cfg.DiscoveryURL, "/.well-known/openid-configuration"); ok && doc.Issuer != want {
+		return discovery{}, reached(fmt.Sprintf("discovery document names issuer %q but was fetched from issuer %q", doc.Issuer, want),
+			"the two must match exactly: check host (localhost is not 127.0.0.1), scheme, path and trailing slash of FLASK_OIDC_CONFIG_URL")
 	}
 	return doc, nil
 }
 
-// Ready reports whether keys are loaded and tokens can be verified.
+// Ready reports whether keys are loaded and tokens can be verified; while
+// not, the reason discovery last failed.
 func (a *Authenticator) Ready(context.Context) error {
 	if p := a.provider.Load(); p == nil || !p.keys.loaded() {
+		if last := a.notReady.Load(); last != nil {
+			return schema.Unavailable("authentication is not ready: "+(*last).Error(), retryAfterNotReady, *last)
+		}
 		return errNotReady
 	}
 	return nil
