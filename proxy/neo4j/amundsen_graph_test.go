@@ -305,9 +305,6 @@ func TestUsersvcReadsDatabuilderGraph(t *testing.T) {
 			"roald.amundsen@example.org", "phboss@example.org", "chrisc@example.org", "buzz@example.org",
 			"neil@example.org", "grace.hopper@example.org",
 		}, knownDifferences{
-			// store.go's userFromRecord takes only string properties;
-			// UserSchema dumps the integer as a string.
-			knownKey("team_name", "4711", nil): "databuilder publishes a digits-only CSV column as integers (pandas); usersvc reads them as null",
 			// tableFromRecord reads "" as null.
 			knownKey("description", "", nil): "databuilder writes a Description node holding '' for an empty CSV description; usersvc answers null",
 		})

@@ -158,3 +158,19 @@ func TestReadsWithoutPublishTagAreNotListed(t *testing.T) {
 		t.Fatalf("reads = %+v, want only the tagged orders read", tables)
 	}
 }
+
+// TestUserFieldsOfOtherTypesReadAsStrings: databuilder's Neo4jCsvPublisher
+// reads its CSV with pandas, so a digits-only column (team_name 4711) is
+// published as an integer; Amundsen's UserSchema dumps it as "4711", and so
+// does usersvc, instead of dropping it.
+func TestUserFieldsOfOtherTypesReadAsStrings(t *testing.T) {
+	g := realGraph(t)
+	g.run(t, "CREATE (u:User) SET u = $props", map[string]any{"props": map[string]any{
+		"key": "num@example.com", "email": "num@example.com", "is_active": true, "team_name": int64(4711), "role_name": 2.5,
+	}})
+	s := g.ready(t, usersvcneo4j.Config{OtherKeys: proxytest.OtherKeys()})
+	got, err := s.GetUser(context.Background(), "num@example.com")
+	if err != nil || got.TeamName != "4711" || got.RoleName != "2.5" {
+		t.Fatalf("user = %+v, %v; want team_name \"4711\", role_name \"2.5\"", got, err)
+	}
+}

@@ -226,8 +226,11 @@ func userFromRecord(rec *neo4j.Record, otherKeys schema.OtherKeys) (schema.User,
 		return schema.User{}, fmt.Errorf("user record is %T, not a map", raw)
 	}
 	u := schema.User{IsActive: true}
+	// Other writers store other types: databuilder's publisher reads its
+	// CSV with pandas, so a digits-only team_name arrives as an integer,
+	// which Amundsen's metadata service answers as its string.
 	for name, dst := range userFields(&u) {
-		if v, ok := props[name].(string); ok {
+		if v, ok := schema.PropertyString(props[name]); ok {
 			*dst = v
 		}
 	}
