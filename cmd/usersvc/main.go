@@ -70,6 +70,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitOK
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "check-config":
+		gin.SetMode(gin.ReleaseMode)
+		return checkConfig(ctx, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		b := buildInfo()
 		fmt.Fprintf(stdout, "usersvc %s (commit %s, %s)\n", b.Version, b.Commit, b.GoVersion)
@@ -77,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "sync":
 		return runSync(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: usersvc [serve|sync|env|version|check URL]\n\nserve      run the API (default)\nsync       import people from the directory into the graph (usersvc sync --help)\nenv        list the environment variables it reads\nversion    print the version, the commit and Go's version\ncheck URL  exit 0 when URL answers 2xx within 5s (container probes and helm test)")
+		fmt.Fprintln(stdout, "usage: usersvc [serve|sync|env|check-config|version|check URL]\n\nserve         run the API (default)\nsync          import people from the directory into the graph (usersvc sync --help)\nenv           list the environment variables it reads\ncheck-config  validate the configuration and probe each dependency once, without serving\nversion       print the version, the commit and Go's version\ncheck URL     exit 0 when URL answers 2xx within 5s (container probes and helm test)")
 		return exitOK
 	default:
 		fmt.Fprintf(stderr, "usersvc: unknown command %q (try: usersvc help)\n", cmd)
