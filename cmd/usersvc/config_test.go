@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -167,13 +168,16 @@ func TestLoadConfigOIDC(t *testing.T) {
 	}
 }
 
-// TestEveryReadVariableIsDocumented keeps `usersvc env` (and the README and
-// chart checks built on it) honest: a name read by loadConfig but missing
-// from envVars fails here.
+// TestEveryReadVariableIsDocumented keeps the variable list honest both
+// ways. Every name loadConfig reads is in envVars (the list `usersvc env`
+// prints and the chart checks use) and the other way round; and envVars
+// and the table in docs/configuration.md agree row for row: every variable
+// has a row with the same default, and every row names a variable in
+// envVars.
 func TestEveryReadVariableIsDocumented(t *testing.T) {
-	documented := map[string]bool{}
+	inList := map[string]envVar{}
 	for _, v := range envVars {
-		documented[v.Name] = true
+		inList[v.Name] = v
 	}
 	read := map[string]bool{}
 	_, _ = loadConfig(func(k string) string { read[k] = true; return "" })
@@ -185,13 +189,71 @@ func TestEveryReadVariableIsDocumented(t *testing.T) {
 		return ""
 	})
 	for k := range read {
-		if !documented[k] {
+		if _, ok := inList[k]; !ok {
 			t.Errorf("%s is read but not in envVars", k)
 		}
 	}
-	for k := range documented {
+	for k := range inList {
 		if !read[k] {
-			t.Errorf("%s is documented but never read", k)
+			t.Errorf("%s is in envVars but never read", k)
+		}
+	}
+
+	// The table in docs/configuration.md: the one whose header is
+	// | Variable | Default | Meaning |, one variable per row, the name in
+	// backticks; the default cell is compared without backticks.
+	const docPath = "../../docs/configuration.md"
+	doc, err := os.ReadFile(docPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells := func(line string) []string {
+		line = strings.ReplaceAll(strings.TrimSpace(line), `\|`, "\x00")
+		parts := strings.Split(strings.Trim(line, "|"), "|")
+		for i, c := range parts {
+			parts[i] = strings.TrimSpace(strings.ReplaceAll(c, "\x00", "|"))
+		}
+		return parts
+	}
+	plain := func(s string) string { return strings.Join(strings.Fields(strings.ReplaceAll(s, "`", "")), " ") }
+	rows := map[string]string{} // name -> default as documented
+	tables := 0
+	lines := strings.Split(string(doc), "\n")
+	for i := 0; i < len(lines); i++ {
+		h := cells(lines[i])
+		if !strings.HasPrefix(strings.TrimSpace(lines[i]), "|") || len(h) < 3 || h[0] != "Variable" || h[1] != "Default" || h[2] != "Meaning" {
+			continue
+		}
+		tables++
+		for i += 2; i < len(lines) && strings.HasPrefix(strings.TrimSpace(lines[i]), "|"); i++ {
+			row := cells(lines[i])
+			name := row[0]
+			if len(row) < 3 || len(name) < 3 || !strings.HasPrefix(name, "`") || !strings.HasSuffix(name, "`") || strings.Count(name, "`") != 2 {
+				t.Errorf("%s:%d: want one variable per row, its name in backticks: %s", docPath, i+1, lines[i])
+				continue
+			}
+			name = strings.Trim(name, "`")
+			if _, dup := rows[name]; dup {
+				t.Errorf("%s:%d: %s has a second row", docPath, i+1, name)
+			}
+			rows[name] = plain(row[1])
+		}
+	}
+	if tables != 1 {
+		t.Fatalf("%s has %d tables headed | Variable | Default | Meaning |, want exactly one", docPath, tables)
+	}
+	for _, v := range envVars {
+		def, ok := rows[v.Name]
+		switch {
+		case !ok:
+			t.Errorf("%s is in envVars but has no row in %s", v.Name, docPath)
+		case def != plain(v.Default):
+			t.Errorf("%s: %s says default %q, envVars says %q", v.Name, docPath, def, v.Default)
+		}
+	}
+	for name := range rows {
+		if _, ok := inList[name]; !ok {
+			t.Errorf("%s has a row in %s but is not in envVars", name, docPath)
 		}
 	}
 }
