@@ -58,6 +58,11 @@ type Store struct {
 	// initialises a connector field lazily inside every Connect, a data race
 	// when the first connections open concurrently.
 	firstDial sync.Once
+	// down fails calls fast while the server is known to be away
+	// (breaker.go); closed stops the monitor.
+	down   breaker
+	closed chan struct{}
+	once   sync.Once
 }
 
 // Open builds the driver. It does not contact the server: Start does, in the
@@ -68,7 +73,7 @@ func Open(cfg Config) (*Store, error) {
 		cfg.MaxPoolSize = 50
 	}
 	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = 5 * time.Second
+		cfg.ConnectTimeout = time.Second
 	}
 	if cfg.TxTimeout <= 0 {
 		cfg.TxTimeout = 10 * time.Second
@@ -85,14 +90,16 @@ func Open(cfg Config) (*Store, error) {
 	driver, err := neo4j.NewDriverWithContext(cfg.URI, neo4j.BasicAuth(cfg.Username, cfg.Password, ""), func(c *config.Config) {
 		c.MaxConnectionPoolSize = cfg.MaxPoolSize
 		c.SocketConnectTimeout = cfg.ConnectTimeout
-		c.ConnectionAcquisitionTimeout = cfg.ConnectTimeout
+		// Waiting for a pooled connection under load is not an outage:
+		// it gets longer than a dial.
+		c.ConnectionAcquisitionTimeout = 5 * cfg.ConnectTimeout
 		c.MaxTransactionRetryTime = cfg.RetryTime
 		c.UserAgent = "usersvc"
 	})
 	if err != nil {
 		return nil, fmt.Errorf("neo4j driver for %s: %w", redactURI(cfg.URI), err)
 	}
-	return &Store{driver: driver, cfg: cfg, relations: relationStatementTexts()}, nil
+	return &Store{driver: driver, cfg: cfg, relations: relationStatementTexts(), closed: make(chan struct{})}, nil
 }
 
 // redactURI keeps credentials that may be embedded in a URI out of logs.
@@ -108,6 +115,7 @@ func redactURI(uri string) string {
 // Start connects in the background with capped backoff, then creates the
 // uniqueness constraint. Until then store calls fail as unavailable.
 func (s *Store) Start(ctx context.Context) {
+	go s.monitor(ctx)
 	go func() {
 		s.warm(ctx)
 		backoff := 500 * time.Millisecond
@@ -116,6 +124,7 @@ func (s *Store) Start(ctx context.Context) {
 			err := s.driver.VerifyConnectivity(vctx)
 			cancel()
 			if err == nil {
+				s.down.close() // reached: the schema step must not fail fast
 				s.EnsureSchema(ctx)
 				return
 			}
@@ -179,15 +188,30 @@ func (s *Store) EnsureSchema(ctx context.Context) {
 func (s *Store) Kind() string { return "neo4j" }
 
 // Close releases the connection pool.
-func (s *Store) Close() error { return s.driver.Close(context.Background()) }
+func (s *Store) Close() error {
+	s.once.Do(func() { close(s.closed) })
+	return s.driver.Close(context.Background())
+}
 
-// Health runs a trivial read.
+// Health runs a trivial read, past the fail-fast window: readiness must
+// see the server come back.
 func (s *Store) Health(ctx context.Context) error {
-	_, err := read(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+	err := s.ping(ctx)
+	if err == nil {
+		s.down.close()
+	}
+	return err
+}
+
+func (s *Store) ping(ctx context.Context) error {
+	s.warm(ctx)
+	sess := s.session(ctx, neo4j.AccessModeRead)
+	defer sess.Close(context.WithoutCancel(ctx))
+	_, err := neo4j.ExecuteRead(ctx, sess, func(tx neo4j.ManagedTransaction) (struct{}, error) {
 		_, err := collect(ctx, tx, stmtPing, nil)
 		return struct{}{}, err
-	})
-	return err
+	}, neo4j.WithTxTimeout(s.cfg.TxTimeout))
+	return classify(err)
 }
 
 // SchemaReady reports whether the start-up schema step has run; readiness
@@ -620,18 +644,32 @@ func (s *Store) session(ctx context.Context, mode neo4j.AccessMode) neo4j.Sessio
 // read and write run work in a managed transaction, which the driver retries
 // on transient failures, and classify what still fails.
 func read[T any](s *Store, ctx context.Context, work func(neo4j.ManagedTransaction) (T, error)) (T, error) {
-	s.warm(ctx)
-	sess := s.session(ctx, neo4j.AccessModeRead)
-	defer sess.Close(context.WithoutCancel(ctx))
-	v, err := neo4j.ExecuteRead(ctx, sess, work, neo4j.WithTxTimeout(s.cfg.TxTimeout))
-	return v, classify(err)
+	return run(s, ctx, neo4j.AccessModeRead, work)
 }
 
 func write[T any](s *Store, ctx context.Context, work func(neo4j.ManagedTransaction) (T, error)) (T, error) {
+	return run(s, ctx, neo4j.AccessModeWrite, work)
+}
+
+// run is read and write: fail fast while the server is known to be down,
+// else one managed transaction, whose failure for want of the server opens
+// the fail-fast window.
+func run[T any](s *Store, ctx context.Context, mode neo4j.AccessMode, work func(neo4j.ManagedTransaction) (T, error)) (T, error) {
+	var zero T
+	if err := s.down.check(time.Now()); err != nil {
+		return zero, err
+	}
 	s.warm(ctx)
-	sess := s.session(ctx, neo4j.AccessModeWrite)
+	sess := s.session(ctx, mode)
 	defer sess.Close(context.WithoutCancel(ctx))
-	v, err := neo4j.ExecuteWrite(ctx, sess, work, neo4j.WithTxTimeout(s.cfg.TxTimeout))
+	execute := neo4j.ExecuteRead[T]
+	if mode == neo4j.AccessModeWrite {
+		execute = neo4j.ExecuteWrite[T]
+	}
+	v, err := execute(ctx, sess, work, neo4j.WithTxTimeout(s.cfg.TxTimeout))
+	if err != nil && ctx.Err() == nil && unreachable(err) {
+		s.down.open(time.Now())
+	}
 	return v, classify(err)
 }
 

@@ -1,0 +1,75 @@
+package neo4j
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+// Fail fast while Neo4j is known to be down: the Amundsen frontend gives a
+// whole page 3 s, and a call that waits out connection attempts and the
+// driver's retries takes seconds to say 503. After a call fails for want of
+// the server, calls fail at once for downFor; the monitor (Start) probes
+// every monitorEvery and keeps the window open while the server stays away,
+// or closes it as soon as it answers.
+const (
+	downFor      = time.Second
+	monitorEvery = 500 * time.Millisecond
+)
+
+var errKnownDown = errors.New("neo4j did not answer the last attempt")
+
+// breaker holds until when calls fail fast (unix nanoseconds; 0: not).
+type breaker struct{ downUntil atomic.Int64 }
+
+func (b *breaker) open(now time.Time) { b.downUntil.Store(now.Add(downFor).UnixNano()) }
+func (b *breaker) close()             { b.downUntil.Store(0) }
+
+// check fails while the window is open.
+func (b *breaker) check(now time.Time) error {
+	if now.UnixNano() < b.downUntil.Load() {
+		return schema.Unavailable("the graph store is unavailable", downFor, errKnownDown)
+	}
+	return nil
+}
+
+// unreachable reports whether err means the server was not reached: no
+// answer of its own (a Neo4j error, even a transient one such as a lock
+// timeout, is an answer), no domain error, no misuse of the driver.
+func unreachable(err error) bool {
+	var (
+		nerr   *neo4j.Neo4jError
+		domain *schema.Error
+		usage  *neo4j.UsageError
+	)
+	return !errors.As(err, &nerr) && !errors.As(err, &domain) && !errors.As(err, &usage)
+}
+
+// monitor probes the server while the store is open, so that an outage is
+// known before a caller meets it and its end as soon as it ends.
+func (s *Store) monitor(ctx context.Context) {
+	t := time.NewTicker(monitorEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.closed:
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, monitorEvery)
+		err := s.ping(pctx)
+		cancel()
+		if err != nil {
+			s.down.open(time.Now())
+		} else {
+			s.down.close()
+		}
+	}
+}
