@@ -10,7 +10,7 @@ import (
 // Test fixtures live in a _test.go file so that the production binary holds
 // no statement that writes test data or wipes the graph. Exported here, they
 // reach the package's external tests (and, through FixtureStatements, the
-// linter and the in-memory test graph).
+// linter).
 
 // stmtFixtureDatabuilderUser writes a user the way Amundsen's databuilder
 // publishes one (lowercased email key, ” for empty strings, no user_id
@@ -31,8 +31,7 @@ FOREACH (_ IN CASE WHEN m IS NULL THEN [] ELSE [1] END |
 // suite, which must only ever point at a throwaway database.
 const stmtFixtureWipe = `MATCH (n) DETACH DELETE n`
 
-// FixtureStatements lists the fixture statements, for the linter and for
-// neo4jgraph.NewWith.
+// FixtureStatements lists the fixture statements, for the linter.
 func FixtureStatements() []Statement {
 	return []Statement{
 		{"FixtureDatabuilderUser", stmtFixtureDatabuilderUser, []string{"key", "email", "first_name", "last_name", "full_name",

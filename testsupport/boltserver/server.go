@@ -2,9 +2,11 @@
 // (handshake, PackStream, HELLO/LOGON, BEGIN/RUN/PULL/DISCARD/COMMIT/
 // ROLLBACK/RESET/ROUTE/GOODBYE, the failure state machine) that the
 // official neo4j-go-driver works against it unchanged. What a statement
-// does is up to an Executor (see testsupport/neo4jgraph). Faults can be
-// injected: failing RUNs with any Neo4j code, dropped connections, latency,
-// and the whole server going down and up on the same port.
+// does is up to an Executor; the only users, proxy/neo4j's injected-failure
+// tests, answer from a canned one (everything else runs on a real Neo4j).
+// Faults can be injected: failing RUNs with any Neo4j code, dropped
+// connections, latency, and the whole server going down and up on the same
+// port.
 package boltserver
 
 import (
