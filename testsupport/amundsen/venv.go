@@ -26,7 +26,7 @@ import (
 	"time"
 )
 
-//go:embed requirements.txt requirements-databuilder.txt metadata_app.py gunicorn_conf.py neo4jproxy_call.py databuilder_load.py
+//go:embed requirements.txt requirements-databuilder.txt requirements-frontend.txt metadata_app.py frontend_app.py gunicorn_conf.py neo4jproxy_call.py databuilder_load.py
 var files embed.FS
 
 // PythonEnv names the interpreter EnsureVenv builds the virtualenv with when

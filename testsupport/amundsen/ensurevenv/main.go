@@ -21,6 +21,7 @@ func main() {
 	}{
 		{"metadata", amundsen.EnsureVenv},
 		{"databuilder", amundsen.EnsureDatabuilderVenv},
+		{"frontend", amundsen.EnsureFrontendVenv},
 	} {
 		start := time.Now()
 		python, err := v.ensure(ctx)
