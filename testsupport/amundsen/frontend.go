@@ -176,7 +176,7 @@ func StartFrontend(ctx context.Context, opts FrontendOptions) (*Frontend, error)
 
 	if err := f.waitReady(ctx, timeout); err != nil {
 		f.Stop()
-		return nil, fmt.Errorf("Amundsen's frontend (%s) did not start: %w\n--- gunicorn output ---\n%s", strings.Join(cmd.Args, " "), err, out.String())
+		return nil, fmt.Errorf("the Amundsen frontend (%s) did not start: %w\n--- gunicorn output ---\n%s", strings.Join(cmd.Args, " "), err, out.String())
 	}
 	return f, nil
 }
