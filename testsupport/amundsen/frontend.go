@@ -48,6 +48,11 @@ type FrontendOptions struct {
 	MetadataURL string
 	// Workers is gunicorn's --workers; 0 means 1.
 	Workers int
+	// RequestTimeout is the frontend's REQUEST_SESSION_TIMEOUT_SEC, its
+	// timeout for each call to the metadata service, in whole seconds; 0
+	// keeps Amundsen's default, 3 s (which Amundsen's own first table read
+	// on a cold Neo4j 4.4 can exceed on a 2-core machine).
+	RequestTimeout time.Duration
 	// StartTimeout bounds the wait for the first answer; 0 means 60 s.
 	StartTimeout time.Duration
 }
@@ -79,7 +84,7 @@ var frontendScrubbed = []string{
 	"FRONTEND_SVC_CONFIG_MODULE_CLASS", "APP_WRAPPER", "APP_WRAPPER_CLASS", "APP_WRAPPER_ARGS",
 	"METADATASERVICE_BASE", "SEARCHSERVICE_BASE", "FRONTEND_BASE", "STATIC_ROOT",
 	"JS_CONFIG_OVERRIDE_ENABLED", "PREVIEW_CLIENT_ENABLED", "ANNOUNCEMENT_CLIENT_ENABLED",
-	"USERSVC_FRONTEND_SECRET_KEY", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+	"USERSVC_FRONTEND_SECRET_KEY", "USERSVC_FRONTEND_REQUEST_TIMEOUT_SEC", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
 	"http_proxy", "https_proxy", "all_proxy",
 }
 
@@ -151,6 +156,9 @@ func StartFrontend(ctx context.Context, opts FrontendOptions) (*Frontend, error)
 		"USERSVC_FRONTEND_SECRET_KEY="+hex.EncodeToString(secret),
 		"NO_PROXY=*",
 	)
+	if opts.RequestTimeout > 0 {
+		env = append(env, "USERSVC_FRONTEND_REQUEST_TIMEOUT_SEC="+strconv.Itoa(int(max(opts.RequestTimeout.Round(time.Second), time.Second)/time.Second)))
+	}
 
 	gunicorn := filepath.Join(filepath.Dir(python), "gunicorn")
 	cmd := exec.Command(gunicorn,

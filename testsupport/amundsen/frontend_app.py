@@ -39,9 +39,13 @@ from amundsen_application.oidc_config import OidcConfig
 
 
 class UsersvcFrontendConfig(OidcConfig):
-    """Amundsen's OidcConfig; only the session secret is the test's."""
+    """Amundsen's OidcConfig; only the session secret is the test's, and
+    REQUEST_SESSION_TIMEOUT_SEC (Amundsen's default: 3 s for every call to
+    the metadata service) when USERSVC_FRONTEND_REQUEST_TIMEOUT_SEC is set."""
 
     SECRET_KEY = os.environ['USERSVC_FRONTEND_SECRET_KEY']
+    if os.environ.get('USERSVC_FRONTEND_REQUEST_TIMEOUT_SEC'):
+        REQUEST_SESSION_TIMEOUT_SEC = int(os.environ['USERSVC_FRONTEND_REQUEST_TIMEOUT_SEC'])
 
 
 app = create_app(config_module_class=f'{__name__}.UsersvcFrontendConfig')
