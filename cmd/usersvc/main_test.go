@@ -221,15 +221,33 @@ func buildBinaryWith(t *testing.T, flags ...string) string {
 	return path
 }
 
+// freePort returns a loopback address nothing listens on, never the same
+// one twice in this test binary: the kernel hands a just-closed port out
+// again, so two calls in a row (an API and a metrics address) could get one
+// port for both.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !handedOut.addrs[addr] {
+			handedOut.addrs[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
+
+// handedOut are the addresses freePort returned.
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
 
 // startBinary runs the built binary with exactly the given environment and
 // waits until /livez answers.

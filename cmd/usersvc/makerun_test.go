@@ -53,7 +53,7 @@ func TestVersionCommand(t *testing.T) {
 	}
 	bin := buildBinaryWith(t, "-ldflags", "-X main.version=v9.9.9 -X main.commit=abc1234")
 	for _, arg := range []string{"version", "--version"} {
-		out, err := exec.Command(bin, arg).CombinedOutput()
+		out, err := exec.Command(bin, arg).Output()
 		if err != nil || !regexp.MustCompile(`^usersvc v9\.9\.9 \(commit abc1234, go1\.\d+`).Match(out) {
 			t.Errorf("usersvc %s = %q, %v", arg, out, err)
 		}

@@ -14,9 +14,9 @@ import (
 var ownPrefixes = []string{"FLASK_OIDC_", "OIDC_", "OKTA_", "PROXY_", "CREDENTIALS_PROXY_", "NEO4J_", "SYNC_", "USERSVC_",
 	"UPSTREAM_", "EMBEDDED_", "METADATA_", "NEGATIVE_CACHE_", "DIRECTORY_", "LDAP_", "ENTRA_", "GOOGLE_", "SCIM_"}
 
-// testOnly are the test suite's own knobs (README, "Set up"), not settings
-// of the service.
-var testOnly = []string{"NEO4J_TEST_", "USERSVC_NEO4J_", "USERSVC_AMUNDSEN_"}
+// testOnly are the test suite's own knobs (README, "Set up"; make exports
+// NEO4J_VERSION to what it runs), not settings of the service.
+var testOnly = []string{"NEO4J_TEST_", "NEO4J_VERSION", "USERSVC_NEO4J_", "USERSVC_AMUNDSEN_"}
 
 // otherProducts maps names other tools use for the same settings (Neo4j's
 // and Okta's own conventions) to usersvc's.

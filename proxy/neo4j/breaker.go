@@ -20,6 +20,7 @@ import (
 const (
 	downFor      = time.Second
 	monitorEvery = 500 * time.Millisecond
+	probeFor     = 2 * time.Second
 )
 
 var errKnownDown = errors.New("neo4j did not answer the last attempt")
@@ -63,13 +64,19 @@ func (s *Store) monitor(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, monitorEvery)
-		err := s.ping(pctx)
+		// One connection attempt, without the driver's retries: a refused
+		// or dropped connection says the server is away at once.
+		pctx, cancel := context.WithTimeout(ctx, probeFor)
+		err := s.driver.VerifyConnectivity(pctx)
 		cancel()
-		if err != nil {
-			s.down.open(time.Now())
-		} else {
+		switch {
+		case err == nil:
 			s.down.close()
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+			// Slow, not away (a loaded machine, a GC pause): failing every
+			// caller fast for it would turn slowness into 503s.
+		case unreachable(err):
+			s.down.open(time.Now())
 		}
 	}
 }

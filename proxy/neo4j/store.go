@@ -200,9 +200,10 @@ func (s *Store) Health(ctx context.Context) error {
 	if err == nil {
 		s.down.close()
 	}
-	return err
+	return classify(err)
 }
 
+// ping runs the trivial read and returns the driver's own error.
 func (s *Store) ping(ctx context.Context) error {
 	s.warm(ctx)
 	sess := s.session(ctx, neo4j.AccessModeRead)
@@ -211,7 +212,7 @@ func (s *Store) ping(ctx context.Context) error {
 		_, err := collect(ctx, tx, stmtPing, nil)
 		return struct{}{}, err
 	}, neo4j.WithTxTimeout(s.cfg.TxTimeout))
-	return classify(err)
+	return err
 }
 
 // SchemaReady reports whether the start-up schema step has run; readiness
