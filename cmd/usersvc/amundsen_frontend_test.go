@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -275,13 +276,15 @@ MERGE (col)-[:COLUMN_OF]->(t)`, map[string]any{"key": proxytest.TableOrders, "co
 		}
 	})
 
-	// Amundsen-metadata 3.13.0's table query (_exec_col_query) builds a map
-	// from grouping keys beside collect() in one WITH, which Neo4j 5 refuses
-	// (Neo.ClientError.Statement.SyntaxError, "Aggregation column contains
-	// implicit grouping expressions"): its table page works on Neo4j 4.4
-	// only, with or without usersvc. On 5.x the subtest checks that usersvc
-	// passes Amundsen's failure through unchanged.
-	tablePageWorks := strings.HasPrefix(srv.Version, "4.")
+	// Some of amundsen-metadata 3.13.0's queries are refused by Neo4j 5
+	// (Neo.ClientError.Statement.SyntaxError): the table query
+	// (_exec_col_query builds a map from grouping keys beside collect() in
+	// one WITH: "Aggregation column contains implicit grouping
+	// expressions") and the read query (exists(n.prop)). Its table page and
+	// its /user/<id>/read/ work on Neo4j 4.4 only, with or without usersvc.
+	// On 5.x the subtests check that usersvc passes Amundsen's failure
+	// through unchanged.
+	onNeo4j4 := strings.HasPrefix(srv.Version, "4.")
 	t.Run("a table page from Amundsen through usersvc; an owner added and removed there", func(t *testing.T) {
 		fe.t = t
 		owned := func() []string {
@@ -307,7 +310,7 @@ MERGE (col)-[:COLUMN_OF]->(t)`, map[string]any{"key": proxytest.TableOrders, "co
 			if got := routesTo(t, m, "/table/"); len(got) != before+1 || got[before].Endpoint != "api.tabledetailapi" {
 				t.Errorf("the table page reached Amundsen's /table/ routes as %+v, want once, api.tabledetailapi", got[before:])
 			}
-			if !tablePageWorks {
+			if !onNeo4j4 {
 				if status != http.StatusInternalServerError || jsonAt(body, "msg") != "Encountered error: Metadata request failed" {
 					t.Fatalf("GET /api/metadata/v0/table on Neo4j %s = %d %v, want Amundsen's 500 passed through", srv.Version, status, body)
 				}
@@ -420,6 +423,102 @@ MERGE (col)-[:COLUMN_OF]->(t)`, map[string]any{"key": proxytest.TableOrders, "co
 		}
 		if n := countNodes(t, srv, "MATCH (:User)-[r:OWNER_OF|FOLLOW]->() RETURN count(r)", nil); n != 0 {
 			t.Fatalf("%d owner or follow edges after the refused writes", n)
+		}
+	})
+	// The differential: a second frontend, identical but for
+	// METADATASERVICE_BASE, talks to Amundsen's metadata service straight;
+	// both read the same graph, one after the other. What differs is what
+	// docs/amundsen-differences.md lists.
+	t.Run("differential: the frontend's answers through usersvc and straight from Amundsen", func(t *testing.T) {
+		direct, err := amundsen.StartFrontend(ctx, amundsen.FrontendOptions{MetadataURL: m.URL, Workers: 1, RequestTimeout: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer direct.Stop()
+		fd := newFrontendClient(t, direct.URL)
+		fd.login(token, time.Now().Add(time.Hour), person)
+		fe.t = t
+		writes := []struct {
+			method, path string
+			body         any
+		}{
+			{http.MethodPut, "/api/metadata/v0/user/bookmark", map[string]any{"type": "table", "key": proxytest.TableOrders}},
+			{http.MethodPut, "/api/metadata/v0/user/bookmark", map[string]any{"type": "dashboard", "key": proxytest.DashboardSales}},
+			{http.MethodPut, "/api/metadata/v0/update_table_owner", map[string]any{"key": proxytest.TableOrders, "owner": person}},
+		}
+		for _, w := range writes {
+			if status, body := fe.do(w.method, w.path, w.body); status != http.StatusOK {
+				t.Fatalf("%s %s = %d %v", w.method, w.path, status, body)
+			}
+		}
+		both := func(path string) (viaStatus int, via map[string]any, directStatus int, straight map[string]any) {
+			t.Helper()
+			viaStatus, via = fe.do(http.MethodGet, path, nil)
+			directStatus, straight = fd.do(http.MethodGet, path, nil)
+			return
+		}
+		same := func(path string) {
+			t.Helper()
+			s1, b1, s2, b2 := both(path)
+			if s1 != s2 || !reflect.DeepEqual(b1, b2) {
+				t.Errorf("GET %s differs:\n via usersvc: %d %v\n direct:      %d %v", path, s1, b1, s2, b2)
+			}
+		}
+		// Bookmarks, owned resources: the same answer.
+		same("/api/metadata/v0/user/bookmark" + userQ)
+		same("/api/metadata/v0/user/own" + userQ)
+		// The table page is Amundsen's answer either way (200 on 4.4, its
+		// 500 on 5.x).
+		same("/api/metadata/v0/table?key=" + url.QueryEscape(proxytest.TableOrders))
+
+		// A person in the graph: the same but for two fields usersvc fills
+		// from the directory and Amundsen 3.13.0 leaves empty (it never
+		// returns manager_id, and other_key_values only for USER_OTHER_KEYS).
+		s1, b1, s2, b2 := both("/api/metadata/v0/user" + userQ)
+		if s1 != http.StatusOK || s2 != http.StatusOK {
+			t.Fatalf("GET user: via usersvc %d %v, direct %d %v", s1, b1, s2, b2)
+		}
+		u1, u2 := jsonAt(b1, "user").(map[string]any), jsonAt(b2, "user").(map[string]any)
+		if u1["manager_id"] != "00u1grace0000000003" || !reflect.DeepEqual(u1["other_key_values"], map[string]any{"okta_id": "00u1katherine000004"}) {
+			t.Errorf("via usersvc: manager_id %#v, other_key_values %#v", u1["manager_id"], u1["other_key_values"])
+		}
+		if u2["manager_id"] != nil || !reflect.DeepEqual(u2["other_key_values"], map[string]any{}) {
+			t.Errorf("direct: manager_id %#v, other_key_values %#v", u2["manager_id"], u2["other_key_values"])
+		}
+		for _, k := range []string{"manager_id", "other_key_values"} {
+			delete(u1, k)
+			delete(u2, k)
+		}
+		if !reflect.DeepEqual(b1, b2) {
+			t.Errorf("GET user differs beyond manager_id and other_key_values:\n via usersvc: %v\n direct:      %v", b1, b2)
+		}
+
+		// Frequently used: Amundsen's read query uses exists(n.prop), which
+		// Neo4j 5 refuses; the frontend then fails on the error body.
+		readPath := "/api/metadata/v0/user/read" + userQ
+		if onNeo4j4 {
+			same(readPath)
+		} else {
+			s1, b1, s2, b2 := both(readPath)
+			if s1 != http.StatusOK || len(keysOf(jsonAt(b1, "read"), "key")) != 2 {
+				t.Errorf("GET read via usersvc on Neo4j %s = %d %v", srv.Version, s1, b1)
+			}
+			if s2 != http.StatusInternalServerError || jsonAt(b2, "msg") != "Encountered exception: 'NoneType' object is not iterable" {
+				t.Errorf("GET read straight from Amundsen on Neo4j %s = %d %v, want the frontend's 500", srv.Version, s2, b2)
+			}
+		}
+
+		// A directory person not in the graph: Amundsen raises
+		// NotFoundException (gunicorn's bare 500, which the frontend cannot
+		// parse); usersvc creates the person from the directory.
+		const absent = "grace.hopper@example.com"
+		s2, b2 = fd.do(http.MethodGet, "/api/metadata/v0/user?user_id="+url.QueryEscape(absent), nil)
+		if s2 != http.StatusInternalServerError || jsonAt(b2, "msg") != "Encountered exception: Expecting value: line 1 column 1 (char 0)" {
+			t.Errorf("absent person straight from Amundsen = %d %v", s2, b2)
+		}
+		s1, b1 = fe.do(http.MethodGet, "/api/metadata/v0/user?user_id="+url.QueryEscape(absent), nil)
+		if s1 != http.StatusOK || jsonAt(b1, "user", "display_name") != "Grace Hopper" {
+			t.Errorf("absent person through usersvc = %d %v", s1, b1)
 		}
 	})
 	t.Logf("whole test: %s", time.Since(started).Round(time.Millisecond))
