@@ -13,10 +13,12 @@ import (
 
 // Fail fast while Neo4j is known to be down: the Amundsen frontend gives a
 // whole page 3 s, and a call that waits out connection attempts and the
-// driver's retries takes seconds to say 503. After a call fails for want of
-// the server, calls fail at once for downFor; the monitor (Start) probes
-// every monitorEvery and keeps the window open while the server stays away,
-// or closes it as soon as it answers.
+// driver's retries takes seconds to say 503. The monitor (Start) makes one
+// connection attempt every monitorEvery: refused or dropped, calls fail at
+// once for downFor (renewed while the server stays away); answered, the
+// window closes. Only the monitor opens it: a call that failed under load
+// (no pooled connection in time) says the server is busy, not away, and
+// turning that into a window of 503s would make an overload an outage.
 const (
 	downFor      = time.Second
 	monitorEvery = 500 * time.Millisecond

@@ -652,9 +652,8 @@ func write[T any](s *Store, ctx context.Context, work func(neo4j.ManagedTransact
 	return run(s, ctx, neo4j.AccessModeWrite, work)
 }
 
-// run is read and write: fail fast while the server is known to be down,
-// else one managed transaction, whose failure for want of the server opens
-// the fail-fast window.
+// run is read and write: fail fast while the server is known to be down
+// (breaker.go), else one managed transaction.
 func run[T any](s *Store, ctx context.Context, mode neo4j.AccessMode, work func(neo4j.ManagedTransaction) (T, error)) (T, error) {
 	var zero T
 	if err := s.down.check(time.Now()); err != nil {
@@ -668,9 +667,6 @@ func run[T any](s *Store, ctx context.Context, mode neo4j.AccessMode, work func(
 		execute = neo4j.ExecuteWrite[T]
 	}
 	v, err := execute(ctx, sess, work, neo4j.WithTxTimeout(s.cfg.TxTimeout))
-	if err != nil && ctx.Err() == nil && unreachable(err) {
-		s.down.open(time.Now())
-	}
 	return v, classify(err)
 }
 
