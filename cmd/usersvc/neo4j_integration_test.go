@@ -52,7 +52,7 @@ func TestBinaryAgainstNeo4jDownAtStart(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if n, _ := cypher(t, srv, "SHOW CONSTRAINTS YIELD name WHERE name = 'user_key_unique' RETURN count(*)", nil)[0].Values[0].(int64); n != 1 {
+	if n, _ := cypher(t, srv, "SHOW CONSTRAINTS YIELD labelsOrTypes, properties, type WHERE labelsOrTypes = ['User'] AND properties = ['key'] AND type CONTAINS 'UNIQUE' RETURN count(*)", nil)[0].Values[0].(int64); n != 1 {
 		t.Fatal("ready before the uniqueness constraint was created")
 	}
 	if resp, body := call(t, http.MethodPut, base+"/user", "", `{"email":"Ada@Example.com","first_name":"Ada","last_name":"Lovelace"}`); resp.StatusCode != http.StatusCreated {

@@ -427,19 +427,16 @@ func TestDatabuilderPublishesAfterUsersvcSchema(t *testing.T) {
 	if err != nil && neo4jMajor(srv) >= 5 && strings.Contains(err.Error(), databuilderOnNeo4j5) {
 		t.Skipf("amundsen-databuilder 7.5.1 cannot publish to Neo4j %s at all (%s)", srv.Version, databuilderOnNeo4j5)
 	}
-	// Reported: usersvc's constraint is named (user_key_unique), so
-	// databuilder's unnamed CREATE CONSTRAINT ON (node:User) fails with
-	// ConstraintAlreadyExists, which it does not swallow (it swallows only
-	// "An equivalent constraint already exists", what an unnamed
-	// constraint on the same schema answers).
-	const known = "Neo.ClientError.Schema.ConstraintAlreadyExists"
-	switch {
-	case err == nil:
-		t.Fatalf("databuilder now publishes users after usersvc's schema step: the known failure (%s) is gone; update this test and the report", known)
-	case strings.Contains(err.Error(), known):
-		t.Logf("known failure: databuilder cannot publish User nodes once usersvc created its schema: %s", firstLineWith(err.Error(), known))
-	default:
-		t.Fatal(err)
+	// usersvc's User.key constraint is unnamed, as databuilder's is, so
+	// databuilder's CREATE CONSTRAINT meets "an equivalent constraint
+	// already exists", which it ignores. (A named one made it fail with
+	// ConstraintAlreadyExists, which it does not.)
+	if err != nil {
+		t.Fatalf("databuilder publishing users after usersvc's schema step: %v", err)
+	}
+	s := openStore(t, srv, amundsenOtherKeys)
+	if u, err := s.GetUser(context.Background(), "ada@example.org"); err != nil || u.FullName != "Ada Lovelace" {
+		t.Fatalf("the user databuilder published = %+v, %v", u, err)
 	}
 }
 

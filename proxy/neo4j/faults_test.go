@@ -170,7 +170,7 @@ func TestDownAtStartThenUp(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := g.count(t, "SHOW CONSTRAINTS YIELD name WHERE name = 'user_key_unique' RETURN count(*)", nil); n != 1 {
+	if n := g.userKeyConstraints(t); n != 1 {
 		t.Fatal("the uniqueness constraint was not created once Neo4j appeared")
 	}
 	if _, _, err := s.CreateUpdateUser(ctx, user("ada@example.com")); err != nil {

@@ -91,7 +91,7 @@ func TestConstraintWithoutPrivilegeIsLoggedAndTolerated(t *testing.T) {
 	if err := s.SchemaReady(context.Background()); err != nil {
 		t.Fatalf("a missing privilege must not keep the service unready: %v", err)
 	}
-	if !strings.Contains(logs.String(), "CREATE CONSTRAINT user_key_unique IF NOT EXISTS") || !strings.Contains(logs.String(), "Neo.ClientError.Security.Forbidden") {
+	if !strings.Contains(logs.String(), "CREATE CONSTRAINT IF NOT EXISTS FOR (u:User) REQUIRE u.key IS UNIQUE") || !strings.Contains(logs.String(), "Neo.ClientError.Security.Forbidden") {
 		t.Fatalf("log does not tell the operator what to run: %s", logs.String())
 	}
 }

@@ -52,6 +52,17 @@ func (g *graph) count(t testing.TB, query string, params map[string]any) int64 {
 	return n
 }
 
+// userKeyConstraints counts the uniqueness constraints on User.key,
+// whatever their names.
+func (g *graph) userKeyConstraints(t testing.TB) int64 {
+	t.Helper()
+	return g.count(t, userKeyConstraintQuery, nil)
+}
+
+// userKeyConstraintQuery counts them (SHOW CONSTRAINTS: UNIQUENESS on 4.4
+// and 5.x, NODE_PROPERTY_UNIQUENESS on later 5.x).
+const userKeyConstraintQuery = "SHOW CONSTRAINTS YIELD labelsOrTypes, properties, type WHERE labelsOrTypes = ['User'] AND properties = ['key'] AND type CONTAINS 'UNIQUE' RETURN count(*)"
+
 // store opens usersvc's store on the graph (cfg's connection fields are
 // filled in) with its schema in place.
 func (g *graph) store(t testing.TB, cfg usersvcneo4j.Config) *usersvcneo4j.Store {

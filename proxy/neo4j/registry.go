@@ -20,6 +20,7 @@ var (
 // table.
 func Statements() []Statement {
 	fixed := []Statement{
+		{"DropNamedUserKeyConstraint", stmtDropNamedUserKeyConstraint, nil},
 		{"CreateUserKeyConstraint", stmtCreateUserKeyConstraint, nil},
 		{"CreateUserIDIndex", stmtCreateUserIDIndex, nil},
 		{"CreateDirectoryIDIndex", stmtCreateDirectoryIDIndex, nil},

@@ -7,7 +7,16 @@ package neo4j
 // in the relation table, never taken from input.
 
 // stmtCreateUserKeyConstraint makes MERGE on User.key race-free.
-const stmtCreateUserKeyConstraint = `CREATE CONSTRAINT user_key_unique IF NOT EXISTS FOR (u:User) REQUIRE u.key IS UNIQUE`
+//
+// It has no name of its own: databuilder creates the same constraint
+// unnamed and ignores only Neo4j's "an equivalent constraint already
+// exists", which a named one does not give, so a named one made every
+// databuilder publish of User nodes fail (ConstraintAlreadyExists).
+const stmtCreateUserKeyConstraint = `CREATE CONSTRAINT IF NOT EXISTS FOR (u:User) REQUIRE u.key IS UNIQUE`
+
+// stmtDropNamedUserKeyConstraint removes the named constraint earlier
+// versions created, before the unnamed one is created.
+const stmtDropNamedUserKeyConstraint = `DROP CONSTRAINT user_key_unique IF EXISTS`
 
 // stmtCreateUserIDIndex indexes User.user_id: a directory person's node is
 // keyed by email, and a request by their login (or another alias) finds

@@ -155,18 +155,27 @@ func (s *Store) warm(ctx context.Context) {
 // without the privilege is logged, not fatal: the service still works. A
 // graph with duplicate keys is refused instead (Refused), nothing created.
 func (s *Store) EnsureSchema(ctx context.Context) {
+	// Neo4j refuses to drop a constraint and create its equivalent in one
+	// transaction, so the named one of earlier versions goes first, alone
+	// (a no-op on every graph that never had it).
 	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
-		// Duplicate keys first: then nothing is created at all.
-		if err := duplicateKey(ctx, tx); err != nil {
-			return struct{}{}, err
-		}
-		for _, stmt := range []string{stmtCreateUserKeyConstraint, stmtCreateUserIDIndex, stmtCreateDirectoryIDIndex, stmtCreateLeaseKeyConstraint} {
-			if _, err := collect(ctx, tx, stmt, nil); err != nil {
+		_, err := collect(ctx, tx, stmtDropNamedUserKeyConstraint, nil)
+		return struct{}{}, err
+	})
+	if err == nil {
+		_, err = write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+			// Duplicate keys first: then nothing is created at all.
+			if err := duplicateKey(ctx, tx); err != nil {
 				return struct{}{}, err
 			}
-		}
-		return struct{}{}, nil
-	})
+			for _, stmt := range []string{stmtCreateUserKeyConstraint, stmtCreateUserIDIndex, stmtCreateDirectoryIDIndex, stmtCreateLeaseKeyConstraint} {
+				if _, err := collect(ctx, tx, stmt, nil); err != nil {
+					return struct{}{}, err
+				}
+			}
+			return struct{}{}, nil
+		})
+	}
 	if dup := s.duplicateKeys(ctx, err); dup != nil {
 		s.refused.set(dup)
 		return

@@ -15,8 +15,11 @@ func TestSchemaStepCreatesConstraint(t *testing.T) {
 	for range 2 {
 		g.ready(t, usersvcneo4j.Config{}).EnsureSchema(context.Background())
 	}
+	if n := g.userKeyConstraints(t); n != 1 {
+		t.Errorf("%d uniqueness constraints on User.key, want 1", n)
+	}
 	for kind, names := range map[string][]string{
-		"CONSTRAINTS": {"user_key_unique", "sync_lease_key_unique"},
+		"CONSTRAINTS": {"sync_lease_key_unique"},
 		"INDEXES":     {"user_user_id", "user_okta_id"},
 	} {
 		for _, name := range names {
@@ -24,5 +27,22 @@ func TestSchemaStepCreatesConstraint(t *testing.T) {
 				t.Errorf("%s %s: %d, want 1", kind, name, n)
 			}
 		}
+	}
+}
+
+// TestSchemaStepReplacesTheNamedConstraint: earlier versions named the
+// User.key constraint user_key_unique, which made databuilder's own
+// (unnamed) CREATE CONSTRAINT fail with ConstraintAlreadyExists; the schema
+// step swaps it for an unnamed one, in one transaction, and keeps exactly
+// one.
+func TestSchemaStepReplacesTheNamedConstraint(t *testing.T) {
+	g := realGraph(t)
+	g.run(t, "CREATE CONSTRAINT user_key_unique IF NOT EXISTS FOR (u:User) REQUIRE u.key IS UNIQUE", nil)
+	g.ready(t, usersvcneo4j.Config{})
+	if n := g.userKeyConstraints(t); n != 1 {
+		t.Fatalf("%d uniqueness constraints on User.key, want 1", n)
+	}
+	if n := g.count(t, "SHOW CONSTRAINTS YIELD name WHERE name = 'user_key_unique' RETURN count(*)", nil); n != 0 {
+		t.Fatal("the named constraint is still there: databuilder's publish would fail on it")
 	}
 }
