@@ -49,10 +49,11 @@ func TestBinaryDiagnosesABadDiscoveryURL(t *testing.T) {
 		}, "discovery document names issuer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var base string
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tc.serve(base)(w, r) }))
+			srv := httptest.NewUnstartedServer(nil)
+			base := "http://" + srv.Listener.Addr().String()
+			srv.Config.Handler = tc.serve(base)
+			srv.Start()
 			defer srv.Close()
-			base = srv.URL
 			logs := &syncbuffer.Buffer{}
 			addr := freePort(t)
 			cmd := exec.Command(buildBinary(t))

@@ -3,6 +3,7 @@ package neo4j
 import (
 	"context"
 	"errors"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,21 @@ func unreachable(err error) bool {
 	return !errors.As(err, &nerr) && !errors.As(err, &domain) && !errors.As(err, &usage)
 }
 
+// slow reports whether err is a timeout: the probe's own deadline, or a
+// dial or read that timed out (the driver's ConnectivityError keeps the
+// network error in Inner, without Unwrap).
+func slow(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var ce *neo4j.ConnectivityError
+	if errors.As(err, &ce) {
+		err = ce.Inner
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // monitor probes the server while the store is open, so that an outage is
 // known before a caller meets it and its end as soon as it ends.
 func (s *Store) monitor(ctx context.Context) {
@@ -74,9 +90,10 @@ func (s *Store) monitor(ctx context.Context) {
 		switch {
 		case err == nil:
 			s.down.close()
-		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-			// Slow, not away (a loaded machine, a GC pause): failing every
-			// caller fast for it would turn slowness into 503s.
+		case slow(err):
+			// Slow, not away (a loaded machine, a GC pause, a server slow
+			// to accept): failing every caller fast for it would turn
+			// slowness into 503s.
 		case unreachable(err):
 			s.down.open(time.Now())
 		}
