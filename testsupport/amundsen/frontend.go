@@ -9,19 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
-
-	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
 
 // frontendVenv is Amundsen's frontend service (amundsen-frontend,
@@ -63,12 +57,7 @@ type Frontend struct {
 	// URL is the frontend's base URL, http://127.0.0.1:PORT; its metadata
 	// API is under /api/metadata/v0/.
 	URL string
-
-	cmd      *exec.Cmd
-	out      *syncbuffer.Buffer
-	dir      string
-	done     chan struct{}
-	stopOnce sync.Once
+	*gunicornProc
 }
 
 // LoginPath is frontend_app.py's stand-in for flaskoidc's login callback:
@@ -105,142 +94,39 @@ func StartFrontend(ctx context.Context, opts FrontendOptions) (*Frontend, error)
 	if opts.MetadataURL == "" {
 		return nil, fmt.Errorf("FrontendOptions.MetadataURL is empty")
 	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = 1
-	}
-	timeout := opts.StartTimeout
-	if timeout <= 0 {
-		timeout = 60 * time.Second
-	}
 	secret := make([]byte, 16)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
-
-	dir, err := os.MkdirTemp("", "usersvc-amundsen-frontend-")
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range []string{"frontend_app.py", "gunicorn_conf.py"} {
-		b, _ := files.ReadFile(name)
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, err
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	lnFile, err := ln.(*net.TCPListener).File()
-	_ = ln.Close() // the duplicate in lnFile keeps the socket listening
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	defer lnFile.Close()
-	addr := ln.Addr().String()
-
-	var env []string
-	for _, kv := range baseEnv() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(frontendScrubbed, k) {
-			env = append(env, kv)
-		}
-	}
-	env = append(env,
-		"METADATASERVICE_BASE="+strings.TrimSuffix(opts.MetadataURL, "/"),
-		"FRONTEND_BASE=http://"+addr,
-		"USERSVC_FRONTEND_SECRET_KEY="+hex.EncodeToString(secret),
-		"NO_PROXY=*",
-	)
-	if opts.RequestTimeout > 0 {
-		env = append(env, "USERSVC_FRONTEND_REQUEST_TIMEOUT_SEC="+strconv.Itoa(int(max(opts.RequestTimeout.Round(time.Second), time.Second)/time.Second)))
-	}
-
-	gunicorn := filepath.Join(filepath.Dir(python), "gunicorn")
-	cmd := exec.Command(gunicorn,
-		"-c", filepath.Join(dir, "gunicorn_conf.py"),
-		"--bind", "fd://3",
-		"--workers", strconv.Itoa(workers),
-		"--access-logfile", "-",
-		"--chdir", dir,
-		"frontend_app:app")
-	cmd.Dir = dir
-	cmd.Env = env
-	cmd.ExtraFiles = []*os.File{lnFile} // fd 3
-	out := &syncbuffer.Buffer{Limit: 4 << 20}
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("start %s: %w", gunicorn, err)
-	}
-	f := &Frontend{URL: "http://" + addr, cmd: cmd, out: out, dir: dir, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(f.done) }()
-
-	if err := f.waitReady(ctx, timeout); err != nil {
-		f.Stop()
-		return nil, fmt.Errorf("the Amundsen frontend (%s) did not start: %w\n--- gunicorn output ---\n%s", strings.Join(cmd.Args, " "), err, out.String())
-	}
-	return f, nil
-}
-
-func (f *Frontend) waitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	client := &http.Client{Timeout: 5 * time.Second}
-	var last error
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.URL+"/healthcheck", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+	p, err := startGunicorn(ctx, gunicornSpec{
+		what: "the Amundsen frontend", python: python, driver: "frontend_app.py",
+		workers: opts.Workers, timeout: opts.StartTimeout,
+		env: func(addr, _ string) []string {
+			var env []string
+			for _, kv := range baseEnv() {
+				k, _, _ := strings.Cut(kv, "=")
+				if !slices.Contains(frontendScrubbed, k) {
+					env = append(env, kv)
+				}
 			}
-			last = fmt.Errorf("GET /healthcheck: %s", resp.Status)
-		} else {
-			last = err
-		}
-		select {
-		case <-f.done:
-			return fmt.Errorf("gunicorn exited: %v", f.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", context.Cause(ctx), last)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// Output is what gunicorn and the frontend have printed so far (the first
-// 4 MiB): its access log and Amundsen's logging, tracebacks included.
-func (f *Frontend) Output() string { return f.out.String() }
-
-// Pid is the gunicorn master's process id (also its process group id).
-func (f *Frontend) Pid() int { return f.cmd.Process.Pid }
-
-// Stop sends SIGTERM to gunicorn's process group, waits up to 10 s, then
-// SIGKILLs the group, and removes the driver's directory. Safe to call more
-// than once.
-func (f *Frontend) Stop() {
-	f.stopOnce.Do(func() {
-		pgid := f.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-f.done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-f.done
-		}
-		_ = os.RemoveAll(f.dir)
+			env = append(env,
+				"METADATASERVICE_BASE="+strings.TrimSuffix(opts.MetadataURL, "/"),
+				"FRONTEND_BASE=http://"+addr,
+				"USERSVC_FRONTEND_SECRET_KEY="+hex.EncodeToString(secret),
+				"NO_PROXY=*",
+			)
+			if opts.RequestTimeout > 0 {
+				env = append(env, "USERSVC_FRONTEND_REQUEST_TIMEOUT_SEC="+strconv.Itoa(int(max(opts.RequestTimeout.Round(time.Second), time.Second)/time.Second)))
+			}
+			return env
+		},
+		// The frontend's own /healthcheck calls no other service.
+		ready: answers(http.MethodGet, "/healthcheck", ""),
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &Frontend{URL: p.url, gunicornProc: p}, nil
 }
 
 // Routes is every routing decision metadata_app.py has logged so far, one

@@ -5,19 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
-
-	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
 
 // Options configure StartMetadata.
@@ -49,12 +43,7 @@ type Options struct {
 type Metadata struct {
 	// URL is the service's base URL, http://127.0.0.1:PORT.
 	URL string
-
-	cmd      *exec.Cmd
-	out      *syncbuffer.Buffer
-	dir      string
-	done     chan struct{}
-	stopOnce sync.Once
+	*gunicornProc
 }
 
 // Route is the routing decision metadata_app.py logged for one request that
@@ -105,117 +94,30 @@ func StartMetadata(ctx context.Context, opts Options) (*Metadata, error) {
 	if err != nil {
 		return nil, err
 	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = 1
-	}
-	timeout := opts.StartTimeout
-	if timeout <= 0 {
-		timeout = 60 * time.Second
-	}
-
-	dir, err := os.MkdirTemp("", "usersvc-amundsen-")
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range []string{"metadata_app.py", "gunicorn_conf.py"} {
-		b, _ := files.ReadFile(name)
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, err
-		}
-	}
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	lnFile, err := ln.(*net.TCPListener).File()
-	_ = ln.Close() // the duplicate in lnFile keeps the socket listening
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	defer lnFile.Close()
-	addr := ln.Addr().String()
-
-	env := append(baseEnv(),
-		"PROXY_HOST="+host,
-		"PROXY_PORT="+port,
-		"CREDENTIALS_PROXY_USER="+opts.User,
-		"CREDENTIALS_PROXY_PASSWORD="+opts.Password,
-		"PROXY_ENCRYPTED="+strconv.FormatBool(opts.Encrypted),
-		"USERSVC_ROUTE_LOG="+filepath.Join(dir, "routes.jsonl"),
-	)
-	if opts.NoTransactionRetry {
-		env = append(env, "USERSVC_NEO4J_MAX_TRANSACTION_RETRY_TIME=0")
-	}
-
-	gunicorn := filepath.Join(filepath.Dir(python), "gunicorn")
-	cmd := exec.Command(gunicorn,
-		"-c", filepath.Join(dir, "gunicorn_conf.py"),
-		"--bind", "fd://3",
-		"--workers", strconv.Itoa(workers),
-		"--access-logfile", "-",
-		"--chdir", dir,
-		"metadata_app:app")
-	cmd.Dir = dir
-	cmd.Env = env
-	cmd.ExtraFiles = []*os.File{lnFile} // fd 3
-	out := &syncbuffer.Buffer{Limit: 4 << 20}
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("start %s: %w", gunicorn, err)
-	}
-	m := &Metadata{URL: "http://" + addr, cmd: cmd, out: out, dir: dir, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(m.done) }()
-
-	if err := m.waitReady(ctx, timeout); err != nil {
-		m.Stop()
-		return nil, fmt.Errorf("the Amundsen metadata service (%s) did not start: %w\n--- gunicorn output ---\n%s", strings.Join(cmd.Args, " "), err, out.String())
-	}
-	return m, nil
-}
-
-func (m *Metadata) waitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	client := &http.Client{Timeout: 5 * time.Second}
-	var last error
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodOptions, m.URL+"/healthcheck", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && resp.Header.Get("X-Amundsen-Endpoint") != "" {
-				return nil
+	p, err := startGunicorn(ctx, gunicornSpec{
+		what: "the Amundsen metadata service", python: python, driver: "metadata_app.py",
+		workers: opts.Workers, timeout: opts.StartTimeout,
+		env: func(_, dir string) []string {
+			env := append(baseEnv(),
+				"PROXY_HOST="+host,
+				"PROXY_PORT="+port,
+				"CREDENTIALS_PROXY_USER="+opts.User,
+				"CREDENTIALS_PROXY_PASSWORD="+opts.Password,
+				"PROXY_ENCRYPTED="+strconv.FormatBool(opts.Encrypted),
+				"USERSVC_ROUTE_LOG="+filepath.Join(dir, "routes.jsonl"),
+			)
+			if opts.NoTransactionRetry {
+				env = append(env, "USERSVC_NEO4J_MAX_TRANSACTION_RETRY_TIME=0")
 			}
-			last = fmt.Errorf("OPTIONS /healthcheck: %s, X-Amundsen-Endpoint %q", resp.Status, resp.Header.Get("X-Amundsen-Endpoint"))
-		} else {
-			last = err
-		}
-		select {
-		case <-m.done:
-			return fmt.Errorf("gunicorn exited: %v", m.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", context.Cause(ctx), last)
-		case <-time.After(100 * time.Millisecond):
-		}
+			return env
+		},
+		ready: answers(http.MethodOptions, "/healthcheck", "X-Amundsen-Endpoint"),
+	})
+	if err != nil {
+		return nil, err
 	}
+	return &Metadata{URL: p.url, gunicornProc: p}, nil
 }
-
-// Output is what gunicorn and the app have printed so far (the first 4 MiB).
-func (m *Metadata) Output() string { return m.out.String() }
-
-// Pid is the gunicorn master's process id (also its process group id).
-func (m *Metadata) Pid() int { return m.cmd.Process.Pid }
 
 // Route returns the routing decision logged for the request whose
 // X-Usersvc-Probe header was probe.
@@ -240,24 +142,6 @@ func (m *Metadata) Route(probe string) (Route, error) {
 		return Route{}, err
 	}
 	return Route{}, fmt.Errorf("no request with %s: %s reached the Flask app", ProbeHeader, probe)
-}
-
-// Stop sends SIGTERM to gunicorn's process group (master and workers), waits
-// up to 10 s, then SIGKILLs the group, and removes the driver's directory.
-// (Workers die with the master: gunicorn_conf.py gives them Pdeathsig.)
-// Safe to call more than once.
-func (m *Metadata) Stop() {
-	m.stopOnce.Do(func() {
-		pgid := m.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-m.done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-m.done
-		}
-		_ = os.RemoveAll(m.dir)
-	})
 }
 
 // splitNeo4jURI turns bolt://host:port into Amundsen's PROXY_HOST
