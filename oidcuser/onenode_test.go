@@ -72,7 +72,10 @@ func newPersonEnv(t *testing.T, newStore func(*testing.T) personStore) *personEn
 	}
 	dir := newDirectory(t, org, oidcuser.OktaConfig{})
 	log := slog.New(slog.DiscardHandler)
-	resolver := oidcuser.NewResolver(store, oidcuser.ResolverConfig{Directory: dir, LookupTimeout: time.Second, Logger: log})
+	// A generous lookup budget: these tests are about one node per person,
+	// not about timing, and a cold Neo4j 4.4 on a loaded 2-core CI machine
+	// took over 1s for a first write.
+	resolver := oidcuser.NewResolver(store, oidcuser.ResolverConfig{Directory: dir, LookupTimeout: 15 * time.Second, Logger: log})
 	return &personEnv{h: handlers.New(handlers.Deps{Logger: log, Users: resolver, Store: store}), org: org, store: store, dir: dir}
 }
 

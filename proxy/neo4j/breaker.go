@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,11 @@ func slow(err error) bool {
 	if errors.As(err, &ce) {
 		err = ce.Inner
 	}
+	// A full pool (the driver's internal PoolTimeout and PoolFull, known
+	// only by their text) means busy, not away.
+	if msg := err.Error(); strings.Contains(msg, "waiting for connection") || strings.Contains(msg, "No idle connections") {
+		return true
+	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
@@ -86,11 +92,12 @@ func (s *Store) monitor(ctx context.Context) {
 		// or dropped connection says the server is away at once.
 		pctx, cancel := context.WithTimeout(ctx, probeFor)
 		err := s.driver.VerifyConnectivity(pctx)
+		outOfTime := pctx.Err() != nil
 		cancel()
 		switch {
 		case err == nil:
 			s.down.close()
-		case slow(err):
+		case outOfTime || slow(err):
 			// Slow, not away (a loaded machine, a GC pause, a server slow
 			// to accept): failing every caller fast for it would turn
 			// slowness into 503s.
