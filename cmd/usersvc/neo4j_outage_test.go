@@ -98,18 +98,7 @@ func TestBinaryNeo4jProcessStoppedUnderLoad(t *testing.T) {
 
 	phase.Store(down)
 	first.Stop()
-	stopped := time.Now()
-	for {
-		resp, _ := call(t, http.MethodGet, base+"/readyz", "", "")
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			break
-		}
-		if time.Since(stopped) > 5*time.Second {
-			t.Fatalf("/readyz still %d 5s after Neo4j stopped", resp.StatusCode)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	readyFailedAfter := time.Since(stopped)
+	readyFailedAfter := waitReadyz(t, base, http.StatusServiceUnavailable, 5*time.Second, "Neo4j stopped")
 	// With the store known to be down, a user read answers 503 within 1s
 	// (the frontend's whole page has 3s).
 	var slowest time.Duration
@@ -134,17 +123,7 @@ func TestBinaryNeo4jProcessStoppedUnderLoad(t *testing.T) {
 	}
 	defer second.Stop()
 	relay.SetTarget(boltAddr(second))
-	back200 := time.Now()
-	for {
-		resp, _ := call(t, http.MethodGet, base+"/readyz", "", "")
-		if resp.StatusCode == http.StatusOK {
-			break
-		}
-		if time.Since(back200) > 30*time.Second {
-			t.Fatal("/readyz not 200 within 30s of a Neo4j process being back")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitReadyz(t, base, http.StatusOK, 30*time.Second, "a Neo4j process was back")
 	phase.Store(back)
 	// Reads that began during the outage are still waiting out their
 	// connection attempts (issue 27 bounds that to 1s); give new ones room.
@@ -178,5 +157,22 @@ func TestBinaryNeo4jProcessStoppedUnderLoad(t *testing.T) {
 	families, _ = scrape(t, metricsAddr)
 	if after := value(families, "go_goroutines", nil); after > goroutinesBefore+5 {
 		t.Errorf("goroutines %v before the outage, %v after recovery: a leak", goroutinesBefore, after)
+	}
+}
+
+// waitReadyz polls /readyz until it answers status, failing the test past
+// within, and returns how long that took (since the event named).
+func waitReadyz(t *testing.T, base string, status int, within time.Duration, since string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		resp, _ := call(t, http.MethodGet, base+"/readyz", "", "")
+		if resp.StatusCode == status {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("/readyz still %d %s after %s, want %d", resp.StatusCode, within, since, status)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
