@@ -62,6 +62,7 @@ type Resolver struct {
 	store    UserStore
 	cfg      ResolverConfig
 	flights  singleflight.Group
+	reads    readBatches
 	negative *lru.Cache[string, time.Time] // key → when the entry expires
 
 	// credsLoggedAt rate-limits the error record about refused directory
@@ -143,7 +144,12 @@ func (r *Resolver) ResolveUser(ctx context.Context, key string) (schema.User, er
 
 // lookupGraph finds the node key names: the node keyed so, else the node
 // whose user_id is key (a person keyed by email, asked about by login).
+// Concurrent callers for one key share reads (readBatches).
 func (r *Resolver) lookupGraph(ctx context.Context, key string) (schema.User, error) {
+	return r.reads.do(ctx, key, r.readGraph)
+}
+
+func (r *Resolver) readGraph(ctx context.Context, key string) (schema.User, error) {
 	stored, err := r.store.GetUser(ctx, key)
 	switch {
 	case err != nil && !schema.IsNotFound(err):

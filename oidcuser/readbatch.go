@@ -1,0 +1,102 @@
+package oidcuser
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+// readBatches shares graph reads of one key between concurrent callers,
+// without ever answering a caller with a read that began before it asked.
+// A caller that finds a read of its key running waits for the next one,
+// which starts when the running one ends and serves everyone who arrived
+// meanwhile. Joining the running read instead (singleflight) could give a
+// client that has just written the state from before its own write.
+//
+// Why at all: 500 first requests for one person each read the graph before
+// they join the one directory lookup. Unshared, those 1,000 reads queue in
+// the driver's pool ahead of the lookup's own reads, and on a cold Neo4j the
+// lookup's budget runs out in the queue; shared, they are a handful.
+type readBatches struct {
+	mu   sync.Mutex
+	keys map[string]*readQueue
+}
+
+// readQueue is the state of one key: whether a read runs, and the batch
+// gathering the callers that will share the next.
+type readQueue struct {
+	next *readBatch
+}
+
+type readBatch struct {
+	ctx     context.Context // the first waiter's, without its cancellation
+	waiting int             // callers that joined (tests watch it)
+	done    chan struct{}
+	u       schema.User
+	err     error
+}
+
+type readFunc func(ctx context.Context, key string) (schema.User, error)
+
+// do returns read(ctx, key), shared with the callers of do for the same key
+// whose wait overlaps this one's.
+func (b *readBatches) do(ctx context.Context, key string, read readFunc) (schema.User, error) {
+	b.mu.Lock()
+	if b.keys == nil {
+		b.keys = make(map[string]*readQueue)
+	}
+	q, running := b.keys[key]
+	if !running {
+		// Nothing runs: read at once, on the caller's own context.
+		b.keys[key] = &readQueue{}
+		b.mu.Unlock()
+		u, err := safeRead(ctx, key, read)
+		b.finished(key, read)
+		return u, err
+	}
+	batch := q.next
+	if batch == nil {
+		batch = &readBatch{ctx: context.WithoutCancel(ctx), done: make(chan struct{})}
+		q.next = batch
+	}
+	batch.waiting++
+	b.mu.Unlock()
+	select {
+	case <-batch.done:
+		return batch.u, batch.err
+	case <-ctx.Done():
+		return schema.User{}, ctx.Err()
+	}
+}
+
+// finished is called when a read of key ends: the batch gathered meanwhile
+// runs now, or the key is idle again.
+func (b *readBatches) finished(key string, read readFunc) {
+	b.mu.Lock()
+	q := b.keys[key]
+	batch := q.next
+	if batch == nil {
+		delete(b.keys, key)
+		b.mu.Unlock()
+		return
+	}
+	q.next = nil
+	b.mu.Unlock()
+	go func() {
+		batch.u, batch.err = safeRead(batch.ctx, key, read)
+		close(batch.done)
+		b.finished(key, read)
+	}()
+}
+
+// safeRead keeps a panicking read from leaving waiters behind forever.
+func safeRead(ctx context.Context, key string, read readFunc) (u schema.User, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("graph read of %s: panic: %v", key, p)
+		}
+	}()
+	return read(ctx, key)
+}
