@@ -675,7 +675,23 @@ func run[T any](s *Store, ctx context.Context, mode neo4j.AccessMode, work func(
 	if mode == neo4j.AccessModeWrite {
 		execute = neo4j.ExecuteWrite[T]
 	}
-	v, err := execute(ctx, sess, work, neo4j.WithTxTimeout(s.cfg.TxTimeout))
+	// The driver retries transient failures (a deadlock, a leader switch)
+	// silently; operators see them here, and tests count them.
+	attempts, lastCode := 0, ""
+	counted := func(tx neo4j.ManagedTransaction) (T, error) {
+		attempts++
+		v, err := work(tx)
+		var nerr *neo4j.Neo4jError
+		if errors.As(err, &nerr) {
+			lastCode = nerr.Code
+		}
+		return v, err
+	}
+	v, err := execute(ctx, sess, counted, neo4j.WithTxTimeout(s.cfg.TxTimeout))
+	if attempts > 1 {
+		s.cfg.Logger.WarnContext(ctx, "neo4j transaction retried", "attempts", attempts,
+			"retried_for", lastCode, "succeeded", err == nil)
+	}
 	return v, classify(err)
 }
 

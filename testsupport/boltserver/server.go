@@ -43,9 +43,6 @@ type Failure struct {
 
 func (f *Failure) Error() string { return f.Code + ": " + f.Message }
 
-// Transient is the code the driver retries inside managed transactions.
-const Transient = "Neo.TransientError.Transaction.DeadlockDetected"
-
 // Option configures a Server.
 type Option func(*Server)
 
