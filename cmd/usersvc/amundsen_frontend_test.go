@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -521,7 +523,85 @@ MERGE (col)-[:COLUMN_OF]->(t)`, map[string]any{"key": proxytest.TableOrders, "co
 			t.Errorf("absent person through usersvc = %d %v", s1, b1)
 		}
 	})
+	// Deactivation as the frontend shows it: people the directory had
+	// suspended or deprovisioned before usersvc first saw them, and a
+	// person deactivated after her first visit, once `usersvc sync` has
+	// run. Last, since the sync writes the whole directory into the graph.
+	t.Run("a deactivated person is shown as inactive", func(t *testing.T) {
+		fe.t = t
+		profile := func(who string) map[string]any {
+			t.Helper()
+			status, body := fe.do(http.MethodGet, "/api/metadata/v0/user?user_id="+url.QueryEscape(who), nil)
+			if status != http.StatusOK || jsonAt(body, "msg") != "Success" {
+				t.Fatalf("GET /api/metadata/v0/user for %s = %d %v", who, status, body)
+			}
+			return jsonAt(body, "user").(map[string]any)
+		}
+		for who, name := range map[string]string{"hedy.lamarr@example.com": "Hedy Lamarr", "john.vonneumann@example.com": "John von Neumann"} {
+			if u := profile(who); u["is_active"] != false || u["display_name"] != name {
+				t.Errorf("%s (not active in the directory) shown as %v", who, u)
+			}
+		}
+		const leaver = "marie.curie@example.com"
+		if u := profile(leaver); u["is_active"] != true {
+			t.Fatalf("%s before leaving: %v", leaver, u)
+		}
+		dir := deprovisionedCopy(t, exampleDirectory(t), leaver)
+		// The graph holds a handful of people, so one leaver is past the
+		// mass-change guard's default share (10%).
+		stdout, stderr, code := runBinary(t, append(proxyEnv(srv, boltAddr(srv)), "DIRECTORY_FILE="+dir, "SYNC_MAX_DEACTIVATE_PERCENT=100"), "sync")
+		if code != 0 {
+			t.Fatalf("usersvc sync = %d\n%s\n%s", code, stdout, stderr)
+		}
+		if u := profile(leaver); u["is_active"] != false || u["display_name"] != "Marie Curie" {
+			t.Fatalf("%s after the directory deprovisioned her and the sync ran: %v", leaver, u)
+		}
+		// Amundsen's own metadata service reads her node the same way.
+		resp, err := http.Get(m.URL + "/user/" + leaver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var straight map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&straight); err != nil || resp.StatusCode != http.StatusOK || straight["is_active"] != false {
+			t.Fatalf("Amundsen's GET /user/%s = %d %v (%v), want is_active false", leaver, resp.StatusCode, straight, err)
+		}
+	})
 	t.Logf("whole test: %s", time.Since(started).Round(time.Millisecond))
+}
+
+// deprovisionedCopy writes a copy of the directory file at path in which
+// the person whose login is login is DEPROVISIONED, changed now (Okta's
+// status and lastUpdated, as the Users API reports a deactivation).
+func deprovisionedCopy(t *testing.T, path, login string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var people []map[string]any
+	if err := json.Unmarshal(b, &people); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	found := false
+	for _, p := range people {
+		if p["profile"].(map[string]any)["login"] == login {
+			p["status"], p["statusChanged"], p["lastUpdated"] = "DEPROVISIONED", now, now
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no %s in %s", login, path)
+	}
+	out := filepath.Join(t.TempDir(), "directory.json")
+	if b, err = json.Marshal(people); err == nil {
+		err = os.WriteFile(out, b, 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // routesTo is the requests Amundsen's metadata service has seen whose path
