@@ -480,7 +480,9 @@ func tableFromRecord(rec *neo4j.Record) schema.PopularTable {
 	t.Cluster, _ = recordString(rec, "cluster")
 	t.Schema, _ = recordString(rec, "schema")
 	t.Name, _ = recordString(rec, "name")
-	if d, ok := recordString(rec, "description"); ok && d != "" {
+	// Verbatim, as Amundsen's _safe_get gives it: a Description node that
+	// databuilder published empty is "", no Description node is null.
+	if d, ok := recordString(rec, "description"); ok {
 		t.Description = &d
 	}
 	return t
