@@ -147,12 +147,13 @@ func relationStatementTexts() map[relationStatementKey]string {
 }
 
 // addRelationText: the resource must exist (MATCH), then the user node is
-// merged (a minimal node with key and email, as Amundsen writes it) and
-// both edge directions are merged.
+// merged (a minimal node with key and email and nothing else, as Amundsen's
+// add_resource_relation_by_user and add_resource_owner write it) and both
+// edge directions are merged.
 func addRelationText(r ResourceRelation) string {
 	return `MATCH (r:` + r.Label + ` {key: $resource_key})
 MERGE (u:User {key: $user_key})
-ON CREATE SET u.email = $user_key, u.published_tag = 'api_add_resource_relation', u.publisher_created_epoch_ms = timestamp()
+ON CREATE SET u.email = $user_key
 MERGE (u)-[:` + r.Forward + `]->(r)
 MERGE (r)-[:` + r.Reverse + `]->(u)
 RETURN u.key AS user_key`
