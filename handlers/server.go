@@ -76,6 +76,10 @@ type Deps struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
 	// (TRUSTED_PROXIES); empty: the peer is the client.
 	TrustedProxies []netip.Prefix
+
+	// EventHook, when set with a secret and a sink, serves Okta Event
+	// Hooks at EventHookPath (authenticated by its own secret).
+	EventHook *EventHookConfig
 }
 
 // BuildInfo identifies the binary.
@@ -103,6 +107,7 @@ type server struct {
 	own      ownPaths
 
 	userRoutes *userRouter
+	hook       *eventHook
 }
 
 // New builds the gin engine with every route of DESIGN §2.
@@ -124,6 +129,7 @@ func New(d Deps) http.Handler {
 		upstream: d.Upstream,
 
 		userRoutes: newUserRouter(userRouteTable),
+		hook:       newEventHook(d.EventHook),
 	}
 	if s.obs == nil {
 		s.obs = noObserver{}
@@ -175,6 +181,10 @@ func New(d Deps) http.Handler {
 	r.PUT("/user", s.putUser)
 	for _, m := range s.userRoutes.methods {
 		r.Handle(m, userCatchAll, s.userPath)
+	}
+	if s.hook != nil {
+		r.GET(EventHookPath, s.verifyEventHook)
+		r.POST(EventHookPath, s.receiveEventHook)
 	}
 
 	s.own = newOwnPaths(r)

@@ -42,6 +42,13 @@ type Reloader interface {
 	Watch(ctx context.Context, every time.Duration, onChange func())
 }
 
+// IDLookup is a directory that can re-read one person by their directory
+// id (Okta's user id): what the Okta event hooks need, since an event names
+// its target by id.
+type IDLookup interface {
+	LookupByID(ctx context.Context, id string) (schema.User, error)
+}
+
 // The capabilities of each directory, checked by the compiler. io.Closer
 // is a capability too: the Okta directory holds connections to release.
 var (
@@ -49,10 +56,12 @@ var (
 	_ Lister      = (*OktaDirectory)(nil)
 	_ GroupLister = (*OktaDirectory)(nil)
 	_ io.Closer   = (*OktaDirectory)(nil)
+	_ IDLookup    = (*OktaDirectory)(nil)
 
 	_ Directory = (*FileDirectory)(nil)
 	_ Lister    = (*FileDirectory)(nil)
 	_ Reloader  = (*FileDirectory)(nil)
+	_ IDLookup  = (*FileDirectory)(nil)
 )
 
 // OtherKeyOktaID is the other_key_values entry holding the person's id in the

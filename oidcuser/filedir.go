@@ -400,3 +400,22 @@ func (d *FileDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 	}
 	return nil
 }
+
+// LookupByID finds the person whose directory id is id (the file's "id").
+func (d *FileDirectory) LookupByID(ctx context.Context, id string) (schema.User, error) {
+	if err := ctx.Err(); err != nil {
+		return schema.User{}, schema.Unavailable("lookup canceled", 0, err)
+	}
+	p := d.current()
+	for _, u := range p.users {
+		if u.ID != id {
+			continue
+		}
+		var sameEmail []OktaUser
+		for _, i := range p.byKey[strings.ToLower(u.Email())] {
+			sameEmail = append(sameEmail, p.users[i])
+		}
+		return personUser(u, emailShared(u, sameEmail)), nil
+	}
+	return schema.User{}, schema.Errorf(schema.KindNotFound, "directory id %s not found", id)
+}

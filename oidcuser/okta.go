@@ -455,3 +455,31 @@ func (d *OktaDirectory) Groups(ctx context.Context, oktaID string) ([]string, er
 	}
 	return names, nil
 }
+
+// LookupByID re-reads one person by their Okta user id (GET
+// /api/v1/users/{id}, strongly consistent): the event hooks' source of
+// truth, whatever an event's payload says. The answer counts only when its
+// id is the one asked about. Whether the person's email is shared is looked
+// up too, so they are keyed by PersonKey as everywhere else.
+func (d *OktaDirectory) LookupByID(ctx context.Context, id string) (schema.User, error) {
+	user, resp, err := d.client.User.GetUser(ctx, url.PathEscape(id))
+	if err != nil {
+		return schema.User{}, classifyOktaError(ctx, id, resp, err)
+	}
+	ou, err := fromSDK(user)
+	if err != nil {
+		return schema.User{}, err
+	}
+	if ou.ID != id {
+		return schema.User{}, schema.Errorf(schema.KindNotFound, "directory id %s not found", id)
+	}
+	shared := false
+	if ou.Email() != "" {
+		sameEmail, err := d.searchEmail(ctx, ou.Email())
+		if err != nil {
+			return schema.User{}, err
+		}
+		shared = emailShared(ou, sameEmail)
+	}
+	return personUser(ou, shared), nil
+}

@@ -66,3 +66,39 @@ func moveNode(ctx context.Context, store NodeMover, log *slog.Logger, source, id
 	}
 	return err
 }
+
+// personStore is what writing one directory person needs of the graph.
+type personStore interface {
+	NodeMover
+	GetUser(ctx context.Context, key string) (schema.User, error)
+}
+
+// writePerson writes one directory person (keyed by PersonKey, as the
+// directory answered them) to their one node: resolution and the Okta event
+// hooks share it. The directory keyed the person by PersonKey, as sync
+// does; a node under their email that came from someone else means the
+// email is shared after all, so they are keyed by login. A node they hold
+// under another key (their old email) moves here rather than stay beside
+// the new one (moveNode, the sync's move). asked names the person in
+// conflict messages.
+func writePerson(ctx context.Context, store personStore, log *slog.Logger, source, asked string, u schema.User) (schema.User, bool, error) {
+	oktaID := u.OtherKeyValues[OtherKeyOktaID]
+	if onKey, err := store.GetUser(ctx, u.Key()); err == nil && ownedByOther(onKey, oktaID) {
+		if !rekeyAway(&u, u.Email) {
+			return schema.User{}, false, schema.Errorf(schema.KindConflict, "user_id %s: the graph node %s belongs to another directory person; nothing was written", asked, u.Key())
+		}
+		if onLogin, err := store.GetUser(ctx, u.Key()); err == nil && ownedByOther(onLogin, oktaID) {
+			return schema.User{}, false, schema.Errorf(schema.KindConflict, "user_id %s: the graph node %s belongs to another directory person; nothing was written", asked, u.Key())
+		}
+	} else if err != nil && !schema.IsNotFound(err) {
+		return schema.User{}, false, err
+	}
+	if from, err := priorNode(ctx, store, oktaID, u.Key()); err != nil {
+		return schema.User{}, false, err
+	} else if from != "" {
+		if err := moveNode(ctx, store, log, source, oktaID, from, u.Key()); err != nil {
+			return schema.User{}, false, err
+		}
+	}
+	return store.CreateUpdateUser(ctx, u)
+}

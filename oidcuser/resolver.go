@@ -233,31 +233,7 @@ func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error)
 	if err != nil {
 		return schema.User{}, err
 	}
-	// The directory keyed the person by PersonKey, as sync does; the next
-	// request by any of their ids is a graph hit (by key or by user_id).
-	// A node under their email that came from someone else means the email
-	// is shared after all.
-	if onKey, err := r.store.GetUser(ctx, u.Key()); err == nil && ownedByOther(onKey, u.OtherKeyValues[OtherKeyOktaID]) {
-		if !rekeyAway(&u, u.Email) {
-			return schema.User{}, schema.Errorf(schema.KindConflict, "user_id %s: the graph node %s belongs to another directory person; nothing was written", key, u.Key())
-		}
-		if onLogin, err := r.store.GetUser(ctx, u.Key()); err == nil && ownedByOther(onLogin, u.OtherKeyValues[OtherKeyOktaID]) {
-			return schema.User{}, schema.Errorf(schema.KindConflict, "user_id %s: the graph node %s belongs to another directory person; nothing was written", key, u.Key())
-		}
-	} else if err != nil && !schema.IsNotFound(err) {
-		return schema.User{}, err
-	}
-	// One person, one node: a node they hold under another key (their old
-	// email) moves here rather than stay beside the new one.
-	oktaID := u.OtherKeyValues[OtherKeyOktaID]
-	if from, err := priorNode(ctx, r.store, oktaID, u.Key()); err != nil {
-		return schema.User{}, err
-	} else if from != "" {
-		if err := moveNode(ctx, r.store, r.cfg.Logger, r.cfg.Source, oktaID, from, u.Key()); err != nil {
-			return schema.User{}, err
-		}
-	}
-	stored, created, err := r.store.CreateUpdateUser(ctx, u)
+	stored, created, err := writePerson(ctx, r.store, r.cfg.Logger, r.cfg.Source, key, u)
 	if err != nil {
 		return schema.User{}, err
 	}

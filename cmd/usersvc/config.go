@@ -74,6 +74,9 @@ var envVars = []envVar{
 	{"OKTA_REQUEST_TIMEOUT", "2s", "Deadline of one directory lookup (the Amundsen frontend waits 3s)."},
 	{"OKTA_MAX_CONCURRENT", "8", "Most Okta calls in flight at once."},
 	{"OKTA_RATE_LIMIT_RESERVE", "10", "Calls of each rate-limit window left unused; past it, lookups answer 503 until the window resets."},
+	{"OKTA_EVENT_HOOK_SECRET_FILE", "", "File holding the secret Okta sends with event hooks; turns on POST /okta/event-hooks (needs DIRECTORY okta or file). Secret: never logged."},
+	{"OKTA_EVENT_HOOK_SECRET", "", "The event-hook secret itself, instead of OKTA_EVENT_HOOK_SECRET_FILE (secret; never logged)."},
+	{"OKTA_EVENT_HOOK_HEADER", "Authorization", "Header Okta sends the event-hook secret in (the hook's Authentication field)."},
 	{"NEGATIVE_CACHE_TTL", "5m", "How long 'not in the directory' is remembered."},
 	{"NEGATIVE_CACHE_SIZE", "10000", "How many such answers are remembered."},
 	{"SYNC_INTERVAL", "0 (off)", "Run the directory sync in the server this often; a lease in the graph keeps it to one replica."},
@@ -121,6 +124,7 @@ type Config struct {
 	Okta          OktaConfig
 	Resolver      ResolverConfig
 	Sync          SyncConfig
+	EventHook     EventHookConfig
 
 	ProxyClient         string
 	ProxyHost           string
@@ -179,6 +183,12 @@ type SyncConfig struct {
 	TeamPattern          *regexp.Regexp
 	TeamOverwrite        bool
 	LeaseTTL             time.Duration
+}
+
+// EventHookConfig turns on Okta Event Hooks; Secret "" is off.
+type EventHookConfig struct {
+	Secret string
+	Header string
 }
 
 // ResolverConfig tunes resolution of unknown users.
@@ -394,6 +404,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		r.fail("OKTA_REQUEST_TIMEOUT", "must be positive")
 	}
 
+	c.EventHook = loadEventHook(r, c.Directory)
+
 	c.Sync = SyncConfig{
 		Interval:      r.duration("SYNC_INTERVAL", 0),
 		TeamOverwrite: r.boolean("SYNC_TEAM_OVERWRITE", false),
@@ -429,6 +441,51 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, r.errs
 	}
 	return c, nil
+}
+
+// loadEventHook reads the Okta Event Hooks settings. The hooks re-read
+// each person from the directory, so they need one.
+func loadEventHook(r *envReader, directory string) EventHookConfig {
+	h := EventHookConfig{Header: r.str("OKTA_EVENT_HOOK_HEADER", "Authorization")}
+	file := r.str("OKTA_EVENT_HOOK_SECRET_FILE", "")
+	secret := r.str("OKTA_EVENT_HOOK_SECRET", "")
+	switch {
+	case file != "" && secret != "":
+		r.fail("OKTA_EVENT_HOOK_SECRET", "must not be set together with OKTA_EVENT_HOOK_SECRET_FILE: choose one")
+	case file != "":
+		data, err := os.ReadFile(file)
+		if err != nil {
+			r.fail("OKTA_EVENT_HOOK_SECRET_FILE", "cannot be read: %v", err)
+			break
+		}
+		if secret = strings.TrimSpace(string(data)); secret == "" {
+			r.fail("OKTA_EVENT_HOOK_SECRET_FILE", "is empty")
+		}
+	}
+	if schema.HasControl(secret) {
+		r.fail("OKTA_EVENT_HOOK_SECRET", "must not hold control characters (a header value cannot)")
+	}
+	if !validHeaderName(h.Header) {
+		r.fail("OKTA_EVENT_HOOK_HEADER", "must be an HTTP header name (letters, digits and -), got %q", h.Header)
+	}
+	if secret != "" && directory != "okta" && directory != "file" {
+		r.fail("OKTA_EVENT_HOOK_SECRET", "event hooks re-read each person from the directory: set DIRECTORY=okta (with OKTA_CLIENT_ORGURL) or DIRECTORY=file")
+	}
+	h.Secret = secret
+	return h
+}
+
+// validHeaderName accepts header names of letters, digits and dashes.
+func validHeaderName(name string) bool {
+	if name == "" || len(name) > 128 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // loadOtherKeys reads USER_OTHER_KEYS; "none" is the explicit empty list

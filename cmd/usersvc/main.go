@@ -244,6 +244,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 		return fmt.Errorf("openapi document: %w", err)
 	}
 
+	hookCfg, stopHooks, err := startEventHooks(ctx, cfg, store, directory, log, m)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Unless shutdown drained it already (below), the server is
+		// failing: stop the worker now.
+		now, cancel := context.WithCancel(context.Background())
+		cancel()
+		stopHooks(now)
+	}()
+
 	handler := handlers.New(handlers.Deps{
 		Logger:      log,
 		AccessLog:   access,
@@ -261,6 +273,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 		Reported:    upstreamChecks,
 
 		TrustedProxies: cfg.TrustedProxies,
+		EventHook:      hookCfg,
 	})
 	if cfg.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, cfg.PprofEnabled, log)
@@ -295,6 +308,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 	if err := drain(shutdownCtx, srv, ln, conns, errc); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
+	// No delivery can arrive now: apply what was acknowledged, within
+	// what is left of SHUTDOWN_TIMEOUT.
+	stopHooks(shutdownCtx)
 	log.Info("shutdown complete")
 	return nil
 }

@@ -45,6 +45,8 @@ type metrics struct {
 
 	cacheHit  prometheus.Counter
 	cacheMiss prometheus.Counter
+
+	hookEvents *prometheus.CounterVec
 }
 
 func newMetrics(build handlers.BuildInfo) *metrics {
@@ -121,6 +123,11 @@ func newMetrics(build handlers.BuildInfo) *metrics {
 		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	})
 	m.reg.MustRegister(m.upstreamRequests, m.upstreamDuration)
+	m.hookEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usersvc_okta_event_hook_events_total",
+		Help: "Okta event-hook events by event type (the handled types, else other) and outcome (applied, unchanged, ignored, duplicate, rejected, failed).",
+	}, []string{"event_type", "outcome"})
+	m.reg.MustRegister(m.hookEvents)
 	m.cacheHit = m.tokenCache.WithLabelValues("hit")
 	m.cacheMiss = m.tokenCache.WithLabelValues("miss")
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -188,6 +195,11 @@ func (m *metrics) UserWritten(source string, created bool) {
 		result = "created"
 	}
 	m.usersWritten.WithLabelValues(source, result).Inc()
+}
+
+// HookEvent counts one Okta event-hook event.
+func (m *metrics) HookEvent(eventType, outcome string) {
+	m.hookEvents.WithLabelValues(eventType, outcome).Inc()
 }
 
 func (m *metrics) RateLimitRemaining(bucket string, remaining int) {
