@@ -165,17 +165,7 @@ func TestAmundsenFrontendThroughUsersvc(t *testing.T) {
 		if err := loader.LoadCatalog(ctx, proxytest.Catalog()); err != nil {
 			t.Fatal(err)
 		}
-		// Amundsen's table page needs columns (its column query is the
-		// one that finds the table); the catalog load writes none.
-		cypher(t, srv, `MATCH (t:Table {key: $key})
-UNWIND $cols AS c
-MERGE (col:Column {key: $key + '/' + c.name})
-SET col.name = c.name, col.col_type = c.type, col.sort_order = c.sort
-MERGE (t)-[:COLUMN]->(col)
-MERGE (col)-[:COLUMN_OF]->(t)`, map[string]any{"key": proxytest.TableOrders, "cols": []any{
-			map[string]any{"name": "order_id", "type": "bigint", "sort": int64(0)},
-			map[string]any{"name": "amount", "type": "decimal(10,2)", "sort": int64(1)},
-		}})
+		addOrdersColumns(t, srv)
 	}
 
 	m, err := amundsen.StartMetadata(ctx, amundsen.Options{Neo4jURI: srv.URI, User: srv.User, Password: srv.Password, Workers: 1})

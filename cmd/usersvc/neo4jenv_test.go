@@ -7,6 +7,7 @@ import (
 
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
+	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/testsupport/neo4jserver"
 )
 
@@ -43,4 +44,22 @@ func cypher(t *testing.T, srv *neo4jserver.Server, query string, params map[stri
 		t.Fatalf("%s: %v", query, err)
 	}
 	return res.Records
+}
+
+// addOrdersColumns gives proxytest.TableOrders the columns databuilder
+// would have published with it (order_id, amount). Amundsen's table detail
+// finds a table through its columns (_exec_col_query raises
+// NotFoundException when there are none), and usersvc's catalog load
+// writes none.
+func addOrdersColumns(t *testing.T, srv *neo4jserver.Server) {
+	t.Helper()
+	cypher(t, srv, `MATCH (t:Table {key: $key})
+UNWIND $cols AS c
+MERGE (col:Column {key: $key + '/' + c.name})
+SET col.name = c.name, col.col_type = c.type, col.sort_order = c.sort
+MERGE (t)-[:COLUMN]->(col)
+MERGE (col)-[:COLUMN_OF]->(t)`, map[string]any{"key": proxytest.TableOrders, "cols": []any{
+		map[string]any{"name": "order_id", "type": "bigint", "sort": int64(0)},
+		map[string]any{"name": "amount", "type": "decimal(10,2)", "sort": int64(1)},
+	}})
 }

@@ -318,18 +318,7 @@ func TestBinaryOneBaseURLOverAmundsenMetadata(t *testing.T) {
 	if err := loader.LoadCatalog(ctx, cat); err != nil {
 		t.Fatal(err)
 	}
-	// Amundsen's table detail finds a table through its columns
-	// (_exec_col_query raises NotFoundException when there are none); the
-	// catalog load writes none.
-	cypher(t, srv, `MATCH (t:Table {key: $key})
-UNWIND $cols AS c
-MERGE (col:Column {key: $key + '/' + c.name})
-SET col.name = c.name, col.col_type = c.type, col.sort_order = c.sort
-MERGE (t)-[:COLUMN]->(col)
-MERGE (col)-[:COLUMN_OF]->(t)`, map[string]any{"key": orders, "cols": []any{
-		map[string]any{"name": "order_id", "type": "bigint", "sort": int64(0)},
-		map[string]any{"name": "amount", "type": "decimal(10,2)", "sort": int64(1)},
-	}})
+	addOrdersColumns(t, srv)
 
 	m, err := amundsen.StartMetadata(ctx, amundsen.Options{Neo4jURI: srv.URI, User: srv.User, Password: srv.Password, Workers: 1})
 	if err != nil {
