@@ -53,7 +53,7 @@ func (b *readBatches) do(ctx context.Context, key string, read readFunc) (schema
 		b.keys[key] = &readQueue{}
 		b.mu.Unlock()
 		u, err := safeRead(ctx, key, read)
-		b.finished(key, read)
+		b.finished(key, read, err)
 		return u, err
 	}
 	batch := q.next
@@ -71,9 +71,12 @@ func (b *readBatches) do(ctx context.Context, key string, read readFunc) (schema
 	}
 }
 
-// finished is called when a read of key ends: the batch gathered meanwhile
-// runs now, or the key is idle again.
-func (b *readBatches) finished(key string, read readFunc) {
+// finished is called when a read of key ends with err: the batch gathered
+// meanwhile runs now, or the key is idle again. When the store was
+// unavailable the batch shares that answer instead of queueing another
+// read behind it: a failure is no stale data, and a store going down would
+// otherwise make each waiter wait for two failing reads, not one.
+func (b *readBatches) finished(key string, read readFunc, err error) {
 	b.mu.Lock()
 	q := b.keys[key]
 	batch := q.next
@@ -83,11 +86,18 @@ func (b *readBatches) finished(key string, read readFunc) {
 		return
 	}
 	q.next = nil
+	if schema.KindOf(err) == schema.KindUnavailable {
+		delete(b.keys, key)
+		b.mu.Unlock()
+		batch.err = err
+		close(batch.done)
+		return
+	}
 	b.mu.Unlock()
 	go func() {
 		batch.u, batch.err = safeRead(batch.ctx, key, read)
 		close(batch.done)
-		b.finished(key, read)
+		b.finished(key, read, batch.err)
 	}()
 }
 

@@ -171,3 +171,37 @@ func TestReadBatchesPanickingReadReleasesItsKey(t *testing.T) {
 		t.Fatal("the key stayed busy after a read panicked")
 	}
 }
+
+// A read that finds the store unavailable answers the callers queued behind
+// it too, rather than have them wait for a second failing read.
+func TestReadBatchesShareAnUnavailableStore(t *testing.T) {
+	gate := make(chan struct{})
+	var reads atomic.Int32
+	down := func(ctx context.Context, key string) (schema.User, error) {
+		reads.Add(1)
+		<-gate
+		return schema.User{}, schema.Unavailable("the graph store is unavailable", time.Second, errors.New("connection refused"))
+	}
+	var b readBatches
+	first := make(chan error, 1)
+	go func() { _, err := b.do(context.Background(), "ada", down); first <- err }()
+	for reads.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	queued := make(chan error, 1)
+	go func() { _, err := b.do(context.Background(), "ada", down); queued <- err }()
+	waitWaiting(t, &b, "ada", 1)
+	close(gate)
+	for _, ch := range []chan error{first, queued} {
+		if err := <-ch; schema.KindOf(err) != schema.KindUnavailable {
+			t.Fatalf("got %v, want unavailable", err)
+		}
+	}
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("%d reads of an unavailable store, want 1", n)
+	}
+	// The key is idle again: the next caller reads afresh.
+	if _, err := b.do(context.Background(), "ada", func(context.Context, string) (schema.User, error) { return schema.User{}, nil }); err != nil {
+		t.Fatal(err)
+	}
+}
