@@ -423,6 +423,31 @@ func TestScenarioSpecifics(t *testing.T) {
 		}
 	})
 
+	t.Run("the event-hook secret goes to the Secret, its header to the ConfigMap", func(t *testing.T) {
+		r := render(t, "-f", "testdata/everything.yaml")
+		if r.secret == nil || string(r.secret.Data["OKTA_EVENT_HOOK_SECRET"]) != "hook-secret-0123456789" {
+			t.Fatalf("Secret = %v", r.secret)
+		}
+		if h := r.configMap.Data["OKTA_EVENT_HOOK_HEADER"]; h != "X-Usersvc-Hook" {
+			t.Fatalf("OKTA_EVENT_HOOK_HEADER = %q", h)
+		}
+		if _, ok := r.configMap.Data["OKTA_EVENT_HOOK_SECRET"]; ok {
+			t.Fatal("the event-hook secret is in the ConfigMap")
+		}
+		found := false
+		for _, e := range r.container(t).Env {
+			if e.Name == "OKTA_EVENT_HOOK_SECRET" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == r.secret.Name {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatal("OKTA_EVENT_HOOK_SECRET is not read from the chart's Secret")
+		}
+		if def := render(t); def.secret != nil && def.secret.Data["OKTA_EVENT_HOOK_SECRET"] != nil {
+			t.Fatal("the defaults store an event-hook secret")
+		}
+	})
+
 	t.Run("existing secrets are referenced, not created", func(t *testing.T) {
 		r := render(t, "-f", "testdata/existing-secret.yaml")
 		if r.secret != nil {
@@ -435,7 +460,7 @@ func TestScenarioSpecifics(t *testing.T) {
 			}
 		}
 		want := map[string]string{"FLASK_OIDC_CLIENT_SECRET": "usersvc-oidc", "OKTA_CLIENT_TOKEN": "usersvc-okta",
-			"OKTA_CLIENT_PRIVATEKEY": "usersvc-okta", "CREDENTIALS_PROXY_PASSWORD": "usersvc-neo4j"}
+			"OKTA_CLIENT_PRIVATEKEY": "usersvc-okta", "OKTA_EVENT_HOOK_SECRET": "usersvc-okta", "CREDENTIALS_PROXY_PASSWORD": "usersvc-neo4j"}
 		if fmt.Sprint(refs) != fmt.Sprint(want) {
 			t.Fatalf("secret refs = %v, want %v", refs, want)
 		}
@@ -636,6 +661,7 @@ var notExposed = map[string]string{
 	"EMBEDDED_DB_PATH":                  "set when proxy.host is empty",
 	"DIRECTORY_FILE":                    "the file directory is for local runs; extraEnv",
 	"PPROF_ENABLED":                     "profiling on the metrics port, for a debugging session; extraEnv",
+	"OKTA_EVENT_HOOK_SECRET_FILE":       "set as OKTA_EVENT_HOOK_SECRET from okta.eventHook.secret or okta.existingSecret",
 }
 
 // TestChartMatchesServiceSettings: every variable the chart sets is one the

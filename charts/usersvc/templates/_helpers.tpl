@@ -81,6 +81,9 @@ OKTA_CLIENT_TOKEN: {{ .Values.okta.token | b64enc | quote }}
 {{- if .Values.okta.privateKey }}
 OKTA_CLIENT_PRIVATEKEY: {{ .Values.okta.privateKey | b64enc | quote }}
 {{- end }}
+{{- if .Values.okta.eventHook.secret }}
+OKTA_EVENT_HOOK_SECRET: {{ .Values.okta.eventHook.secret | b64enc | quote }}
+{{- end }}
 {{- end }}
 {{- if and .Values.proxy.host (not .Values.proxy.existingSecret) .Values.proxy.password }}
 CREDENTIALS_PROXY_PASSWORD: {{ .Values.proxy.password | b64enc | quote }}
@@ -110,12 +113,16 @@ CREDENTIALS_PROXY_PASSWORD: {{ .Values.proxy.password | b64enc | quote }}
 {{- if .Values.okta.existingSecret }}
 {{- include "usersvc.secretEnv" (dict "key" "OKTA_CLIENT_TOKEN" "secret" .Values.okta.existingSecret "optional" true) | nindent 0 }}
 {{- include "usersvc.secretEnv" (dict "key" "OKTA_CLIENT_PRIVATEKEY" "secret" .Values.okta.existingSecret "optional" true) | nindent 0 }}
+{{- include "usersvc.secretEnv" (dict "key" "OKTA_EVENT_HOOK_SECRET" "secret" .Values.okta.existingSecret "optional" true) | nindent 0 }}
 {{- else }}
 {{- if .Values.okta.token }}
 {{- include "usersvc.secretEnv" (dict "key" "OKTA_CLIENT_TOKEN" "secret" (include "usersvc.fullname" $) "optional" false) | nindent 0 }}
 {{- end }}
 {{- if .Values.okta.privateKey }}
 {{- include "usersvc.secretEnv" (dict "key" "OKTA_CLIENT_PRIVATEKEY" "secret" (include "usersvc.fullname" $) "optional" false) | nindent 0 }}
+{{- end }}
+{{- if .Values.okta.eventHook.secret }}
+{{- include "usersvc.secretEnv" (dict "key" "OKTA_EVENT_HOOK_SECRET" "secret" (include "usersvc.fullname" $) "optional" false) | nindent 0 }}
 {{- end }}
 {{- end }}
 {{- end }}
