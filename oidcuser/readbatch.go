@@ -20,6 +20,11 @@ import (
 // the driver's pool ahead of the lookup's own reads, and on a cold Neo4j the
 // lookup's budget runs out in the queue; shared, they are a handful.
 type readBatches struct {
+	// knownDown, when set, answers at once while the store is known to be
+	// away: waiting for the read in flight (which may hang until its
+	// connection times out) would turn a fast 503 into a slow one.
+	knownDown func() error
+
 	mu   sync.Mutex
 	keys map[string]*readQueue
 }
@@ -55,6 +60,12 @@ func (b *readBatches) do(ctx context.Context, key string, read readFunc) (schema
 		u, err := safeRead(ctx, key, read)
 		b.finished(key, read, err)
 		return u, err
+	}
+	if b.knownDown != nil {
+		if err := b.knownDown(); err != nil {
+			b.mu.Unlock()
+			return schema.User{}, err
+		}
 	}
 	batch := q.next
 	if batch == nil {

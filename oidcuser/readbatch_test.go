@@ -205,3 +205,33 @@ func TestReadBatchesShareAnUnavailableStore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// While the store is known to be away, a caller does not wait behind a
+// read in flight (which may hang until its connection times out): it gets
+// the store's fail-fast answer at once.
+func TestReadBatchesAnswerAtOnceWhileTheStoreIsKnownDown(t *testing.T) {
+	g := &gatedGraph{title: "v", gate: make(chan struct{})}
+	defer close(g.gate)
+	var down atomic.Bool
+	b := readBatches{knownDown: func() error {
+		if down.Load() {
+			return schema.Unavailable("the graph store is unavailable", time.Second, errors.New("known down"))
+		}
+		return nil
+	}}
+	go func() { _, _ = b.do(context.Background(), "ada", g.read) }() // hangs at the gate
+	for g.reads.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	down.Store(true)
+	done := make(chan error, 1)
+	go func() { _, err := b.do(context.Background(), "ada", g.read); done <- err }()
+	select {
+	case err := <-done:
+		if schema.KindOf(err) != schema.KindUnavailable {
+			t.Fatalf("got %v, want unavailable", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller waited behind the hanging read although the store is known down")
+	}
+}

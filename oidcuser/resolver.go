@@ -98,7 +98,11 @@ func NewResolver(store UserStore, cfg ResolverConfig) *Resolver {
 		cfg.Observer = noObserver{}
 	}
 	negative, _ := lru.New[string, time.Time](cfg.NegativeSize) // size is positive
-	return &Resolver{store: store, cfg: cfg, negative: negative}
+	r := &Resolver{store: store, cfg: cfg, negative: negative}
+	if f, ok := store.(interface{ KnownDown() error }); ok {
+		r.reads.knownDown = f.KnownDown
+	}
+	return r
 }
 
 // ResolveUser returns the user stored under key, resolving and storing them

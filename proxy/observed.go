@@ -20,6 +20,14 @@ type observed struct {
 	obs Observer
 }
 
+// KnownDown passes the wrapped store's fail-fast answer on (FailFast).
+func (o observed) KnownDown() error {
+	if f, ok := o.s.(FailFast); ok {
+		return f.KnownDown()
+	}
+	return nil
+}
+
 // timed runs one store call and reports it.
 func timed[T any](o observed, op string, call func() (T, error)) (T, error) {
 	start := time.Now()

@@ -10,6 +10,14 @@ import (
 	"github.com/usersvc/usersvc/schema"
 )
 
+// FailFast is implemented by stores that know without a round trip that
+// their server is away (the Neo4j store's connection monitor). Callers that
+// would otherwise wait on another call in flight answer at once instead.
+type FailFast interface {
+	// KnownDown is the error a call would fail with now, or nil.
+	KnownDown() error
+}
+
 // Store is the graph of users and the resources they follow, own and read.
 // User arguments are graph keys (schema.UserKey); implementations do not
 // normalise them again. Errors are classified with schema.ErrorKind:

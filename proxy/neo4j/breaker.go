@@ -35,6 +35,10 @@ type breaker struct{ downUntil atomic.Int64 }
 func (b *breaker) open(now time.Time) { b.downUntil.Store(now.Add(downFor).UnixNano()) }
 func (b *breaker) close()             { b.downUntil.Store(0) }
 
+// KnownDown implements proxy.FailFast: the error calls fail with while the
+// monitor's window is open.
+func (s *Store) KnownDown() error { return s.down.check(time.Now()) }
+
 // check fails while the window is open.
 func (b *breaker) check(now time.Time) error {
 	if now.UnixNano() < b.downUntil.Load() {
