@@ -322,11 +322,7 @@ func TestMetadataAPIDifferentialOnOneGraph(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer loader.Close()
-	m, err := amundsen.StartMetadata(ctx, amundsen.Options{Neo4jURI: srv.URI, User: srv.User, Password: srv.Password, Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Stop)
+	m := startMetadataOn(ctx, t, srv)
 	p := startOnNeo4j(t, srv, "DIRECTORY_FILE="+exampleDirectory(t))
 	client := &http.Client{Timeout: 60 * time.Second}
 	defer client.CloseIdleConnections()

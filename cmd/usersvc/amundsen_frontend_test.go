@@ -168,11 +168,7 @@ func TestAmundsenFrontendThroughUsersvc(t *testing.T) {
 		addOrdersColumns(t, srv)
 	}
 
-	m, err := amundsen.StartMetadata(ctx, amundsen.Options{Neo4jURI: srv.URI, User: srv.User, Password: srv.Password, Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Stop)
+	m := startMetadataOn(ctx, t, srv)
 	provider := oidcprovider.Start(t)
 	logs := &syncbuffer.Buffer{}
 	metricsAddr := freePort(t)

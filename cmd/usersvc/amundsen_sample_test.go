@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,4 +74,16 @@ func sampleCSV(t *testing.T, dir, name, text string) string {
 // amundsenConn is srv as Amundsen's code connects to it.
 func amundsenConn(srv *neo4jserver.Server) amundsen.Neo4j {
 	return amundsen.Neo4j{URI: srv.URI, User: srv.User, Password: srv.Password}
+}
+
+// startMetadataOn runs Amundsen's metadata service (one gunicorn worker) on
+// srv until the test ends.
+func startMetadataOn(ctx context.Context, t *testing.T, srv *neo4jserver.Server) *amundsen.Metadata {
+	t.Helper()
+	m, err := amundsen.StartMetadata(ctx, amundsen.Options{Neo4jURI: srv.URI, User: srv.User, Password: srv.Password, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	return m
 }

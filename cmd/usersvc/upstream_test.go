@@ -320,11 +320,7 @@ func TestBinaryOneBaseURLOverAmundsenMetadata(t *testing.T) {
 	}
 	addOrdersColumns(t, srv)
 
-	m, err := amundsen.StartMetadata(ctx, amundsen.Options{Neo4jURI: srv.URI, User: srv.User, Password: srv.Password, Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Stop)
+	m := startMetadataOn(ctx, t, srv)
 	iss := issuer.Start(t)
 	logs := &syncbuffer.Buffer{}
 	addr := startLoggedBinary(t, logs, append([]string{
