@@ -424,7 +424,7 @@ func TestBinaryWarnsOfUnknownVariables(t *testing.T) {
 	}
 	cmd := exec.Command(buildBinary(t), "env")
 	cmd.Env = []string{"NEO4J_URI=bolt://secret-host", "OKTA_DOMAIN=example.okta.com", "FLASK_OIDC_CONFG_URL=https://x/.well-known/openid-configuration",
-		"PROXY_HOST=bolt://neo4j", "HOME=/tmp", "NEO4J_TEST_URI=bolt://test-only"}
+		"PROXY_HOST=bolt://neo4j", "HOME=/tmp", "NEO4J_TEST_USER=test-only"}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

@@ -108,6 +108,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if uri := os.Getenv("NEO4J_TEST_URI"); uri != "" {
 		return external(ctx, uri)
 	}
+	return startLocal(ctx, opts)
+}
+
+// startLocal is Start's own JVM, whatever NEO4J_TEST_URI says: the
+// launcher's tests check the launcher also where the suites use an
+// external server.
+func startLocal(ctx context.Context, opts Options) (*Server, error) {
 	series, patch, err := resolveVersion(opts.Version)
 	if err != nil {
 		return nil, err

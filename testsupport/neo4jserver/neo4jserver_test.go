@@ -20,16 +20,9 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(Run(m)) }
 
-func skipIfExternal(t *testing.T) {
-	if os.Getenv("NEO4J_TEST_URI") != "" {
-		t.Skip("NEO4J_TEST_URI is set: no local server is built or started")
-	}
-}
-
 // TestBuild only builds (or finds cached) the launcher: `make neo4j-deps`
 // runs it per version to fill the Maven and build caches ahead of time.
 func TestBuild(t *testing.T) {
-	skipIfExternal(t)
 	start := time.Now()
 	dir, err := Build(context.Background(), "")
 	if err != nil {
@@ -176,7 +169,7 @@ func TestChild(t *testing.T) {
 	if mode == "" {
 		t.Skip("run by TestKilledParentLeavesNoJVM")
 	}
-	srv, err := Start(context.Background(), Options{noPdeathsig: mode == "stdin"})
+	srv, err := startLocal(context.Background(), Options{noPdeathsig: mode == "stdin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +180,6 @@ func TestChild(t *testing.T) {
 // A SIGKILLed test binary must take its JVM with it, through Pdeathsig and,
 // without it, through the stdin pipe reaching EOF.
 func TestKilledParentLeavesNoJVM(t *testing.T) {
-	skipIfExternal(t)
 	for _, mode := range []string{"pdeathsig", "stdin"} {
 		t.Run(mode, func(t *testing.T) {
 			child := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.count=1")
