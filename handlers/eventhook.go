@@ -28,19 +28,11 @@ type EventHookConfig struct {
 	Sink   EventSink
 }
 
-// HookEvent is one event of a delivery, as the sink needs it.
-type HookEvent struct {
-	UUID      string
-	Type      string
-	Published time.Time
-	UserIDs   []string // ids of the targets of type User
-}
-
 // EventSink takes the events of one delivery, quickly: the work happens
 // after the answer. An error of kind unavailable (queue full) is answered
 // 503 with Retry-After.
 type EventSink interface {
-	SubmitHookEvents(events []HookEvent) error
+	SubmitHookEvents(events []schema.HookEvent) error
 }
 
 // maxHookBody bounds a delivery (Okta sends at most 50 events per call).
@@ -148,7 +140,7 @@ func (s *server) receiveEventHook(c *gin.Context) {
 
 // parseHookPayload validates a delivery and returns its events, or the
 // reason it is refused.
-func parseHookPayload(body []byte) ([]HookEvent, string) {
+func parseHookPayload(body []byte) ([]schema.HookEvent, string) {
 	var p hookPayload
 	if !json.Valid(body) {
 		return nil, "the delivery is not valid JSON"
@@ -159,7 +151,7 @@ func parseHookPayload(body []byte) ([]HookEvent, string) {
 	if p.Data == nil {
 		return nil, "the delivery has no data.events"
 	}
-	events := make([]HookEvent, 0, len(p.Data.Events))
+	events := make([]schema.HookEvent, 0, len(p.Data.Events))
 	for _, e := range p.Data.Events {
 		if e.UUID == "" || e.EventType == "" {
 			return nil, "every event needs a uuid and an eventType"
@@ -167,7 +159,7 @@ func parseHookPayload(body []byte) ([]HookEvent, string) {
 		if len(e.UUID) > 256 || schema.HasControl(e.UUID) || len(e.EventType) > 256 || schema.HasControl(e.EventType) {
 			return nil, "an event's uuid or eventType is invalid"
 		}
-		ev := HookEvent{UUID: e.UUID, Type: e.EventType, Published: e.Published}
+		ev := schema.HookEvent{UUID: e.UUID, Type: e.EventType, Published: e.Published}
 		for _, t := range e.Target {
 			if t.Type != "User" {
 				continue

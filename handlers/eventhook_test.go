@@ -41,11 +41,11 @@ func (refuseAll) Authenticate(context.Context, string) (schema.Principal, error)
 // recordingSink records what the handler hands on.
 type recordingSink struct {
 	mu     sync.Mutex
-	events [][]handlers.HookEvent
+	events [][]schema.HookEvent
 	err    error
 }
 
-func (s *recordingSink) SubmitHookEvents(evs []handlers.HookEvent) error {
+func (s *recordingSink) SubmitHookEvents(evs []schema.HookEvent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -256,19 +256,9 @@ func processorEnv(t *testing.T, queue int, run bool) (http.Handler, *embedded.St
 	}
 	h := handlers.New(handlers.Deps{
 		Users: oidcuser.NewResolver(store, oidcuser.ResolverConfig{}), Store: store,
-		EventHook: &handlers.EventHookConfig{Secret: hookSecret, Sink: adapter{hooks}},
+		EventHook: &handlers.EventHookConfig{Secret: hookSecret, Sink: hooks},
 	})
 	return h, store, dir, counts, hooks
-}
-
-type adapter struct{ h *oidcuser.EventHooks }
-
-func (a adapter) SubmitHookEvents(evs []handlers.HookEvent) error {
-	out := make([]oidcuser.HookEvent, len(evs))
-	for i, e := range evs {
-		out[i] = oidcuser.HookEvent{UUID: e.UUID, Type: e.Type, Published: e.Published, UserIDs: e.UserIDs}
-	}
-	return a.h.Submit(out)
 }
 
 // waitFor polls cond for at most 10 s.

@@ -37,15 +37,6 @@ var HookEventTypes = map[string]bool{
 	"user.account.update_profile":     true,
 }
 
-// HookEvent is one delivered event: its uuid, type, publication time and
-// the directory ids of its User targets.
-type HookEvent struct {
-	UUID      string
-	Type      string
-	Published time.Time
-	UserIDs   []string
-}
-
 // HookObserver counts events by type and outcome (metrics). Outcomes:
 // applied (a node was written), unchanged, ignored (a type the hooks do not
 // act on), duplicate (a uuid seen before), rejected (the queue was full or
@@ -88,7 +79,7 @@ type EventHooks struct {
 
 	mu     sync.Mutex // guards closed, sends on queue and seen
 	closed bool
-	queue  chan HookEvent
+	queue  chan schema.HookEvent
 	seen   *lru.Cache[string, struct{}]
 }
 
@@ -123,7 +114,7 @@ func NewEventHooks(dir IDLookup, store HookStore, cfg EventHooksConfig) *EventHo
 		cfg.Observer = noHookObserver{}
 	}
 	seen, _ := lru.New[string, struct{}](cfg.DedupeSize) // size is positive
-	return &EventHooks{dir: dir, store: store, cfg: cfg, queue: make(chan HookEvent, cfg.QueueSize), seen: seen}
+	return &EventHooks{dir: dir, store: store, cfg: cfg, queue: make(chan schema.HookEvent, cfg.QueueSize), seen: seen}
 }
 
 // typeLabel bounds the metric's event_type label to the handled types.
@@ -138,10 +129,10 @@ func typeLabel(t string) string {
 // and uuids seen before dropped. Either every new event is queued, or none
 // is and ErrHooksBusy says so (queue full, or shutting down): their uuids
 // are then not remembered, so Okta's redelivery is applied.
-func (h *EventHooks) Submit(events []HookEvent) error {
+func (h *EventHooks) SubmitHookEvents(events []schema.HookEvent) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var fresh []HookEvent
+	var fresh []schema.HookEvent
 	inDelivery := map[string]bool{}
 	for _, ev := range events {
 		switch {
@@ -200,7 +191,7 @@ func (h *EventHooks) Run(ctx context.Context) {
 
 // apply re-reads each target from the directory and writes their node;
 // it returns the event's outcome.
-func (h *EventHooks) apply(ctx context.Context, ev HookEvent) string {
+func (h *EventHooks) apply(ctx context.Context, ev schema.HookEvent) string {
 	outcome := "unchanged"
 	for _, id := range ev.UserIDs {
 		written, err := h.applyOne(ctx, ev, id)
@@ -243,7 +234,7 @@ func (h *EventHooks) retry(ctx context.Context, call func(context.Context) error
 }
 
 // applyOne brings one person's node to the directory's current state.
-func (h *EventHooks) applyOne(ctx context.Context, ev HookEvent, id string) (bool, error) {
+func (h *EventHooks) applyOne(ctx context.Context, ev schema.HookEvent, id string) (bool, error) {
 	var u schema.User
 	err := h.retry(ctx, func(cctx context.Context) error {
 		var err error
@@ -268,7 +259,7 @@ func (h *EventHooks) applyOne(ctx context.Context, ev HookEvent, id string) (boo
 // writeUser writes the person as the directory has them now, through the
 // one-person path resolution uses (keying rule, moves); a node already as
 // the directory says is not written.
-func (h *EventHooks) writeUser(ctx context.Context, ev HookEvent, u schema.User) (bool, error) {
+func (h *EventHooks) writeUser(ctx context.Context, ev schema.HookEvent, u schema.User) (bool, error) {
 	oktaID := u.OtherKeyValues[OtherKeyOktaID]
 	stored, err := h.store.GetUser(ctx, u.Key())
 	switch {
@@ -298,7 +289,7 @@ func (h *EventHooks) writeUser(ctx context.Context, ev HookEvent, u schema.User)
 
 // deactivateGone marks the nodes of a person the directory no longer has
 // (deleted) inactive; nodes are never deleted.
-func (h *EventHooks) deactivateGone(ctx context.Context, ev HookEvent, id string) (bool, error) {
+func (h *EventHooks) deactivateGone(ctx context.Context, ev schema.HookEvent, id string) (bool, error) {
 	var keys []string
 	err := h.retry(ctx, func(cctx context.Context) error {
 		var err error
@@ -329,7 +320,7 @@ func (h *EventHooks) deactivateGone(ctx context.Context, ev HookEvent, id string
 	return wrote, nil
 }
 
-func (h *EventHooks) audit(ctx context.Context, ev HookEvent, event, key, oktaID string, extra ...any) {
+func (h *EventHooks) audit(ctx context.Context, ev schema.HookEvent, event, key, oktaID string, extra ...any) {
 	args := append([]any{"audit", true, "event", event, "actor", "okta", "key", key, "source", "hook", "outcome", "ok",
 		OtherKeyOktaID, oktaID, "okta_event_type", ev.Type, "event_uuid", ev.UUID}, extra...)
 	h.cfg.Logger.InfoContext(ctx, "audit", args...)

@@ -9,17 +9,6 @@ import (
 	"github.com/usersvc/usersvc/oidcuser"
 )
 
-// hookSink hands the handler's events to the processor.
-type hookSink struct{ hooks *oidcuser.EventHooks }
-
-func (s hookSink) SubmitHookEvents(events []handlers.HookEvent) error {
-	out := make([]oidcuser.HookEvent, len(events))
-	for i, e := range events {
-		out[i] = oidcuser.HookEvent{UUID: e.UUID, Type: e.Type, Published: e.Published, UserIDs: e.UserIDs}
-	}
-	return s.hooks.Submit(out)
-}
-
 // startEventHooks starts the Okta event-hook worker when a secret is
 // configured. The worker runs on a context of its own, not ctx: after
 // SIGTERM it still applies what was acknowledged; stop(ctx) closes the
@@ -56,5 +45,5 @@ func startEventHooks(ctx context.Context, cfg Config, store oidcuser.HookStore, 
 		<-done
 	}
 	log.Info("okta event hooks on", "path", handlers.EventHookPath, "header", cfg.EventHook.Header, "directory", cfg.Directory)
-	return &handlers.EventHookConfig{Header: cfg.EventHook.Header, Secret: cfg.EventHook.Secret, Sink: hookSink{hooks}}, stop, nil
+	return &handlers.EventHookConfig{Header: cfg.EventHook.Header, Secret: cfg.EventHook.Secret, Sink: hooks}, stop, nil
 }
