@@ -4,9 +4,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -518,15 +516,9 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (proxy.Store, 
 }
 
 func loadCatalogFile(ctx context.Context, s proxy.CatalogLoader, path string) error {
-	data, err := os.ReadFile(path)
+	c, err := schema.ReadCatalogFile(path)
 	if err != nil {
 		return err
-	}
-	var c schema.Catalog
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
 	}
 	return s.LoadCatalog(ctx, c)
 }

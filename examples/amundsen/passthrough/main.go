@@ -18,9 +18,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -70,7 +68,7 @@ func run(ctx context.Context, bin, listen, metrics, catalogFile, directory strin
 			return fmt.Errorf("%w (run from the repository root, after make build)", err)
 		}
 	}
-	cat, err := readCatalog(catalogFile)
+	cat, err := schema.ReadCatalogFile(catalogFile)
 	if err != nil {
 		return err
 	}
@@ -129,23 +127,6 @@ func run(ctx context.Context, bin, listen, metrics, catalogFile, directory strin
 	case <-u.done:
 		return fmt.Errorf("usersvc exited: %v", u.cmd.ProcessState)
 	}
-}
-
-// readCatalog decodes the catalog file as usersvc does EMBEDDED_CATALOG_FILE
-// (loadCatalogFile in cmd/usersvc/main.go): a schema.Catalog, unknown
-// fields refused.
-func readCatalog(path string) (schema.Catalog, error) {
-	var c schema.Catalog
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return c, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
 }
 
 // loadCatalog writes the catalog with usersvc's Neo4j store, as databuilder
