@@ -25,14 +25,10 @@ type readBatches struct {
 	// connection times out) would turn a fast 503 into a slow one.
 	knownDown func() error
 
-	mu   sync.Mutex
-	keys map[string]*readQueue
-}
-
-// readQueue is the state of one key: whether a read runs, and the batch
-// gathering the callers that will share the next.
-type readQueue struct {
-	next *readBatch
+	mu sync.Mutex
+	// next has an entry for each key whose read runs: the batch gathering
+	// the callers that will share the following read (nil until one asks).
+	next map[string]*readBatch
 }
 
 type readBatch struct {
@@ -49,13 +45,13 @@ type readFunc func(ctx context.Context, key string) (schema.User, error)
 // whose wait overlaps this one's.
 func (b *readBatches) do(ctx context.Context, key string, read readFunc) (schema.User, error) {
 	b.mu.Lock()
-	if b.keys == nil {
-		b.keys = make(map[string]*readQueue)
+	if b.next == nil {
+		b.next = make(map[string]*readBatch)
 	}
-	q, running := b.keys[key]
+	batch, running := b.next[key]
 	if !running {
 		// Nothing runs: read at once, on the caller's own context.
-		b.keys[key] = &readQueue{}
+		b.next[key] = nil
 		b.mu.Unlock()
 		u, err := safeRead(ctx, key, read)
 		b.finished(key, read, err)
@@ -67,10 +63,9 @@ func (b *readBatches) do(ctx context.Context, key string, read readFunc) (schema
 			return schema.User{}, err
 		}
 	}
-	batch := q.next
 	if batch == nil {
 		batch = &readBatch{ctx: context.WithoutCancel(ctx), done: make(chan struct{})}
-		q.next = batch
+		b.next[key] = batch
 	}
 	batch.waiting++
 	b.mu.Unlock()
@@ -89,16 +84,15 @@ func (b *readBatches) do(ctx context.Context, key string, read readFunc) (schema
 // otherwise make each waiter wait for two failing reads, not one.
 func (b *readBatches) finished(key string, read readFunc, err error) {
 	b.mu.Lock()
-	q := b.keys[key]
-	batch := q.next
+	batch := b.next[key]
 	if batch == nil {
-		delete(b.keys, key)
+		delete(b.next, key)
 		b.mu.Unlock()
 		return
 	}
-	q.next = nil
+	b.next[key] = nil // still running: the batch's read
 	if schema.KindOf(err) == schema.KindUnavailable {
-		delete(b.keys, key)
+		delete(b.next, key)
 		b.mu.Unlock()
 		batch.err = err
 		close(batch.done)

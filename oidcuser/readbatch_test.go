@@ -46,8 +46,8 @@ func waitWaiting(t *testing.T, b *readBatches, key string, n int) {
 	for {
 		b.mu.Lock()
 		got := 0
-		if q := b.keys[key]; q != nil && q.next != nil {
-			got = q.next.waiting
+		if next := b.next[key]; next != nil {
+			got = next.waiting
 		}
 		b.mu.Unlock()
 		if got >= n {
@@ -100,8 +100,8 @@ func TestReadBatchesShareOneReadAmongCallersWhoArriveDuringAnother(t *testing.T)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.keys) != 0 {
-		t.Fatalf("idle keys kept: %v", b.keys)
+	if len(b.next) != 0 {
+		t.Fatalf("idle keys kept: %v", b.next)
 	}
 }
 
