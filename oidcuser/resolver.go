@@ -10,6 +10,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/schema"
 )
 
@@ -99,7 +100,7 @@ func NewResolver(store UserStore, cfg ResolverConfig) *Resolver {
 	}
 	negative, _ := lru.New[string, time.Time](cfg.NegativeSize) // size is positive
 	r := &Resolver{store: store, cfg: cfg, negative: negative}
-	if f, ok := store.(interface{ KnownDown() error }); ok {
+	if f, ok := store.(proxy.FailFast); ok {
 		r.reads.knownDown = f.KnownDown
 	}
 	return r
