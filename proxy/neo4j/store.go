@@ -667,7 +667,7 @@ func write[T any](s *Store, ctx context.Context, work func(neo4j.ManagedTransact
 // (breaker.go), else one managed transaction.
 func run[T any](s *Store, ctx context.Context, mode neo4j.AccessMode, work func(neo4j.ManagedTransaction) (T, error)) (T, error) {
 	var zero T
-	if err := s.down.check(time.Now()); err != nil {
+	if err := s.KnownDown(); err != nil {
 		return zero, err
 	}
 	s.warm(ctx)
@@ -684,7 +684,7 @@ func run[T any](s *Store, ctx context.Context, mode neo4j.AccessMode, work func(
 		attempts++
 		v, err := work(tx)
 		var nerr *neo4j.Neo4jError
-		if errors.As(err, &nerr) {
+		if err != nil && errors.As(err, &nerr) {
 			lastCode = nerr.Code
 		}
 		return v, err
