@@ -8,11 +8,14 @@ import (
 // SyncState is where a directory sync stands. Watermark is the lastUpdated
 // of the last user written; Complete says whether the run that wrote it got
 // to the end (an incremental run then asks for later changes only) or was
-// interrupted (the next run resumes at the watermark, inclusive).
+// interrupted (the next run resumes at the watermark, inclusive). Cursor is
+// where a reader of an event stream stands (the Okta System Log poller: the
+// path and query of the next page, without scheme or host); "" for none.
 type SyncState struct {
 	Watermark time.Time
 	Complete  bool
 	UpdatedAt time.Time
+	Cursor    string
 }
 
 // SyncStore keeps sync progress and the single-runner lease in the graph, so

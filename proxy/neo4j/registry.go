@@ -40,7 +40,7 @@ func Statements() []Statement {
 		{"LoadRead", stmtLoadRead, []string{"table_key", "user_key", "read_count", "published_tag"}},
 		{"CreateLeaseKeyConstraint", stmtCreateLeaseKeyConstraint, nil},
 		{"GetSyncState", stmtGetSyncState, []string{"name"}},
-		{"PutSyncState", stmtPutSyncState, []string{"name", "watermark_ms", "complete", "updated_ms"}},
+		{"PutSyncState", stmtPutSyncState, []string{"name", "watermark_ms", "complete", "updated_ms", "cursor"}},
 		{"LockLease", stmtLockLease, []string{"name"}},
 		{"AcquireLease", stmtAcquireLease, []string{"name", "owner", "now_ms", "expires_ms"}},
 		{"ReleaseLease", stmtReleaseLease, []string{"name", "owner"}},

@@ -186,9 +186,9 @@ RETURN u.key AS user_key`
 const (
 	stmtCreateLeaseKeyConstraint = `CREATE CONSTRAINT sync_lease_key_unique IF NOT EXISTS FOR (l:SyncLease) REQUIRE l.key IS UNIQUE`
 	stmtGetSyncState             = `MATCH (s:SyncState {key: $name})
-RETURN s.watermark_ms AS watermark_ms, s.complete AS complete, s.updated_ms AS updated_ms`
+RETURN s.watermark_ms AS watermark_ms, s.complete AS complete, s.updated_ms AS updated_ms, s.cursor AS cursor`
 	stmtPutSyncState = `MERGE (s:SyncState {key: $name})
-SET s.watermark_ms = $watermark_ms, s.complete = $complete, s.updated_ms = $updated_ms`
+SET s.watermark_ms = $watermark_ms, s.complete = $complete, s.updated_ms = $updated_ms, s.cursor = $cursor`
 	// stmtLockLease takes the lease node's write lock (creating the node
 	// if needed; the key constraint makes that MERGE race-free) before
 	// stmtAcquireLease, in the same transaction, reads the expiry: under

@@ -742,6 +742,7 @@ func (s *Store) GetSyncState(ctx context.Context, name string) (proxy.SyncState,
 			st.UpdatedAt = time.UnixMilli(ms).UTC()
 		}
 		st.Complete, _ = valueOrNil(recs[0], "complete").(bool)
+		st.Cursor, _ = valueOrNil(recs[0], "cursor").(string)
 		return st, nil
 	})
 }
@@ -751,6 +752,7 @@ func (s *Store) PutSyncState(ctx context.Context, name string, st proxy.SyncStat
 	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
 		_, err := collect(ctx, tx, stmtPutSyncState, map[string]any{
 			"name": name, "watermark_ms": st.Watermark.UnixMilli(), "complete": st.Complete, "updated_ms": st.UpdatedAt.UnixMilli(),
+			"cursor": st.Cursor,
 		})
 		return struct{}{}, err
 	})

@@ -712,8 +712,37 @@ func Run(t *testing.T, newStore Factory) {
 		if err != nil || !got.Watermark.Equal(want.Watermark) || got.Complete != want.Complete || !got.UpdatedAt.Equal(want.UpdatedAt) {
 			t.Fatalf("state = %+v, %v; want %+v", got, err, want)
 		}
-		if other, _ := s.GetSyncState(ctx, "other"); !other.Watermark.IsZero() {
+		if other, _ := s.GetSyncState(ctx, "other"); !other.Watermark.IsZero() || other.Cursor != "" {
 			t.Fatalf("states leak between names: %+v", other)
+		}
+		// A stream reader's cursor (the System Log poller's next page: a
+		// path and query with characters that need care) round-trips
+		// verbatim, beside a state without one.
+		cursor := proxy.SyncState{UpdatedAt: time.UnixMilli(1_790_000_200_000).UTC(),
+			Cursor: `/api/v1/logs?after=1790000000123_1&filter=eventType+eq+%22user.lifecycle.deactivate%22&limit=1000&sortOrder=ASCENDING`}
+		if err := s.PutSyncState(ctx, "okta-syslog", cursor); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetSyncState(ctx, "okta-syslog"); err != nil || got.Cursor != cursor.Cursor || !got.UpdatedAt.Equal(cursor.UpdatedAt) || got.Complete {
+			t.Fatalf("cursor state = %+v, %v; want %+v", got, err, cursor)
+		}
+		if got, _ := s.GetSyncState(ctx, "okta"); got.Cursor != "" || !got.Watermark.Equal(want.Watermark) {
+			t.Fatalf("a cursor leaked into another state: %+v", got)
+		}
+		// Moving the cursor replaces it; clearing it leaves none.
+		cursor.Cursor = "/api/v1/logs?after=1790000000999_2"
+		if err := s.PutSyncState(ctx, "okta-syslog", cursor); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetSyncState(ctx, "okta-syslog"); got.Cursor != cursor.Cursor {
+			t.Fatalf("moved cursor = %q, want %q", got.Cursor, cursor.Cursor)
+		}
+		cursor.Cursor = ""
+		if err := s.PutSyncState(ctx, "okta-syslog", cursor); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetSyncState(ctx, "okta-syslog"); got.Cursor != "" {
+			t.Fatalf("cleared cursor = %q", got.Cursor)
 		}
 	})
 
