@@ -2,8 +2,6 @@ package oidcuser
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -73,9 +71,8 @@ type EventHooksConfig struct {
 // EventHooks applies Okta event-hook deliveries: Submit queues them (the
 // HTTP answer), Run applies them one at a time.
 type EventHooks struct {
-	dir   IDLookup
-	store HookStore
 	cfg   EventHooksConfig
+	apply *eventApplier
 
 	mu     sync.Mutex // guards closed, sends on queue and seen
 	closed bool
@@ -114,7 +111,12 @@ func NewEventHooks(dir IDLookup, store HookStore, cfg EventHooksConfig) *EventHo
 		cfg.Observer = noHookObserver{}
 	}
 	seen, _ := lru.New[string, struct{}](cfg.DedupeSize) // size is positive
-	return &EventHooks{dir: dir, store: store, cfg: cfg, queue: make(chan schema.HookEvent, cfg.QueueSize), seen: seen}
+	return &EventHooks{
+		cfg: cfg,
+		apply: &eventApplier{dir: dir, store: store, source: "hook", retries: cfg.Retries, backoff: cfg.Backoff,
+			lookupTimeout: cfg.LookupTimeout, log: cfg.Logger},
+		queue: make(chan schema.HookEvent, cfg.QueueSize), seen: seen,
+	}
 }
 
 // typeLabel bounds the metric's event_type label to the handled types.
@@ -184,17 +186,17 @@ func (h *EventHooks) Run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			h.cfg.Observer.HookEvent(ev.Type, h.apply(ctx, ev))
+			h.cfg.Observer.HookEvent(ev.Type, h.applyEvent(ctx, ev))
 		}
 	}
 }
 
-// apply re-reads each target from the directory and writes their node;
-// it returns the event's outcome.
-func (h *EventHooks) apply(ctx context.Context, ev schema.HookEvent) string {
+// applyEvent re-reads each target from the directory and writes their
+// node; it returns the event's outcome.
+func (h *EventHooks) applyEvent(ctx context.Context, ev schema.HookEvent) string {
 	outcome := "unchanged"
 	for _, id := range ev.UserIDs {
-		written, err := h.applyOne(ctx, ev, id)
+		written, err := h.apply.applyOne(ctx, ev, id)
 		if err != nil {
 			h.cfg.Logger.ErrorContext(ctx, "okta event hook: event not applied; the next sync catches up", "event_uuid", ev.UUID,
 				"event_type", ev.Type, OtherKeyOktaID, id, "error", err)
@@ -208,120 +210,3 @@ func (h *EventHooks) apply(ctx context.Context, ev schema.HookEvent) string {
 	return outcome
 }
 
-// retry runs call, retrying unavailability with backoff, bounded.
-func (h *EventHooks) retry(ctx context.Context, call func(context.Context) error) error {
-	backoff := h.cfg.Backoff
-	for attempt := 0; ; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, h.cfg.LookupTimeout)
-		err := call(cctx)
-		cancel()
-		if err == nil || attempt >= h.cfg.Retries || ctx.Err() != nil ||
-			(schema.KindOf(err) != schema.KindUnavailable && !errors.Is(err, context.DeadlineExceeded)) {
-			return err
-		}
-		var e *schema.Error
-		wait := backoff
-		if errors.As(err, &e) && e.RetryAfter > wait {
-			wait = min(e.RetryAfter, time.Minute)
-		}
-		backoff *= 2
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-}
-
-// applyOne brings one person's node to the directory's current state.
-func (h *EventHooks) applyOne(ctx context.Context, ev schema.HookEvent, id string) (bool, error) {
-	var u schema.User
-	err := h.retry(ctx, func(cctx context.Context) error {
-		var err error
-		u, err = h.dir.LookupByID(cctx, id)
-		return err
-	})
-	switch {
-	case schema.IsNotFound(err):
-		return h.deactivateGone(ctx, ev, id)
-	case err != nil:
-		return false, fmt.Errorf("read %s from the directory: %w", id, err)
-	}
-	var written bool
-	err = h.retry(ctx, func(cctx context.Context) error {
-		var err error
-		written, err = h.writeUser(cctx, ev, u)
-		return err
-	})
-	return written, err
-}
-
-// writeUser writes the person as the directory has them now, through the
-// one-person path resolution uses (keying rule, moves); a node already as
-// the directory says is not written.
-func (h *EventHooks) writeUser(ctx context.Context, ev schema.HookEvent, u schema.User) (bool, error) {
-	oktaID := u.OtherKeyValues[OtherKeyOktaID]
-	stored, err := h.store.GetUser(ctx, u.Key())
-	switch {
-	case err == nil && stored.OtherKeyValues[OtherKeyOktaID] == oktaID && unchanged(stored, u):
-		return false, nil
-	case err != nil && !schema.IsNotFound(err):
-		return false, err
-	}
-	hadNode := err == nil
-	wasActive := hadNode && stored.IsActive
-	written, created, err := writePerson(ctx, h.store, h.cfg.Logger, "hook", u.Key(), u)
-	if err != nil {
-		return false, err
-	}
-	event := "user_updated"
-	switch {
-	case created:
-		event = "user_created"
-	case wasActive && !written.IsActive:
-		event = "user_deactivated"
-	case hadNode && !wasActive && written.IsActive:
-		event = "user_reactivated"
-	}
-	h.audit(ctx, ev, event, written.Key(), oktaID)
-	return true, nil
-}
-
-// deactivateGone marks the nodes of a person the directory no longer has
-// (deleted) inactive; nodes are never deleted.
-func (h *EventHooks) deactivateGone(ctx context.Context, ev schema.HookEvent, id string) (bool, error) {
-	var keys []string
-	err := h.retry(ctx, func(cctx context.Context) error {
-		var err error
-		keys, err = h.store.UserKeysByDirectoryID(cctx, id)
-		return err
-	})
-	if err != nil {
-		return false, err
-	}
-	wrote := false
-	for _, k := range keys {
-		err := h.retry(ctx, func(cctx context.Context) error {
-			stored, err := h.store.GetUser(cctx, k)
-			if err != nil || !stored.IsActive {
-				return err
-			}
-			if _, _, err := h.store.CreateUpdateUser(cctx, schema.User{NodeKey: k, IsActive: false}); err != nil {
-				return err
-			}
-			wrote = true
-			h.audit(ctx, ev, "user_deactivated", k, id, "reason", "no longer in the directory")
-			return nil
-		})
-		if err != nil && !schema.IsNotFound(err) {
-			return wrote, err
-		}
-	}
-	return wrote, nil
-}
-
-func (h *EventHooks) audit(ctx context.Context, ev schema.HookEvent, event, key, oktaID string, extra ...any) {
-	args := append([]any{"audit", true, "event", event, "actor", "okta", "key", key, "source", "hook", "outcome", "ok",
-		OtherKeyOktaID, oktaID, "okta_event_type", ev.Type, "event_uuid", ev.UUID}, extra...)
-	h.cfg.Logger.InfoContext(ctx, "audit", args...)
-}

@@ -24,6 +24,12 @@ import (
 // Filter is a parsed search expression.
 type Filter interface {
 	Match(u User) bool
+	matches(a attributed) bool
+}
+
+// attributed is what a filter reads: a user, or a System Log event.
+type attributed interface {
+	attribute(path string) (any, bool)
 }
 
 type orFilter []Filter
@@ -35,26 +41,30 @@ type compare struct {
 	value any // string, bool, float64 or nil
 }
 
-func (f orFilter) Match(u User) bool {
+func (f orFilter) Match(u User) bool  { return f.matches(u) }
+func (f andFilter) Match(u User) bool { return f.matches(u) }
+func (c compare) Match(u User) bool   { return c.matches(u) }
+
+func (f orFilter) matches(a attributed) bool {
 	for _, c := range f {
-		if c.Match(u) {
+		if c.matches(a) {
 			return true
 		}
 	}
 	return false
 }
 
-func (f andFilter) Match(u User) bool {
+func (f andFilter) matches(a attributed) bool {
 	for _, c := range f {
-		if !c.Match(u) {
+		if !c.matches(a) {
 			return false
 		}
 	}
 	return true
 }
 
-func (c compare) Match(u User) bool {
-	got, present := u.attribute(c.attr)
+func (c compare) matches(a attributed) bool {
+	got, present := a.attribute(c.attr)
 	if c.op == "pr" {
 		return present && got != nil && got != ""
 	}
@@ -129,7 +139,7 @@ func toFloat(v any) (float64, bool) {
 
 func isTimeAttr(attr string) bool {
 	switch attr {
-	case "created", "lastUpdated", "statusChanged", "activated", "lastLogin", "passwordChanged":
+	case "created", "lastUpdated", "statusChanged", "activated", "lastLogin", "passwordChanged", "published":
 		return true
 	}
 	return false
@@ -140,11 +150,16 @@ var operators = map[string]bool{"eq": true, "ne": true, "sw": true, "co": true, 
 // ParseFilter parses a search expression; errors mean Okta would answer
 // E0000031 "Invalid search criteria".
 func ParseFilter(s string) (Filter, error) {
+	return parseFilter(s, validAttr)
+}
+
+// parseFilter parses an expression on the attributes valid accepts.
+func parseFilter(s string, valid func(string) bool) (Filter, error) {
 	toks, err := tokenize(s)
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{toks: toks}
+	p := &parser{toks: toks, valid: valid}
 	f, err := p.or()
 	if err != nil {
 		return nil, err
@@ -212,8 +227,9 @@ func tokenize(s string) ([]token, error) {
 }
 
 type parser struct {
-	toks []token
-	pos  int
+	toks  []token
+	pos   int
+	valid func(string) bool
 }
 
 func (p *parser) peekWord(w string) bool {
@@ -277,7 +293,7 @@ func (p *parser) term() (Filter, error) {
 		return f, nil
 	}
 	attr := p.toks[p.pos]
-	if attr.quoted || !validAttr(attr.text) {
+	if attr.quoted || !p.valid(attr.text) {
 		return nil, fmt.Errorf("bad attribute %q", attr.text)
 	}
 	p.pos++

@@ -2,7 +2,8 @@
 // the parts of the real API usersvc relies on: user lookup by id or login,
 // search with the SCIM filter grammar, Link pagination, group membership,
 // SSWS and OAuth 2.0 private-key JWT authentication, Okta's error bodies,
-// and rate limits with Okta's headers. Faults can be injected at will.
+// and rate limits with Okta's headers; and the System Log API's polling
+// requests (logs.go). Faults can be injected at will.
 package oktaapi
 
 import (
@@ -40,7 +41,10 @@ type Request struct {
 	Query         url.Values
 	Search        string // decoded `search` parameter
 	Authorization string
-	Status        int // the answer's status; 0 while in flight or when dropped
+	Status        int       // the answer's status; 0 while in flight or when dropped
+	At            time.Time // when it arrived (the server's clock)
+	// RateRemaining is the answer's X-Rate-Limit-Remaining; -1 without one.
+	RateRemaining int
 }
 
 // Option configures a Server.
@@ -93,7 +97,8 @@ type Server struct {
 	inFlight    int
 	maxInFlight int
 	faults      faults
-	conns       int // connections accepted
+	conns       int       // connections accepted
+	logs        systemLog // GET /api/v1/logs (logs.go)
 }
 
 // Connections counts the TCP connections the server accepted: every
@@ -119,7 +124,7 @@ func NewServer(opts ...Option) *Server {
 		clients: map[string]crypto.PublicKey{},
 		now:     time.Now,
 		window:  time.Minute,
-		limits:  map[string]int{"users:get": 1200, "users:list": 600, "users:groups": 1200},
+		limits:  map[string]int{"users:get": 1200, "users:list": 600, "users:groups": 1200, bucketLogs: 120},
 		anchor:  time.Unix(0, 0), // minute-aligned windows
 		users:   map[string]User{},
 		byLogin: map[string]string{},
@@ -264,6 +269,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		defer s.mu.Unlock()
 		if idx < len(s.requests) {
 			s.requests[idx].Status = sw.status
+			s.requests[idx].RateRemaining = -1
+			if n, err := strconv.Atoi(sw.Header().Get("X-Rate-Limit-Remaining")); err == nil {
+				s.requests[idx].RateRemaining = n
+			}
 		}
 	}()
 	s.handle(sw, r)
@@ -287,6 +296,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 
 	if r.URL.Path == "/oauth2/v1/token" {
 		s.serveToken(w, r)
+		return
+	}
+	if r.URL.Path == "/api/v1/logs" {
+		s.serveLogs(w, r)
 		return
 	}
 	if !strings.HasPrefix(r.URL.Path, "/api/v1/users") {
@@ -352,7 +365,7 @@ func (s *Server) record(r *http.Request) int {
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, Request{
 		Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.Query(),
-		Search: r.URL.Query().Get("search"), Authorization: r.Header.Get("Authorization"),
+		Search: r.URL.Query().Get("search"), Authorization: r.Header.Get("Authorization"), At: s.now(),
 	})
 	return len(s.requests) - 1
 }
