@@ -209,4 +209,3 @@ func (h *EventHooks) applyEvent(ctx context.Context, ev schema.HookEvent) string
 	}
 	return outcome
 }
-
