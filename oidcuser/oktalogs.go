@@ -1,0 +1,185 @@
+package oidcuser
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/okta/okta-sdk-golang/v2/okta"
+
+	"github.com/usersvc/usersvc/schema"
+)
+
+// The Okta System Log API (https://developer.okta.com/docs/reference/api/system-log/):
+// GET /api/v1/logs answers a JSON array of LogEvent objects and a
+// `Link: <https://{org}/api/v1/logs?...&after=...>; rel="next"` header.
+// A polling request (sortOrder=ASCENDING, no `until`) always has a next
+// link, also when the page is empty; following it is how a reader keeps its
+// place. The endpoint has its own rate-limit bucket, reported in the
+// X-Rate-Limit-Limit, -Remaining and -Reset (UTC epoch seconds) headers.
+
+// LogsPath is the System Log API's path.
+const LogsPath = "/api/v1/logs"
+
+// LogPage is one page of the System Log as the poller needs it.
+type LogPage struct {
+	// Events in the order Okta sent them; events without a uuid or type
+	// are left out and counted in Dropped.
+	Events  []schema.HookEvent
+	Dropped int
+	// Next is the path and query of the rel="next" link (no scheme or
+	// host); "" when the answer had none.
+	Next string
+	Rate RateWindow
+}
+
+// RateWindow is what Okta's rate-limit headers said of a bucket's window.
+type RateWindow struct {
+	Known     bool // false: the headers were absent or unreadable
+	Limit     int
+	Remaining int
+	Reset     time.Time
+}
+
+// LogReader reads one page of the Okta System Log: pathQuery is a path
+// under LogsPath with its query (a first request, or a next link).
+type LogReader interface {
+	ReadLogs(ctx context.Context, pathQuery string) (LogPage, error)
+}
+
+var _ LogReader = (*OktaDirectory)(nil)
+
+// logEventJSON is the part of a LogEvent usersvc reads.
+type logEventJSON struct {
+	UUID      string    `json:"uuid"`
+	Published time.Time `json:"published"`
+	EventType string    `json:"eventType"`
+	Target    []struct {
+		ID   string `json:"id"`
+		Type string `json:"type"`
+	} `json:"target"`
+}
+
+// ReadLogs fetches one page of the System Log through the directory's Okta
+// client: its authentication (SSWS or a private-key JWT's access token, which
+// then needs the okta.logs.read scope), its transport (the Budget: rate-limit
+// windows, resets translated) and its HTTPS check.
+func (d *OktaDirectory) ReadLogs(ctx context.Context, pathQuery string) (LogPage, error) {
+	if !strings.HasPrefix(pathQuery, LogsPath+"?") && pathQuery != LogsPath {
+		return LogPage{}, schema.Errorf(schema.KindInvalid, "not a System Log request: %q", pathQuery)
+	}
+	rq := d.client.CloneRequestExecutor()
+	req, err := rq.WithAccept("application/json").NewRequest(http.MethodGet, pathQuery, nil)
+	if err != nil {
+		return LogPage{}, classifyLogsError(ctx, nil, err)
+	}
+	var raw []logEventJSON
+	resp, err := rq.Do(ctx, req, &raw)
+	if err != nil {
+		return LogPage{}, classifyLogsError(ctx, resp, err)
+	}
+	page := LogPage{Rate: rateWindow(resp.Header), Next: nextLink(resp.Header)}
+	for _, e := range raw {
+		if e.UUID == "" || e.EventType == "" || len(e.UUID) > 256 || len(e.EventType) > 256 ||
+			schema.HasControl(e.UUID) || schema.HasControl(e.EventType) {
+			page.Dropped++
+			continue
+		}
+		ev := schema.HookEvent{UUID: e.UUID, Type: e.EventType, Published: e.Published}
+		for _, t := range e.Target {
+			if t.Type == "User" && t.ID != "" && len(t.ID) <= 256 && utf8.ValidString(t.ID) && !schema.HasControl(t.ID) {
+				ev.UserIDs = append(ev.UserIDs, t.ID)
+			}
+		}
+		page.Events = append(page.Events, ev)
+	}
+	return page, nil
+}
+
+// ErrLogsRefused marks a System Log request Okta refused as invalid (400):
+// a cursor it no longer knows, say.
+var ErrLogsRefused = errors.New("okta refused the System Log request")
+
+// classifyLogsError classifies a /logs failure as lookups are classified,
+// except that a refused request is the request's fault, not a person's.
+func classifyLogsError(ctx context.Context, resp *okta.Response, err error) error {
+	c := classifyOktaError(ctx, "System Log request", resp, err)
+	if schema.IsNotFound(c) {
+		return &schema.Error{Kind: schema.KindInvalid, Message: "okta refused the System Log request", Err: errors.Join(ErrLogsRefused, err)}
+	}
+	return c
+}
+
+// rateWindow reads X-Rate-Limit-Limit, -Remaining and -Reset.
+func rateWindow(h http.Header) RateWindow {
+	limit, err1 := strconv.Atoi(h.Get("X-Rate-Limit-Limit"))
+	remaining, err2 := strconv.Atoi(h.Get("X-Rate-Limit-Remaining"))
+	reset, err3 := strconv.ParseInt(h.Get("X-Rate-Limit-Reset"), 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return RateWindow{}
+	}
+	return RateWindow{Known: true, Limit: limit, Remaining: remaining, Reset: time.Unix(reset, 0)}
+}
+
+// nextLink returns the path and query of the rel="next" Link, or "". A
+// Link header may hold several links separated by commas.
+func nextLink(h http.Header) string {
+	for _, v := range h.Values("Link") {
+		for _, link := range splitLinks(v) {
+			target, params, ok := strings.Cut(link, ";")
+			if !ok || !hasRelNext(params) {
+				continue
+			}
+			target = strings.TrimSpace(target)
+			if !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
+				continue
+			}
+			u, err := url.Parse(target[1 : len(target)-1])
+			if err != nil || u.EscapedPath() != LogsPath {
+				continue
+			}
+			return u.RequestURI()
+		}
+	}
+	return ""
+}
+
+// splitLinks splits a Link header value at the commas between links (a
+// comma inside <...> belongs to the URL).
+func splitLinks(v string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, c := range v {
+		switch c {
+		case '<':
+			depth++
+		case '>':
+			depth = max(depth-1, 0)
+		case ',':
+			if depth == 0 {
+				out = append(out, v[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, v[start:])
+}
+
+func hasRelNext(params string) bool {
+	for _, p := range strings.Split(params, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "rel") {
+			for _, rel := range strings.Fields(strings.Trim(strings.TrimSpace(v), `"`)) {
+				if strings.EqualFold(rel, "next") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
