@@ -129,6 +129,7 @@ type SyslogPoller struct {
 	// Run's own state (one goroutine).
 	held          bool   // the lease was held at the last attempt
 	cursor        string // the next request's path and query; "" until loaded
+	fresh         bool   // cursor is a first request (since), not a saved next link
 	lastCall      time.Time
 	blockedUntil  time.Time // the window's reserve was reached: no call before
 	failures      int       // consecutive failed calls or pages
@@ -230,14 +231,14 @@ func (p *SyslogPoller) Close() { p.closeOnce.Do(func() { close(p.closing) }) }
 func (p *SyslogPoller) Run(ctx context.Context) {
 	defer p.releaseLease(ctx)
 	for {
-		wait := p.step(ctx)
-		if ctx.Err() != nil {
-			return
-		}
 		select {
 		case <-p.closing:
 			return
 		default:
+		}
+		wait := p.step(ctx)
+		if ctx.Err() != nil {
+			return
 		}
 		if wait <= 0 {
 			continue
@@ -333,7 +334,7 @@ func (p *SyslogPoller) step(ctx context.Context) time.Duration {
 		}
 		return p.backoff()
 	}
-	p.cursor = page.Next
+	p.cursor, p.fresh = page.Next, false
 	p.failures = 0
 	if len(page.Events) == 0 {
 		p.cfg.Observer.SyslogPoll("empty")
@@ -369,11 +370,15 @@ func (p *SyslogPoller) callFailed(ctx context.Context, err error) time.Duration 
 				"retry", p.cfg.CredentialsRetry.String())
 		}
 		return p.cfg.CredentialsRetry
+	case errors.Is(err, ErrLogsRefused) && p.fresh:
+		p.cfg.Observer.SyslogPoll("error")
+		p.cfg.Logger.Warn("okta system log: okta refused the polling request; retrying at the poll interval", "error", err)
+		return p.cfg.Interval
 	case errors.Is(err, ErrLogsRefused):
 		p.cfg.Observer.SyslogPoll("error")
 		p.cfg.Logger.Warn("okta system log: okta refused the saved cursor (older than the log's retention, or from another org); starting again from a recent point, the sync catches up what lies between",
 			"lookback", p.cfg.InitialLookback.String(), "error", err)
-		p.cursor = p.firstRequest()
+		p.cursor, p.fresh = p.firstRequest(), true
 		return p.backoff()
 	default:
 		p.cfg.Observer.SyslogPoll("error")
@@ -460,15 +465,16 @@ func (p *SyslogPoller) loadCursor(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.fresh = false
 	if st.Cursor == "" {
-		p.cursor = p.firstRequest()
+		p.cursor, p.fresh = p.firstRequest(), true
 		p.cfg.Logger.Info("okta system log: no saved cursor; polling from a recent point", "lookback", p.cfg.InitialLookback.String())
 		return nil
 	}
 	path, rawQuery, _ := strings.Cut(st.Cursor, "?")
 	q, qerr := url.ParseQuery(rawQuery)
 	if path != LogsPath || qerr != nil || q.Get("after") == "" {
-		p.cursor = p.firstRequest()
+		p.cursor, p.fresh = p.firstRequest(), true
 		p.cfg.Logger.Warn("okta system log: the saved cursor is not a System Log next link; polling from a recent point", "lookback", p.cfg.InitialLookback.String())
 		return nil
 	}

@@ -190,6 +190,16 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
+// wait waits for the poller to return by itself.
+func (r *running) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the poller did not stop")
+	}
+}
+
 // kill cancels the poller at once and waits for it.
 func (r *running) kill() {
 	r.cancel()
@@ -406,7 +416,7 @@ func TestSyslogRestartBetweenPages(t *testing.T) {
 					first.Close() // after page 1 is applied and its cursor saved
 				}
 			}
-			startPoller(t, first).stop(t)
+			startPoller(t, first).wait(t) // it stops itself after page 1
 			st, err := store.GetSyncState(context.Background(), oidcuser.DefaultSyslogName)
 			if err != nil || st.Cursor == "" || !inactive(t, store, userKey(9)) {
 				t.Fatalf("after the first page: cursor %q (%v), page 1 applied %v", st.Cursor, err, inactive(t, store, userKey(9)))

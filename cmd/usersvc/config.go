@@ -77,6 +77,8 @@ var envVars = []envVar{
 	{"OKTA_EVENT_HOOK_SECRET_FILE", "", "File holding the secret Okta sends with event hooks; turns on POST /okta/event-hooks (needs DIRECTORY okta or file). Secret: never logged."},
 	{"OKTA_EVENT_HOOK_SECRET", "", "The event-hook secret itself, instead of OKTA_EVENT_HOOK_SECRET_FILE (secret; never logged)."},
 	{"OKTA_EVENT_HOOK_HEADER", "Authorization", "Header Okta sends the event-hook secret in (the hook's Authentication field)."},
+	{"OKTA_EVENTS_POLL_INTERVAL", "30s with DIRECTORY=okta, else off", "Okta System Log polling (GET /api/v1/logs), the backstop behind event hooks for deliveries that were lost: how long to wait once caught up; 0 or off disables. The /logs rate limit is small (20 to 120 calls a minute by plan) and shared with SIEM exporters: 30s is 2 calls a minute. One replica polls (a lease in the graph) and the cursor is kept in the graph. Needs DIRECTORY=okta, and in PrivateKey mode the okta.logs.read scope."},
+	{"OKTA_EVENTS_POLL_MAX_RATE", "10", "Most System Log calls a minute while catching up after a burst; the poller also leaves half of each /logs rate-limit window to other clients."},
 	{"NEGATIVE_CACHE_TTL", "5m", "How long 'not in the directory' is remembered."},
 	{"NEGATIVE_CACHE_SIZE", "10000", "How many such answers are remembered."},
 	{"SYNC_INTERVAL", "0 (off)", "Run the directory sync in the server this often; a lease in the graph keeps it to one replica."},
@@ -125,6 +127,7 @@ type Config struct {
 	Resolver      ResolverConfig
 	Sync          SyncConfig
 	EventHook     EventHookConfig
+	EventsPoll    EventsPollConfig
 
 	ProxyClient         string
 	ProxyHost           string
@@ -189,6 +192,12 @@ type SyncConfig struct {
 type EventHookConfig struct {
 	Secret string
 	Header string
+}
+
+// EventsPollConfig turns on Okta System Log polling; Interval 0 is off.
+type EventsPollConfig struct {
+	Interval time.Duration
+	MaxRate  int // calls a minute
 }
 
 // ResolverConfig tunes resolution of unknown users.
@@ -405,6 +414,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	c.EventHook = loadEventHook(r, c.Directory)
+	c.EventsPoll = loadEventsPoll(r, c.Directory)
 
 	c.Sync = SyncConfig{
 		Interval:      r.duration("SYNC_INTERVAL", 0),
@@ -473,6 +483,36 @@ func loadEventHook(r *envReader, directory string) EventHookConfig {
 	}
 	h.Secret = secret
 	return h
+}
+
+// loadEventsPoll reads the System Log polling settings: on by default with
+// Okta (every org has the System Log, even one without event hooks), and
+// only with Okta.
+func loadEventsPoll(r *envReader, directory string) EventsPollConfig {
+	p := EventsPollConfig{MaxRate: r.integer("OKTA_EVENTS_POLL_MAX_RATE", 10, 1, 600)}
+	v := r.str("OKTA_EVENTS_POLL_INTERVAL", "")
+	switch {
+	case v == "":
+		if directory == "okta" {
+			p.Interval = 30 * time.Second
+		}
+		return p
+	case strings.EqualFold(v, "off"):
+		return p
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil || d < 0:
+		r.fail("OKTA_EVENTS_POLL_INTERVAL", "must be a duration such as 30s, or off, got %q", v)
+	case d == 0:
+	case d < time.Second || d > 24*time.Hour:
+		r.fail("OKTA_EVENTS_POLL_INTERVAL", "must be from 1s to 24h (or off), got %q", v)
+	case directory != "okta":
+		r.fail("OKTA_EVENTS_POLL_INTERVAL", "polls Okta's System Log: set DIRECTORY=okta (with OKTA_CLIENT_ORGURL), or leave it unset or off")
+	default:
+		p.Interval = d
+	}
+	return p
 }
 
 // validHeaderName accepts header names of letters, digits and dashes.

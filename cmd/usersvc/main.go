@@ -254,6 +254,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 		stopHooks(now)
 	}()
 
+	stopSyslog, err := startSyslogPoller(ctx, cfg, rawStore, store, directory, storeReady, log, m)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		now, cancel := context.WithCancel(context.Background())
+		cancel()
+		stopSyslog(now)
+	}()
+
 	handler := handlers.New(handlers.Deps{
 		Logger:      log,
 		AccessLog:   access,
@@ -309,6 +319,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 	// No delivery can arrive now: apply what was acknowledged, within
 	// what is left of SHUTDOWN_TIMEOUT.
 	stopHooks(shutdownCtx)
+	stopSyslog(shutdownCtx)
 	log.Info("shutdown complete")
 	return nil
 }

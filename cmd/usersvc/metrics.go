@@ -47,6 +47,10 @@ type metrics struct {
 	cacheMiss prometheus.Counter
 
 	hookEvents *prometheus.CounterVec
+
+	syslogEvents *prometheus.CounterVec
+	syslogPolls  *prometheus.CounterVec
+	syslogLag    prometheus.Gauge
 }
 
 func newMetrics(build handlers.BuildInfo) *metrics {
@@ -128,6 +132,19 @@ func newMetrics(build handlers.BuildInfo) *metrics {
 		Help: "Okta event-hook events by event type (the handled types, else other) and outcome (applied, unchanged, ignored, duplicate, rejected, failed).",
 	}, []string{"event_type", "outcome"})
 	m.reg.MustRegister(m.hookEvents)
+	m.syslogEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usersvc_okta_syslog_events_total",
+		Help: "Okta System Log events read by the poller, by event type (the handled types, else other) and outcome (applied, unchanged, duplicate, ignored, failed).",
+	}, []string{"event_type", "outcome"})
+	m.syslogPolls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usersvc_okta_syslog_polls_total",
+		Help: "System Log polls by outcome (events, empty: caught up, rate_limited, forbidden, error, lease_held: another replica polls).",
+	}, []string{"outcome"})
+	m.syslogLag = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "usersvc_okta_syslog_lag_seconds",
+		Help: "How far behind the System Log the poller's last page was (age of its newest event when read; 0 once caught up).",
+	})
+	m.reg.MustRegister(m.syslogEvents, m.syslogPolls, m.syslogLag)
 	m.cacheHit = m.tokenCache.WithLabelValues("hit")
 	m.cacheMiss = m.tokenCache.WithLabelValues("miss")
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -201,6 +218,17 @@ func (m *metrics) UserWritten(source string, created bool) {
 func (m *metrics) HookEvent(eventType, outcome string) {
 	m.hookEvents.WithLabelValues(eventType, outcome).Inc()
 }
+
+// SyslogEvent counts one System Log event the poller read.
+func (m *metrics) SyslogEvent(eventType, outcome string) {
+	m.syslogEvents.WithLabelValues(eventType, outcome).Inc()
+}
+
+// SyslogPoll counts one System Log poll.
+func (m *metrics) SyslogPoll(outcome string) { m.syslogPolls.WithLabelValues(outcome).Inc() }
+
+// SyslogLag sets how far behind the System Log the poller is.
+func (m *metrics) SyslogLag(lag time.Duration) { m.syslogLag.Set(lag.Seconds()) }
 
 func (m *metrics) RateLimitRemaining(bucket string, remaining int) {
 	m.rateRemaining.WithLabelValues(bucket).Set(float64(remaining))

@@ -36,7 +36,7 @@ func TestSIGTERMWith200InFlight(t *testing.T) {
 	org.SetLatency(400 * time.Millisecond)
 	db := "EMBEDDED_DB_PATH=" + filepath.Join(t.TempDir(), "usersvc.db")
 	env := []string{"AUTH_DISABLED=true", db, "SHUTDOWN_TIMEOUT=10s", "OKTA_MAX_CONCURRENT=75", "OKTA_REQUEST_TIMEOUT=2500ms",
-		"OKTA_CLIENT_ORGURL=" + org.URL(), "OKTA_CLIENT_TOKEN=00ssws", "OKTA_TESTING_DISABLE_HTTPS_CHECK=true"}
+		"OKTA_CLIENT_ORGURL=" + org.URL(), "OKTA_CLIENT_TOKEN=00ssws", "OKTA_TESTING_DISABLE_HTTPS_CHECK=true", "OKTA_EVENTS_POLL_INTERVAL=off"}
 	cmd, addr := startBinary(t, env...)
 	base := "http://" + addr
 

@@ -199,8 +199,9 @@ func (s *Server) Count(match func(Request) bool) int {
 	return n
 }
 
-// IsAPI matches Users API calls (not the token endpoint).
-func IsAPI(r Request) bool { return strings.HasPrefix(r.Path, "/api/v1/") }
+// IsAPI matches Users API calls (not the token endpoint, nor the System
+// Log's /api/v1/logs: IsLogs).
+func IsAPI(r Request) bool { return strings.HasPrefix(r.Path, "/api/v1/users") }
 
 // RestartWindows makes the current rate-limit window start now and forgets
 // the calls counted so far (by default windows are aligned to the minute, as
