@@ -252,7 +252,12 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 		if err != nil {
 			return err
 		}
-		before := rec
+		// The directory id before this write (read now: the loop below
+		// writes into the record's Props map itself).
+		oldID := ""
+		if found {
+			oldID = directoryID(rec)
+		}
 		nowMs := s.now().UnixMilli()
 		incoming := u
 		incoming.OtherKeyValues = nil
@@ -274,10 +279,6 @@ func (s *Store) CreateUpdateUser(ctx context.Context, u schema.User) (schema.Use
 		}
 		rec.Stub = false
 		rec.PublishedTag = "api_create_update_user"
-		oldID := ""
-		if found {
-			oldID = directoryID(before)
-		}
 		rec.UpdatedEpochMs = nowMs
 		rec.User.NodeKey = ""
 		stored = s.user(rec)
