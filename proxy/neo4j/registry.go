@@ -24,6 +24,8 @@ func Statements() []Statement {
 		{"CreateUserKeyConstraint", stmtCreateUserKeyConstraint, nil},
 		{"CreateUserIDIndex", stmtCreateUserIDIndex, nil},
 		{"CreateDirectoryIDIndex", stmtCreateDirectoryIDIndex, nil},
+		{"CreateSCIMIDIndex", stmtCreateSCIMIDIndex, nil},
+		{"CreateSCIMExternalIDIndex", stmtCreateSCIMExternalIDIndex, nil},
 		{"DuplicateUserKey", stmtDuplicateUserKey, nil},
 		{"UserKeysByDirectoryID", stmtUserKeysByDirectoryID, []string{"id"}},
 		{"CountUserKey", stmtCountUserKey, []string{"key"}},
@@ -44,6 +46,13 @@ func Statements() []Statement {
 		{"LockLease", stmtLockLease, []string{"name"}},
 		{"AcquireLease", stmtAcquireLease, []string{"name", "owner", "now_ms", "expires_ms"}},
 		{"ReleaseLease", stmtReleaseLease, []string{"name", "owner"}},
+		{"UserKeysBySCIMID", stmtUserKeysBySCIMID, []string{"id"}},
+		{"UserKeysBySCIMExternalID", stmtUserKeysBySCIMExternalID, []string{"id"}},
+		{"UserProperties", stmtUserProperties, []string{"key"}},
+		{"LockUser", stmtLockUser, []string{"key"}},
+		{"SetUserPropertyIfAbsent", stmtSetUserPropertyIfAbsent, []string{"key", "name", "props"}},
+		{"CountUserKeys", stmtCountUserKeys, nil},
+		{"PageUserKeys", stmtPageUserKeys, []string{"offset", "limit"}},
 	}
 	for _, r := range RelationStatements() {
 		fixed = append(fixed, r.Statement)

@@ -117,7 +117,7 @@ func TestEnsureSchemaRefusesDuplicateKeysAgainstRealNeo4j(t *testing.T) {
 	if n, _ := g.run(t, "SHOW CONSTRAINTS YIELD labelsOrTypes, properties, type WHERE labelsOrTypes = ['User'] AND properties = ['key'] AND type CONTAINS 'UNIQUE' RETURN count(*)")[0].Values[0].(int64); n != 1 {
 		t.Errorf("%d uniqueness constraints on User.key after the schema step, want 1", n)
 	}
-	for _, name := range []string{"user_user_id", "user_okta_id", "sync_lease_key_unique"} {
+	for _, name := range []string{"user_user_id", "user_okta_id", "user_scim_id", "user_scim_external_id", "sync_lease_key_unique"} {
 		if !strings.Contains(state, name) {
 			t.Errorf("%s missing after the schema step: %s", name, state)
 		}

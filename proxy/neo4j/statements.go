@@ -208,3 +208,59 @@ RETURN free AS acquired`
 WHERE l.owner = $owner
 DELETE l`
 )
+
+// proxy.UserIndex (userindex.go): users found, read and paged by properties
+// outside the user model. Cypher cannot take a property name as a
+// parameter, so each searchable property has a statement of its own
+// (userKeysByProperty maps the names of proxy.IndexedUserProperties to
+// them; okta_id's is stmtUserKeysByDirectoryID); names that are read or set
+// travel as parameters: properties(u)[$name] reads one on 4.4 and 5.x
+// alike (SET u[$name] is 5.x only, so a write goes through u += $props).
+const (
+	// The indexes on the properties a SCIM client finds users by
+	// (proxy.SCIMIDProperty, proxy.SCIMExternalIDProperty), created at
+	// start-up beside okta_id's (stmtCreateDirectoryIDIndex): every name in
+	// proxy.IndexedUserProperties is found without a scan.
+	stmtCreateSCIMIDIndex         = `CREATE INDEX user_scim_id IF NOT EXISTS FOR (u:User) ON (u.scim_id)`
+	stmtCreateSCIMExternalIDIndex = `CREATE INDEX user_scim_external_id IF NOT EXISTS FOR (u:User) ON (u.scim_external_id)`
+
+	stmtUserKeysBySCIMID = `MATCH (u:User {scim_id: $id})
+RETURN u.key AS key
+ORDER BY key`
+	stmtUserKeysBySCIMExternalID = `MATCH (u:User {scim_external_id: $id})
+RETURN u.key AS key
+ORDER BY key`
+	stmtUserProperties = `MATCH (u:User {key: $key})
+RETURN properties(u) AS properties
+LIMIT 1`
+	// stmtLockUser takes the node's write lock before
+	// stmtSetUserPropertyIfAbsent, in the same transaction, reads the
+	// property: under read-committed an unlocked read lets two callers both
+	// find it absent and both write theirs (as stmtLockLease explains).
+	// usersvc_created_marker is the transient property stmtUpsertUser uses
+	// too: a reserved name no other_key_values entry can take, set and
+	// removed inside one transaction, so no other ever sees it.
+	stmtLockUser = `MATCH (u:User {key: $key})
+SET u.usersvc_created_marker = true
+RETURN u.key AS key`
+	// The property counts as held when it is neither missing nor ''
+	// (databuilder's empty); one of another type is kept too.
+	stmtSetUserPropertyIfAbsent = `MATCH (u:User {key: $key})
+REMOVE u.usersvc_created_marker
+WITH u, properties(u)[$name] AS current
+FOREACH (_ IN CASE WHEN current IS NULL OR current = '' THEN [1] ELSE [] END |
+  SET u += $props, u.publisher_last_updated_epoch_ms = timestamp())
+RETURN properties(u)[$name] AS value`
+	// Nodes without a key (another writer's) are neither counted nor
+	// paged; ORDER BY on stored strings is Unicode code point order on
+	// 4.4 and 5.x, the embedded store's byte order of UTF-8 keys.
+	stmtCountUserKeys = `MATCH (u:User)
+WHERE u.key IS NOT NULL
+RETURN count(u) AS total`
+	stmtPageUserKeys = `MATCH (u:User)
+WHERE u.key IS NOT NULL
+RETURN u.key AS key
+ORDER BY key
+SKIP $offset
+LIMIT $limit`
+)

@@ -149,9 +149,14 @@ func (s *Store) warm(ctx context.Context) {
 	})
 }
 
+// schemaStatements are what the start-up schema step creates, in order.
+var schemaStatements = []string{stmtCreateUserKeyConstraint, stmtCreateUserIDIndex, stmtCreateDirectoryIDIndex,
+	stmtCreateSCIMIDIndex, stmtCreateSCIMExternalIDIndex, stmtCreateLeaseKeyConstraint}
+
 // EnsureSchema creates the User.key uniqueness constraint (MERGE alone races
-// without it; databuilder used to be the only one creating it) and the
-// User.user_id index that resolves logins to email-keyed nodes. An account
+// without it; databuilder used to be the only one creating it), the
+// User.user_id index that resolves logins to email-keyed nodes and the
+// indexes on the properties of proxy.IndexedUserProperties. An account
 // without the privilege is logged, not fatal: the service still works. A
 // graph with duplicate keys is refused instead (Refused), nothing created.
 func (s *Store) EnsureSchema(ctx context.Context) {
@@ -168,7 +173,7 @@ func (s *Store) EnsureSchema(ctx context.Context) {
 			if err := duplicateKey(ctx, tx); err != nil {
 				return struct{}{}, err
 			}
-			for _, stmt := range []string{stmtCreateUserKeyConstraint, stmtCreateUserIDIndex, stmtCreateDirectoryIDIndex, stmtCreateLeaseKeyConstraint} {
+			for _, stmt := range schemaStatements {
 				if _, err := collect(ctx, tx, stmt, nil); err != nil {
 					return struct{}{}, err
 				}
@@ -185,8 +190,8 @@ func (s *Store) EnsureSchema(ctx context.Context) {
 	case err == nil:
 		s.cfg.Logger.Info("neo4j ready; User.key uniqueness constraint and User.user_id index in place")
 	case errors.As(err, &nerr) && strings.HasPrefix(nerr.Code, "Neo.ClientError.Security."):
-		s.cfg.Logger.Warn("neo4j account may not create the User.key uniqueness constraint and the User.user_id index; "+
-			"create them once as an admin: "+stmtCreateUserKeyConstraint+"; "+stmtCreateUserIDIndex, "code", nerr.Code)
+		s.cfg.Logger.Warn("neo4j account may not create the User.key uniqueness constraint and the indexes on User; "+
+			"create them once as an admin: "+strings.Join(schemaStatements, "; "), "code", nerr.Code)
 	default:
 		s.cfg.Logger.Error("creating the User.key uniqueness constraint failed", "error", err)
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"testing"
 
+	"github.com/usersvc/usersvc/proxy"
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 )
 
 // TestSchemaStepCreatesConstraint: the start-up step creates the User.key
-// uniqueness constraint and the indexes on user_id and okta_id, and running
-// it again changes nothing.
+// uniqueness constraint and the indexes on user_id, okta_id and the SCIM
+// properties (one on each of proxy.IndexedUserProperties), and running it
+// again changes nothing.
 func TestSchemaStepCreatesConstraint(t *testing.T) {
 	g := realGraph(t)
 	for range 2 {
@@ -20,12 +22,17 @@ func TestSchemaStepCreatesConstraint(t *testing.T) {
 	}
 	for kind, names := range map[string][]string{
 		"CONSTRAINTS": {"sync_lease_key_unique"},
-		"INDEXES":     {"user_user_id", "user_okta_id"},
+		"INDEXES":     {"user_user_id", "user_okta_id", "user_scim_id", "user_scim_external_id"},
 	} {
 		for _, name := range names {
 			if n := g.count(t, "SHOW "+kind+" YIELD name WHERE name = $name RETURN count(*)", map[string]any{"name": name}); n != 1 {
 				t.Errorf("%s %s: %d, want 1", kind, name, n)
 			}
+		}
+	}
+	for _, p := range proxy.IndexedUserProperties {
+		if n := g.count(t, "SHOW INDEXES YIELD labelsOrTypes, properties WHERE labelsOrTypes = ['User'] AND properties = [$p] RETURN count(*)", map[string]any{"p": p}); n != 1 {
+			t.Errorf("%d indexes on User.%s, want 1", n, p)
 		}
 	}
 }

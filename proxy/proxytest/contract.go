@@ -19,11 +19,13 @@ import (
 )
 
 // Store is what the contract needs of an implementation: the service's view,
-// catalog seeding, and the resource→user direction of edges.
+// catalog seeding, sync progress, the user index the SCIM endpoint reads
+// through, and the resource→user direction of edges.
 type Store interface {
 	proxy.Store
 	proxy.CatalogLoader
 	proxy.SyncStore
+	proxy.UserIndex
 	UsersOfResource(ctx context.Context, t schema.ResourceType, resourceKey string, rel schema.Relation) ([]string, error)
 }
 
@@ -793,6 +795,8 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	t.Run("user index", func(t *testing.T) { runUserIndex(t, newStore, seeded) })
+
 	t.Run("health", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Health(ctx); err != nil {
@@ -800,6 +804,355 @@ func Run(t *testing.T, newStore Factory) {
 		}
 		if s.Kind() == "" {
 			t.Fatal("Kind is empty")
+		}
+	})
+}
+
+// runUserIndex is the contract of proxy.UserIndex: nodes found by the
+// indexed properties wherever they are keyed, extra properties read and set
+// once, and every node's key paged in key order.
+func runUserIndex(t *testing.T, newStore, seeded Factory) {
+	ctx := context.Background()
+	keysBy := func(t *testing.T, s Store, name, value string) []string {
+		t.Helper()
+		keys, err := s.UserKeysByProperty(ctx, name, value)
+		if err != nil {
+			t.Fatalf("UserKeysByProperty(%s, %q): %v", name, value, err)
+		}
+		return keys
+	}
+	props := func(t *testing.T, s Store, key string, names ...string) map[string]string {
+		t.Helper()
+		got, err := s.UserProperties(ctx, key, names...)
+		if err != nil {
+			t.Fatalf("UserProperties(%s, %v): %v", key, names, err)
+		}
+		return got
+	}
+	scimNames := []string{schema.DirectoryIDProperty, proxy.SCIMIDProperty, proxy.SCIMExternalIDProperty}
+
+	// Entries written through other_key_values are properties like any
+	// other: each indexed one finds its node, exactly, and follows the node
+	// when it is re-keyed or the entry changes.
+	t.Run("found by each indexed property", func(t *testing.T) {
+		s := seeded(t)
+		in := alice()
+		in.OtherKeyValues = map[string]string{"okta_id": "00ualice", "scim_id": "2819c223-7f76-453a-919d-413861904646", "scim_external_id": "ext-1"}
+		if _, _, err := s.CreateUpdateUser(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		other := bob()
+		other.OtherKeyValues = map[string]string{"scim_external_id": "ext-1", "scim_id": "bob-scim"}
+		if _, _, err := s.CreateUpdateUser(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		// A minimal node of a relation write has none of them.
+		if err := s.AddResourceRelation(ctx, "stub@example.com", schema.Follow, schema.Table, TableOrders); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]map[string][]string{
+			"okta_id":          {"00ualice": {"alice@example.com"}},
+			"scim_id":          {"2819c223-7f76-453a-919d-413861904646": {"alice@example.com"}, "bob-scim": {"bob@example.com"}},
+			"scim_external_id": {"ext-1": {"alice@example.com", "bob@example.com"}},
+		}
+		check := func(t *testing.T, want map[string]map[string][]string) {
+			t.Helper()
+			for _, name := range proxy.IndexedUserProperties {
+				for value, keys := range want[name] {
+					if got := keysBy(t, s, name, value); !slices.Equal(got, keys) {
+						t.Errorf("UserKeysByProperty(%s, %q) = %v, want %v", name, value, got, keys)
+					}
+				}
+			}
+		}
+		check(t, want)
+		if len(want) != len(proxy.IndexedUserProperties) {
+			t.Fatalf("the case covers %d of the %d indexed properties", len(want), len(proxy.IndexedUserProperties))
+		}
+		// Exact matches only; an empty value matches nothing.
+		for _, name := range proxy.IndexedUserProperties {
+			for _, value := range []string{"", "EXT-1", "ext-", "ext-1 ", "00UALICE", "00ualice%", ".*", "nobody"} {
+				if got := keysBy(t, s, name, value); len(got) != 0 {
+					t.Errorf("UserKeysByProperty(%s, %q) = %v, want none", name, value, got)
+				}
+			}
+		}
+
+		if err := s.MoveUser(ctx, "alice@example.com", "alice.liddell@example.org"); err != nil {
+			t.Fatal(err)
+		}
+		want["okta_id"]["00ualice"] = []string{"alice.liddell@example.org"}
+		want["scim_id"]["2819c223-7f76-453a-919d-413861904646"] = []string{"alice.liddell@example.org"}
+		want["scim_external_id"]["ext-1"] = []string{"alice.liddell@example.org", "bob@example.com"}
+		check(t, want)
+		if got := props(t, s, "alice.liddell@example.org", scimNames...); !maps.Equal(got, in.OtherKeyValues) {
+			t.Fatalf("moved node's properties = %v, want %v", got, in.OtherKeyValues)
+		}
+
+		// A later write of an entry replaces it in the lookups too.
+		moved := alice()
+		moved.Email, moved.UserID, moved.NodeKey = "alice.liddell@example.org", "alice.liddell@example.org", ""
+		moved.OtherKeyValues = map[string]string{"okta_id": "00ualice2", "scim_external_id": "ext-2"}
+		if _, _, err := s.CreateUpdateUser(ctx, moved); err != nil {
+			t.Fatal(err)
+		}
+		want["okta_id"] = map[string][]string{"00ualice": nil, "00ualice2": {"alice.liddell@example.org"}}
+		want["scim_external_id"] = map[string][]string{"ext-1": {"bob@example.com"}, "ext-2": {"alice.liddell@example.org"}}
+		check(t, want)
+	})
+
+	t.Run("names outside the allowlist are invalid", func(t *testing.T) {
+		s := newStore(t)
+		in := alice()
+		in.OtherKeyValues = map[string]string{"location": "Berlin"}
+		if _, _, err := s.CreateUpdateUser(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"", "key", "email", "user_id", "location", "SCIM_ID", "scimId", "scim_id ",
+			"okta_id}) RETURN 1 //", "scim_id`", "u.scim_id"} {
+			if keys, err := s.UserKeysByProperty(ctx, name, "x"); schema.KindOf(err) != schema.KindInvalid {
+				t.Errorf("UserKeysByProperty(%q) = %v, %v; want invalid", name, keys, err)
+			}
+		}
+		// Reads and writes take names outside the user model only.
+		for _, name := range []string{"", "key", "email", "user_id", "display_name", "is_active", "other_key_values",
+			"usersvc_created_marker", "has space", "1st", "a-b", strings.Repeat("a", 65)} {
+			if got, err := s.UserProperties(ctx, in.Key(), "okta_id", name); schema.KindOf(err) != schema.KindInvalid {
+				t.Errorf("UserProperties(%q) = %v, %v; want invalid", name, got, err)
+			}
+			if got, err := s.SetUserPropertyIfAbsent(ctx, in.Key(), name, "x"); schema.KindOf(err) != schema.KindInvalid {
+				t.Errorf("SetUserPropertyIfAbsent(%q) = %q, %v; want invalid", name, got, err)
+			}
+		}
+		got, err := s.GetUser(ctx, in.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertUser(t, "after refused writes", got, in)
+	})
+
+	t.Run("user properties", func(t *testing.T) {
+		s := newStore(t)
+		in := alice()
+		in.OtherKeyValues = map[string]string{"okta_id": "00ualice", "scim_external_id": "ext-1", "location": "Berlin"}
+		if _, _, err := s.CreateUpdateUser(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"okta_id": "00ualice", "scim_external_id": "ext-1"}
+		if got := props(t, s, in.Key(), append(scimNames, "shoe_size")...); !maps.Equal(got, want) {
+			t.Fatalf("UserProperties = %v, want %v (absent ones missing)", got, want)
+		}
+		// Names not in USER_OTHER_KEYS read too; no names, no properties.
+		if got := props(t, s, in.Key(), "location"); !maps.Equal(got, map[string]string{"location": "Berlin"}) {
+			t.Fatalf("UserProperties(location) = %v", got)
+		}
+		if got, err := s.UserProperties(ctx, in.Key()); err != nil || got == nil || len(got) != 0 {
+			t.Fatalf("UserProperties without names = %#v, %v; want an empty map", got, err)
+		}
+		for _, key := range []string{"nobody@example.com", "", "ALICE@example.com"} {
+			if got, err := s.UserProperties(ctx, key, "okta_id"); !schema.IsNotFound(err) {
+				t.Fatalf("UserProperties(%q) = %v, %v; want not found", key, got, err)
+			}
+		}
+	})
+
+	t.Run("set if absent keeps the first value", func(t *testing.T) {
+		s := seeded(t)
+		in := alice()
+		in.OtherKeyValues = map[string]string{"location": "Berlin"}
+		if _, _, err := s.CreateUpdateUser(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		key := in.Key()
+		// Read first, so a store with a cache has the node in it.
+		if got := props(t, s, key, proxy.SCIMIDProperty); len(got) != 0 {
+			t.Fatalf("properties before = %v", got)
+		}
+		for _, value := range []string{"first", "second", "first"} {
+			if got, err := s.SetUserPropertyIfAbsent(ctx, key, proxy.SCIMIDProperty, value); err != nil || got != "first" {
+				t.Fatalf("SetUserPropertyIfAbsent(%q) = %q, %v; want first", value, got, err)
+			}
+		}
+		if got := props(t, s, key, proxy.SCIMIDProperty, "location"); !maps.Equal(got, map[string]string{"scim_id": "first", "location": "Berlin"}) {
+			t.Fatalf("properties after = %v", got)
+		}
+		if got := keysBy(t, s, proxy.SCIMIDProperty, "first"); !slices.Equal(got, []string{key}) {
+			t.Fatalf("found by the set value: %v", got)
+		}
+		// A property set so is kept by an upsert that leaves it out.
+		if _, _, err := s.CreateUpdateUser(ctx, alice()); err != nil {
+			t.Fatal(err)
+		}
+		if got := props(t, s, key, proxy.SCIMIDProperty); got[proxy.SCIMIDProperty] != "first" {
+			t.Fatalf("after an upsert = %v", got)
+		}
+
+		// okta_id set so is the node's directory id everywhere: read back
+		// as other_key_values and found by it.
+		if got, err := s.SetUserPropertyIfAbsent(ctx, key, schema.DirectoryIDProperty, "00ualice"); err != nil || got != "00ualice" {
+			t.Fatalf("SetUserPropertyIfAbsent(okta_id) = %q, %v", got, err)
+		}
+		if u, err := s.GetUser(ctx, key); err != nil || u.OtherKeyValues["okta_id"] != "00ualice" || u.OtherKeyValues["location"] != "Berlin" {
+			t.Fatalf("GetUser after setting okta_id = %+v, %v", u, err)
+		}
+		if keys, err := s.UserKeysByDirectoryID(ctx, "00ualice"); err != nil || !slices.Equal(keys, []string{key}) {
+			t.Fatalf("UserKeysByDirectoryID = %v, %v", keys, err)
+		}
+		if got := keysBy(t, s, schema.DirectoryIDProperty, "00ualice"); !slices.Equal(got, []string{key}) {
+			t.Fatalf("UserKeysByProperty(okta_id) = %v", got)
+		}
+
+		// A minimal node takes one too, and stays minimal.
+		if err := s.AddResourceRelation(ctx, "stub@example.com", schema.Follow, schema.Table, TableOrders); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.SetUserPropertyIfAbsent(ctx, "stub@example.com", proxy.SCIMExternalIDProperty, "ext-stub"); err != nil || got != "ext-stub" {
+			t.Fatalf("SetUserPropertyIfAbsent on a minimal node = %q, %v", got, err)
+		}
+		if u, err := s.GetUser(ctx, "stub@example.com"); err != nil || !u.IsStub() {
+			t.Fatalf("minimal node after the write = %+v, %v", u, err)
+		}
+		if users, _ := s.GetUsers(ctx); len(users) != 1 {
+			t.Fatalf("%d active users, want alice alone", len(users))
+		}
+
+		// No node: not found, and none written. An empty value is refused.
+		if got, err := s.SetUserPropertyIfAbsent(ctx, "nobody@example.com", proxy.SCIMIDProperty, "x"); !schema.IsNotFound(err) {
+			t.Fatalf("SetUserPropertyIfAbsent(unknown) = %q, %v; want not found", got, err)
+		}
+		if _, err := s.GetUser(ctx, "nobody@example.com"); !schema.IsNotFound(err) {
+			t.Fatalf("a node was written for an unknown key: %v", err)
+		}
+		if got, err := s.SetUserPropertyIfAbsent(ctx, key, proxy.SCIMExternalIDProperty, ""); schema.KindOf(err) != schema.KindInvalid {
+			t.Fatalf("SetUserPropertyIfAbsent(empty) = %q, %v; want invalid", got, err)
+		}
+		if got := props(t, s, key, proxy.SCIMExternalIDProperty); len(got) != 0 {
+			t.Fatalf("the refused empty value wrote %v", got)
+		}
+	})
+
+	// Concurrent callers with different values, as two SCIM requests for
+	// one person: one value wins, every caller answers it, the node holds
+	// it. Several rounds, each on a node of its own.
+	t.Run("concurrent set if absent agree", func(t *testing.T) {
+		s := newStore(t)
+		const rounds, callers = 4, 8
+		for round := range rounds {
+			key := fmt.Sprintf("racer%d@example.com", round)
+			if _, _, err := s.CreateUpdateUser(ctx, schema.User{Email: key, UserID: key, DisplayName: "Racer", IsActive: true}); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]string, callers)
+			errs := make([]error, callers)
+			var wg sync.WaitGroup
+			for i := range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					got[i], errs[i] = s.SetUserPropertyIfAbsent(ctx, key, proxy.SCIMIDProperty, fmt.Sprintf("value-%d-%d", round, i))
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("round %d caller %d: %v", round, i, err)
+				}
+			}
+			winner := got[0]
+			if !strings.HasPrefix(winner, fmt.Sprintf("value-%d-", round)) {
+				t.Fatalf("round %d: winner %q is no caller's value", round, winner)
+			}
+			for _, v := range got {
+				if v != winner {
+					t.Fatalf("round %d: callers answered different values: %q", round, got)
+				}
+			}
+			if held := props(t, s, key, proxy.SCIMIDProperty)[proxy.SCIMIDProperty]; held != winner {
+				t.Fatalf("round %d: the node holds %q, the callers answered %q", round, held, winner)
+			}
+			if keys := keysBy(t, s, proxy.SCIMIDProperty, winner); !slices.Equal(keys, []string{key}) {
+				t.Fatalf("round %d: found by the winner: %v", round, keys)
+			}
+		}
+	})
+
+	// Every node's key, minimal nodes of relation writes and catalog reads
+	// included, in the order of Go's string comparison (bytes of UTF-8:
+	// Unicode code points), which is what Neo4j's ORDER BY gives for
+	// stored strings too.
+	t.Run("page user keys", func(t *testing.T) {
+		s := seeded(t)
+		if keys, total, err := s.PageUserKeys(ctx, 0, 10); err != nil || len(keys) != 0 || total != 0 {
+			t.Fatalf("PageUserKeys on no users = %v, %d, %v", keys, total, err)
+		}
+		for _, u := range []schema.User{alice(), bob(), {UserID: "0012345", DisplayName: "Digits", IsActive: true}} {
+			if _, _, err := s.CreateUpdateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Relation writes do not normalise keys: the stubs hold these as
+		// given (upper case, punctuation, non-ASCII).
+		stubs := []string{"a.b@example.com", "a-b@example.com", "a_b@example.com", "ab@example.com", "Zed@Example.com",
+			"zoë@example.com", "émile@example.com", "z@example.com", "🦊@example.com", "a+b@example.com"}
+		for _, key := range stubs {
+			if err := s.AddResourceRelation(ctx, key, schema.Follow, schema.Table, TableOrders); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := schema.Catalog{Reads: []schema.ReadRecord{{User: "reader@example.com", Table: TableEvents, ReadCount: 3}}}
+		if err := s.LoadCatalog(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		all := append([]string{"alice@example.com", "bob@example.com", "0012345", "reader@example.com"}, stubs...)
+		slices.Sort(all)
+		n := len(all)
+
+		page := func(offset, limit int) ([]string, int) {
+			t.Helper()
+			keys, total, err := s.PageUserKeys(ctx, offset, limit)
+			if err != nil {
+				t.Fatalf("PageUserKeys(%d, %d): %v", offset, limit, err)
+			}
+			if keys == nil {
+				t.Fatalf("PageUserKeys(%d, %d) keys are nil, want a list", offset, limit)
+			}
+			return keys, total
+		}
+		if keys, total := page(0, 1000); !slices.Equal(keys, all) || total != n {
+			t.Fatalf("PageUserKeys(0, 1000) = %q, %d; want %q, %d", keys, total, all, n)
+		}
+		for _, tc := range []struct{ offset, limit, from, to int }{
+			{0, 3, 0, 3}, {2, 3, 2, 5}, {n - 2, 5, n - 2, n}, {n - 1, 1, n - 1, n},
+			{n, 5, n, n}, {n + 7, 5, n, n}, {3, 0, 3, 3}, {0, 0, 0, 0},
+		} {
+			if keys, total := page(tc.offset, tc.limit); !slices.Equal(keys, all[tc.from:tc.to]) || total != n {
+				t.Errorf("PageUserKeys(%d, %d) = %q, %d; want %q, %d", tc.offset, tc.limit, keys, total, all[tc.from:tc.to], n)
+			}
+		}
+		// Pages of 4 walk every key once.
+		var walked []string
+		for offset := 0; offset < n; offset += 4 {
+			keys, _ := page(offset, 4)
+			walked = append(walked, keys...)
+		}
+		if !slices.Equal(walked, all) {
+			t.Fatalf("pages of 4 = %q, want %q", walked, all)
+		}
+		for _, bad := range [][2]int{{-1, 10}, {0, -1}} {
+			if keys, total, err := s.PageUserKeys(ctx, bad[0], bad[1]); schema.KindOf(err) != schema.KindInvalid {
+				t.Errorf("PageUserKeys(%d, %d) = %v, %d, %v; want invalid", bad[0], bad[1], keys, total, err)
+			}
+		}
+
+		// A moved node is paged under its new key, once.
+		if err := s.MoveUser(ctx, "alice@example.com", "zz-alice@example.org"); err != nil {
+			t.Fatal(err)
+		}
+		moved := slices.DeleteFunc(slices.Clone(all), func(k string) bool { return k == "alice@example.com" })
+		moved = append(moved, "zz-alice@example.org")
+		slices.Sort(moved)
+		if keys, total := page(0, 1000); !slices.Equal(keys, moved) || total != n {
+			t.Fatalf("after the move PageUserKeys = %q, %d; want %q, %d", keys, total, moved, n)
 		}
 	})
 }

@@ -1,0 +1,159 @@
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/usersvc/usersvc/proxy"
+	"github.com/usersvc/usersvc/schema"
+)
+
+var _ proxy.UserIndex = (*Store)(nil)
+
+// UserKeysByProperty returns, sorted, the keys of the users whose property
+// name holds exactly value (a string; another writer's number or boolean
+// never matches, as in Neo4j). okta_id is looked up in the directory-id
+// index; the SCIM properties are found by scanning the users bucket, which
+// is linear in the number of users (Neo4j has an index for each): fine for
+// the embedded store's size. An empty value matches nothing: empty and
+// absent are the same to UserIndex.
+func (s *Store) UserKeysByProperty(ctx context.Context, name, value string) ([]string, error) {
+	if !slices.Contains(proxy.IndexedUserProperties, name) {
+		return nil, schema.Errorf(schema.KindInvalid, "user property %q cannot be searched", name)
+	}
+	if value == "" {
+		return []string{}, nil
+	}
+	if name == schema.DirectoryIDProperty {
+		keys, err := s.UserKeysByDirectoryID(ctx, value)
+		if keys == nil {
+			keys = []string{}
+		}
+		return keys, err
+	}
+	keys := []string{}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		// Only the properties are decoded; keys come in bucket order, which
+		// is sorted.
+		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
+			var rec struct {
+				Props map[string]any `json:"properties"`
+			}
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode stored user %q: %w", k, err)
+			}
+			if got, ok := rec.Props[name].(string); ok && got == value {
+				keys = append(keys, string(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// UserProperties returns the named properties of key's record that hold a
+// non-empty string. Names must be properties outside the user model
+// (schema.CheckOtherKeyName), as other_key_values entries are: the model's
+// own fields are not record properties here.
+func (s *Store) UserProperties(ctx context.Context, key string, names ...string) (map[string]string, error) {
+	for _, name := range names {
+		if err := schema.CheckOtherKeyName(name); err != nil {
+			return nil, err
+		}
+	}
+	rec, found, err := s.record(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+	}
+	props := make(map[string]string, len(names))
+	for _, name := range names {
+		if v, ok := rec.Props[name].(string); ok && v != "" {
+			props[name] = v
+		}
+	}
+	return props, nil
+}
+
+// SetUserPropertyIfAbsent sets name on key's record unless it holds a value
+// already, in one write transaction (bbolt runs one at a time, so
+// concurrent callers see each other's result), through updateUsers so the
+// record cache follows. Any value other than "" counts as held, also one of
+// another type (returned in its string form): it is never overwritten.
+func (s *Store) SetUserPropertyIfAbsent(ctx context.Context, key, name, value string) (string, error) {
+	if err := schema.CheckOtherKeyName(name); err != nil {
+		return "", err
+	}
+	if value == "" {
+		return "", schema.Errorf(schema.KindInvalid, "user property %s: the value is empty", name)
+	}
+	var held string
+	err := s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]*userRecord) error {
+		users := tx.Bucket(bucketUsers)
+		var rec userRecord
+		found, err := getJSON(users, key, &rec)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+		}
+		if cur, ok := schema.PropertyString(rec.Props[name]); ok && cur != "" {
+			held = cur
+			return nil
+		}
+		oldID := directoryID(rec)
+		if rec.Props == nil {
+			rec.Props = map[string]any{}
+		}
+		rec.Props[name] = value
+		rec.UpdatedEpochMs = s.now().UnixMilli()
+		held = value
+		written[key] = &rec
+		if err := indexDirectoryID(tx.Bucket(bucketDirectoryIDs), oldID, key, rec); err != nil {
+			return err
+		}
+		return putJSON(users, key, rec)
+	})
+	if err != nil {
+		return "", err
+	}
+	return held, nil
+}
+
+// PageUserKeys walks the users bucket's cursor: bbolt orders keys by their
+// bytes, and for UTF-8 strings byte order is Unicode code point order,
+// which is how Neo4j orders stored string properties (ORDER BY u.key gives
+// the same sequence on 4.4 and 5.x, ASCII and beyond; the contract checks
+// both stores against Go's string order). Every record counts, minimal
+// nodes from relation writes too, as every (:User) node does in Neo4j.
+func (s *Store) PageUserKeys(ctx context.Context, offset, limit int) ([]string, int, error) {
+	if offset < 0 || limit < 0 {
+		return nil, 0, schema.Errorf(schema.KindInvalid, "page offset %d and limit %d must not be negative", offset, limit)
+	}
+	keys := []string{}
+	total := 0
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketUsers).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if total >= offset && total-offset < limit {
+				keys = append(keys, string(k))
+			}
+			total++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return keys, total, nil
+}

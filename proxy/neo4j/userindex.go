@@ -1,0 +1,154 @@
+package neo4j
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+
+	"github.com/usersvc/usersvc/proxy"
+	"github.com/usersvc/usersvc/schema"
+)
+
+var _ proxy.UserIndex = (*Store)(nil)
+
+// userKeysByProperty is the statement that finds nodes by each name of
+// proxy.IndexedUserProperties (Cypher takes no property name as a
+// parameter); a name missing here is a usersvc bug, which a unit test
+// catches.
+var userKeysByProperty = map[string]string{
+	schema.DirectoryIDProperty:   stmtUserKeysByDirectoryID,
+	proxy.SCIMIDProperty:         stmtUserKeysBySCIMID,
+	proxy.SCIMExternalIDProperty: stmtUserKeysBySCIMExternalID,
+}
+
+// UserKeysByProperty returns, sorted, the keys of the nodes whose property
+// name is value, through that property's index. An empty value matches
+// nothing (databuilder writes empty strings for missing values, so it
+// would match every node it published without one): empty and absent are
+// the same to UserIndex.
+func (s *Store) UserKeysByProperty(ctx context.Context, name, value string) ([]string, error) {
+	if !slices.Contains(proxy.IndexedUserProperties, name) {
+		return nil, schema.Errorf(schema.KindInvalid, "user property %q cannot be searched", name)
+	}
+	stmt, ok := userKeysByProperty[name]
+	if !ok {
+		return nil, fmt.Errorf("no statement finds users by %s", name)
+	}
+	if value == "" {
+		return []string{}, nil
+	}
+	return read(s, ctx, func(tx neo4j.ManagedTransaction) ([]string, error) {
+		recs, err := collect(ctx, tx, stmt, map[string]any{"id": value})
+		if err != nil {
+			return nil, err
+		}
+		keys := make([]string, 0, len(recs))
+		for _, rec := range recs {
+			if k, ok := valueOrNil(rec, "key").(string); ok {
+				keys = append(keys, k)
+			}
+		}
+		return keys, nil
+	})
+}
+
+// UserProperties returns the named properties of the node keyed key that
+// hold a non-empty string. Names must be properties outside the user model
+// (schema.CheckOtherKeyName), as in the embedded store, whose model fields
+// are no properties.
+func (s *Store) UserProperties(ctx context.Context, key string, names ...string) (map[string]string, error) {
+	for _, name := range names {
+		if err := schema.CheckOtherKeyName(name); err != nil {
+			return nil, err
+		}
+	}
+	return read(s, ctx, func(tx neo4j.ManagedTransaction) (map[string]string, error) {
+		recs, err := collect(ctx, tx, stmtUserProperties, map[string]any{"key": key})
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) == 0 {
+			return nil, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+		}
+		all, _ := valueOrNil(recs[0], "properties").(map[string]any)
+		props := make(map[string]string, len(names))
+		for _, name := range names {
+			if v, ok := all[name].(string); ok && v != "" {
+				props[name] = v
+			}
+		}
+		return props, nil
+	})
+}
+
+// SetUserPropertyIfAbsent sets name on the node keyed key unless it holds a
+// value other than the empty string already, in one write transaction that first takes
+// the node's write lock (stmtLockUser): concurrent callers run one after
+// the other and all answer the first one's value. A value another writer
+// stored with another type is kept and answered in its string form.
+func (s *Store) SetUserPropertyIfAbsent(ctx context.Context, key, name, value string) (string, error) {
+	if err := schema.CheckOtherKeyName(name); err != nil {
+		return "", err
+	}
+	if value == "" {
+		return "", schema.Errorf(schema.KindInvalid, "user property %s: the value is empty", name)
+	}
+	return write(s, ctx, func(tx neo4j.ManagedTransaction) (string, error) {
+		recs, err := collect(ctx, tx, stmtLockUser, map[string]any{"key": key})
+		if err != nil {
+			return "", err
+		}
+		if len(recs) == 0 {
+			return "", schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+		}
+		recs, err = collect(ctx, tx, stmtSetUserPropertyIfAbsent, map[string]any{
+			"key": key, "name": name, "props": map[string]any{name: value},
+		})
+		if err != nil {
+			return "", err
+		}
+		if len(recs) != 1 {
+			return "", fmt.Errorf("set user property returned %d rows", len(recs))
+		}
+		held, _ := schema.PropertyString(valueOrNil(recs[0], "value"))
+		return held, nil
+	})
+}
+
+// PageUserKeys counts the keyed User nodes and reads one page of their
+// keys, in key order, in one read transaction.
+func (s *Store) PageUserKeys(ctx context.Context, offset, limit int) ([]string, int, error) {
+	if offset < 0 || limit < 0 {
+		return nil, 0, schema.Errorf(schema.KindInvalid, "page offset %d and limit %d must not be negative", offset, limit)
+	}
+	type page struct {
+		keys  []string
+		total int
+	}
+	p, err := read(s, ctx, func(tx neo4j.ManagedTransaction) (page, error) {
+		recs, err := collect(ctx, tx, stmtCountUserKeys, nil)
+		if err != nil {
+			return page{}, err
+		}
+		total, _ := valueOrNil(recs[0], "total").(int64)
+		keys := []string{}
+		if limit > 0 && int64(offset) < total {
+			recs, err = collect(ctx, tx, stmtPageUserKeys, map[string]any{"offset": int64(offset), "limit": int64(limit)})
+			if err != nil {
+				return page{}, err
+			}
+			for _, rec := range recs {
+				if k, ok := valueOrNil(rec, "key").(string); ok {
+					keys = append(keys, k)
+				}
+			}
+		}
+		return page{keys, int(total)}, nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return p.keys, p.total, nil
+}
