@@ -29,6 +29,23 @@ type eventApplier struct {
 	log           *slog.Logger
 }
 
+// newEventApplier builds the applier with the defaults both event paths
+// share: retries 3 (negative: none), backoff 500ms, lookupTimeout 5s.
+func newEventApplier(dir IDLookup, store HookStore, source string, retries int, backoff, lookupTimeout time.Duration, log *slog.Logger) *eventApplier {
+	if retries < 0 {
+		retries = 0
+	} else if retries == 0 {
+		retries = 3
+	}
+	if backoff <= 0 {
+		backoff = 500 * time.Millisecond
+	}
+	if lookupTimeout <= 0 {
+		lookupTimeout = 5 * time.Second
+	}
+	return &eventApplier{dir: dir, store: store, source: source, retries: retries, backoff: backoff, lookupTimeout: lookupTimeout, log: log}
+}
+
 // retry runs call, retrying unavailability with backoff, bounded.
 func (a *eventApplier) retry(ctx context.Context, call func(context.Context) error) error {
 	backoff := a.backoff

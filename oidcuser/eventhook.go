@@ -93,17 +93,6 @@ func NewEventHooks(dir IDLookup, store HookStore, cfg EventHooksConfig) *EventHo
 	if cfg.DedupeSize <= 0 {
 		cfg.DedupeSize = 10000
 	}
-	if cfg.Retries < 0 {
-		cfg.Retries = 0
-	} else if cfg.Retries == 0 {
-		cfg.Retries = 3
-	}
-	if cfg.Backoff <= 0 {
-		cfg.Backoff = 500 * time.Millisecond
-	}
-	if cfg.LookupTimeout <= 0 {
-		cfg.LookupTimeout = 5 * time.Second
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -112,9 +101,8 @@ func NewEventHooks(dir IDLookup, store HookStore, cfg EventHooksConfig) *EventHo
 	}
 	seen, _ := lru.New[string, struct{}](cfg.DedupeSize) // size is positive
 	return &EventHooks{
-		cfg: cfg,
-		apply: &eventApplier{dir: dir, store: store, source: "hook", retries: cfg.Retries, backoff: cfg.Backoff,
-			lookupTimeout: cfg.LookupTimeout, log: cfg.Logger},
+		cfg:   cfg,
+		apply: newEventApplier(dir, store, "hook", cfg.Retries, cfg.Backoff, cfg.LookupTimeout, cfg.Logger),
 		queue: make(chan schema.HookEvent, cfg.QueueSize), seen: seen,
 	}
 }

@@ -180,17 +180,6 @@ func NewSyslogPoller(logs LogReader, dir IDLookup, store SyslogStore, cfg Syslog
 	if cfg.DedupeSize <= 0 {
 		cfg.DedupeSize = 20000
 	}
-	if cfg.Retries < 0 {
-		cfg.Retries = 0
-	} else if cfg.Retries == 0 {
-		cfg.Retries = 3
-	}
-	if cfg.Backoff <= 0 {
-		cfg.Backoff = 500 * time.Millisecond
-	}
-	if cfg.LookupTimeout <= 0 {
-		cfg.LookupTimeout = 5 * time.Second
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -203,8 +192,7 @@ func NewSyslogPoller(logs LogReader, dir IDLookup, store SyslogStore, cfg Syslog
 	seen, _ := lru.New[string, struct{}](cfg.DedupeSize) // size is positive
 	return &SyslogPoller{
 		logs: logs, store: store, cfg: cfg, seen: seen, closing: make(chan struct{}),
-		apply: &eventApplier{dir: dir, store: store, source: "syslog", retries: cfg.Retries, backoff: cfg.Backoff,
-			lookupTimeout: cfg.LookupTimeout, log: cfg.Logger},
+		apply: newEventApplier(dir, store, "syslog", cfg.Retries, cfg.Backoff, cfg.LookupTimeout, cfg.Logger),
 	}
 }
 
