@@ -8,6 +8,11 @@
 //   - databuilder (amundsen-databuilder, requirements-databuilder.txt):
 //     databuilder_load.py publishes CSVs to Neo4j through databuilder's
 //     CSV extractor, loader and Neo4jCsvPublisher (Publish).
+//
+// It also builds, the same way, the virtualenv of a checker that is not
+// Amundsen's: scim2-tester, python-scim's SCIM compliance checker
+// (requirements-scim.txt, EnsureSCIMTesterVenv), which testsupport/scimtester
+// runs against usersvc's SCIM endpoint.
 package amundsen
 
 import (
@@ -26,7 +31,7 @@ import (
 	"time"
 )
 
-//go:embed requirements.txt requirements-databuilder.txt requirements-frontend.txt metadata_app.py frontend_app.py gunicorn_conf.py neo4jproxy_call.py databuilder_load.py
+//go:embed requirements.txt requirements-databuilder.txt requirements-frontend.txt requirements-scim.txt metadata_app.py frontend_app.py gunicorn_conf.py neo4jproxy_call.py databuilder_load.py
 var files embed.FS
 
 // PythonEnv names the interpreter EnsureVenv builds the virtualenv with when
@@ -70,6 +75,11 @@ var (
 		"amundsen-databuilder"}
 )
 
+// scimTesterVenv is scim2-tester with scim2-client's httpx2 engine
+// (requirements-scim.txt), for testsupport/scimtester.
+var scimTesterVenv = venv{"scimtester-venv", "requirements-scim.txt",
+	"import httpx2, scim2_client.engines.httpx2, scim2_tester; from scim2_tester import check_server, Status", "scim2-tester"}
+
 // hash is the first 12 hex digits of the requirements file's SHA-256: a new
 // pin set gets a new virtualenv.
 func (v venv) hash() string {
@@ -110,6 +120,13 @@ func EnsureVenv(ctx context.Context) (python string, err error) { return metadat
 // (requirements-databuilder.txt).
 func EnsureDatabuilderVenv(ctx context.Context) (python string, err error) {
 	return databuilderVenv.ensure(ctx)
+}
+
+// EnsureSCIMTesterVenv is EnsureVenv for the scim2-tester virtualenv
+// (requirements-scim.txt), kept in
+// os.UserCacheDir()/usersvc/scimtester-venv-<hash of requirements-scim.txt>.
+func EnsureSCIMTesterVenv(ctx context.Context) (python string, err error) {
+	return scimTesterVenv.ensure(ctx)
 }
 
 func (v venv) ensure(ctx context.Context) (python string, err error) {

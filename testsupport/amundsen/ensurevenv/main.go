@@ -1,6 +1,7 @@
 // Command ensurevenv builds (once) the virtualenvs that testsupport/amundsen
-// runs Amundsen's metadata service and databuilder from, and prints their
-// pythons. make runs it before the tests so that no test waits on pip.
+// runs Amundsen's metadata service, databuilder and frontend from, and
+// testsupport/scimtester runs scim2-tester from, and prints their pythons.
+// make runs it before the tests so that no test waits on pip.
 package main
 
 import (
@@ -22,6 +23,7 @@ func main() {
 		{"metadata", amundsen.EnsureVenv},
 		{"databuilder", amundsen.EnsureDatabuilderVenv},
 		{"frontend", amundsen.EnsureFrontendVenv},
+		{"scim2-tester", amundsen.EnsureSCIMTesterVenv},
 	} {
 		start := time.Now()
 		python, err := v.ensure(ctx)
