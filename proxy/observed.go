@@ -12,13 +12,29 @@ type Observer interface {
 	StoreOperation(op string, elapsed time.Duration, err error)
 }
 
-// Observed wraps s so that every call is reported to obs.
+// Observed wraps s so that every call is reported to obs. The wrapper is a
+// UserIndex too, whatever s is: its UserIndex calls reach s when s is one,
+// and otherwise fail with KindUnavailable (the request is not at fault: the
+// configured store cannot serve it), reported like any other call.
+// SupportsUserIndex tells the two apart up front.
 func Observed(s Store, obs Observer) Store { return observed{s: s, obs: obs} }
+
+// SupportsUserIndex reports whether s serves UserIndex calls: s is a
+// UserIndex and, when s is Observed, so is the store it wraps.
+func SupportsUserIndex(s Store) bool {
+	if o, ok := s.(observed); ok {
+		s = o.s
+	}
+	_, ok := s.(UserIndex)
+	return ok
+}
 
 type observed struct {
 	s   Store
 	obs Observer
 }
+
+var _ UserIndex = observed{}
 
 // KnownDown passes the wrapped store's fail-fast answer on (FailFast).
 func (o observed) KnownDown() error {
@@ -98,3 +114,69 @@ func (o observed) Health(ctx context.Context) error {
 
 func (o observed) Kind() string { return o.s.Kind() }
 func (o observed) Close() error { return o.s.Close() }
+
+// userIndex is the wrapped store's UserIndex, or the error every
+// UserIndex call answers when it has none.
+func (o observed) userIndex() (UserIndex, error) {
+	if ix, ok := o.s.(UserIndex); ok {
+		return ix, nil
+	}
+	return nil, schema.Errorf(schema.KindUnavailable, "the %s store does not support the user index", o.s.Kind())
+}
+
+func (o observed) UserKeysByProperty(ctx context.Context, name, value string) ([]string, error) {
+	return timed(o, "user_keys_by_property", func() ([]string, error) {
+		ix, err := o.userIndex()
+		if err != nil {
+			return nil, err
+		}
+		return ix.UserKeysByProperty(ctx, name, value)
+	})
+}
+
+func (o observed) UserProperties(ctx context.Context, key string, names ...string) (map[string]string, error) {
+	return timed(o, "user_properties", func() (map[string]string, error) {
+		ix, err := o.userIndex()
+		if err != nil {
+			return nil, err
+		}
+		return ix.UserProperties(ctx, key, names...)
+	})
+}
+
+func (o observed) SetUserPropertyIfAbsent(ctx context.Context, key, name, value string) (string, error) {
+	return timed(o, "set_user_property_if_absent", func() (string, error) {
+		ix, err := o.userIndex()
+		if err != nil {
+			return "", err
+		}
+		return ix.SetUserPropertyIfAbsent(ctx, key, name, value)
+	})
+}
+
+func (o observed) PageUserKeys(ctx context.Context, offset, limit int) ([]string, int, error) {
+	type page struct {
+		keys  []string
+		total int
+	}
+	p, err := timed(o, "page_user_keys", func() (page, error) {
+		ix, err := o.userIndex()
+		if err != nil {
+			return page{}, err
+		}
+		keys, total, err := ix.PageUserKeys(ctx, offset, limit)
+		return page{keys, total}, err
+	})
+	return p.keys, p.total, err
+}
+
+func (o observed) ClearUserProperties(ctx context.Context, key string, names ...string) error {
+	_, err := timed(o, "clear_user_properties", func() (struct{}, error) {
+		ix, err := o.userIndex()
+		if err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, ix.ClearUserProperties(ctx, key, names...)
+	})
+	return err
+}

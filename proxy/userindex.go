@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"slices"
 
 	"github.com/usersvc/usersvc/schema"
 )
@@ -18,6 +19,37 @@ const (
 // IndexedUserProperties are the properties UserIndex.UserKeysByProperty
 // accepts: each is indexed in Neo4j, so finding a node by one never scans.
 var IndexedUserProperties = []string{schema.DirectoryIDProperty, SCIMIDProperty, SCIMExternalIDProperty}
+
+// ClearableUserFields are the user node's own properties that
+// UserIndex.ClearUserProperties removes: the user model's string fields
+// (their JSON names, which are the property names) apart from user_id, the
+// node's identity. The key, is_active and the publisher's bookkeeping are
+// never cleared.
+var ClearableUserFields = []string{
+	"first_name", "last_name", "full_name", "display_name", "email", "team_name", "role_name",
+	"manager_id", "manager_email", "manager_fullname", "employee_type", "github_username", "slack_id", "profile_url",
+}
+
+// CheckClearableUserProperty reports, as KindInvalid, why name cannot be
+// cleared by UserIndex.ClearUserProperties, or nil: it must be one of
+// ClearableUserFields or a name schema.CheckOtherKeyName accepts.
+func CheckClearableUserProperty(name string) error {
+	if slices.Contains(ClearableUserFields, name) {
+		return nil
+	}
+	if err := schema.CheckOtherKeyName(name); err != nil {
+		return schema.Errorf(schema.KindInvalid, "user property %q cannot be cleared", truncateName(name))
+	}
+	return nil
+}
+
+// truncateName shortens a refused name for an error message.
+func truncateName(name string) string {
+	if r := []rune(name); len(r) > 80 {
+		return string(r[:80]) + "…"
+	}
+	return name
+}
 
 // UserIndex is implemented by stores that can find and page user nodes by
 // properties outside the user model: what the SCIM endpoint needs beyond
@@ -44,4 +76,28 @@ type UserIndex interface {
 	// order (Unicode code points), skipping offset and at most limit, with
 	// the count of all keyed nodes; negative arguments are KindInvalid.
 	PageUserKeys(ctx context.Context, offset, limit int) (keys []string, total int, err error)
+	// ClearUserProperties removes each named property from the node keyed
+	// key, in one transaction, and stamps its
+	// publisher_last_updated_epoch_ms as other writes do: what a SCIM
+	// replace or remove needs, since CreateUpdateUser never overwrites a
+	// stored value with an empty one. Afterwards GetUser shows a cleared
+	// field empty and UserProperties leaves a cleared name out. Names may
+	// be ClearableUserFields or any name schema.CheckOtherKeyName accepts
+	// (scim_external_id, okta_id, ...); any other (key, user_id, is_active,
+	// published_tag, publisher_*, usersvc_created_marker, other_key_values,
+	// a malformed name) is KindInvalid and nothing is written.
+	// KindNotFound when no node is keyed key, also for a call without
+	// names, which writes nothing. Clearing an absent property is no error
+	// (and still stamps the node). An entry of a cleared name in the
+	// other_key_values map earlier usersvc versions stored is removed too,
+	// so it does not read back in its place.
+	//
+	// The manager: GetUser reads the manager's email and name from the
+	// node, else over its MANAGE_BY edge (as databuilder links them), else
+	// from the node keyed manager_email. When names holds both
+	// manager_email and manager_id, the node's MANAGE_BY edges to users,
+	// with their reverse MANAGE edges, are deleted in the same transaction,
+	// so clearing manager_email, manager_id and manager_fullname leaves no
+	// manager to read back. Clearing only one of the two keeps the edges.
+	ClearUserProperties(ctx context.Context, key string, names ...string) error
 }

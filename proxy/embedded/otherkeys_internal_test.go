@@ -10,6 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/schema"
 )
 
@@ -64,5 +65,62 @@ func TestOtherKeysAreRecordProperties(t *testing.T) {
 	want := map[string]string{"employee_number": "1234", "is_contractor": "true", "tags": `["a","b"]`, "okta_id": "00u9"}
 	if !maps.Equal(got.OtherKeyValues, want) || got.DisplayName != "Lee" {
 		t.Fatalf("user = %+v, want other_key_values %v", got, want)
+	}
+}
+
+// TestUserFieldCoversClearableFields: each name of
+// proxy.ClearableUserFields is the JSON name of the record field userField
+// answers for it.
+func TestUserFieldCoversClearableFields(t *testing.T) {
+	var u storedUser
+	seen := map[*string]string{}
+	for _, name := range proxy.ClearableUserFields {
+		field := userField(&u, name)
+		if field == nil {
+			t.Errorf("no record field for %s", name)
+			continue
+		}
+		if other, dup := seen[field]; dup {
+			t.Errorf("%s and %s share a field", name, other)
+		}
+		seen[field] = name
+		*field = "x"
+		b, _ := json.Marshal(u)
+		var back map[string]any
+		_ = json.Unmarshal(b, &back)
+		if back[name] != "x" {
+			t.Errorf("userField(%s) is not the field named %s: %s", name, name, b)
+		}
+		*field = ""
+	}
+	if userField(&u, "user_id") != nil || userField(&u, "okta_id") != nil {
+		t.Error("userField answers for a name outside proxy.ClearableUserFields")
+	}
+}
+
+// TestClearRemovesLegacyEntries: a record of an earlier version holds its
+// entries in the user's other_key_values map, which GetUser still reads;
+// clearing a name removes its entry there too.
+func TestClearRemovesLegacyEntries(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "u.db"), time.Second, WithOtherKeys(schema.OtherKeys{"okta_id", "location"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	raw := `{"user":{"user_id":"old@example.com","email":"old@example.com","display_name":"Old","is_active":true,` +
+		`"other_key_values":{"okta_id":"00uold","location":"Paris"}}}`
+	err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketUsers).Put([]byte("old@example.com"), []byte(raw)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetUser(ctx, "old@example.com"); err != nil || !maps.Equal(got.OtherKeyValues, map[string]string{"okta_id": "00uold", "location": "Paris"}) {
+		t.Fatalf("legacy record = %+v, %v", got, err)
+	}
+	if err := s.ClearUserProperties(ctx, "old@example.com", "okta_id"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetUser(ctx, "old@example.com"); err != nil || !maps.Equal(got.OtherKeyValues, map[string]string{"location": "Paris"}) {
+		t.Fatalf("after clearing okta_id = %+v, %v", got, err)
 	}
 }

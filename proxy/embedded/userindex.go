@@ -157,3 +157,91 @@ func (s *Store) PageUserKeys(ctx context.Context, offset, limit int) ([]string, 
 	}
 	return keys, total, nil
 }
+
+// ClearUserProperties removes the named fields and properties from key's
+// record in one write transaction, through updateUsers so the record cache
+// follows; a cleared okta_id leaves the directory-id index too. An entry of
+// the same name in the other_key_values map of an earlier version's record
+// goes with the property. The store keeps no MANAGE_BY edges: the manager
+// is read from manager_email alone (withManager), so clearing it is enough.
+func (s *Store) ClearUserProperties(ctx context.Context, key string, names ...string) error {
+	for _, name := range names {
+		if err := proxy.CheckClearableUserProperty(name); err != nil {
+			return err
+		}
+	}
+	if len(names) == 0 {
+		if _, found, err := s.record(ctx, key); err != nil || found {
+			return err
+		}
+		return schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+	}
+	return s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]*userRecord) error {
+		users := tx.Bucket(bucketUsers)
+		var rec userRecord
+		found, err := getJSON(users, key, &rec)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+		}
+		oldID := directoryID(rec)
+		for _, name := range names {
+			if field := userField(&rec.User, name); field != nil {
+				*field = ""
+				continue
+			}
+			delete(rec.Props, name)
+			delete(rec.User.OtherKeyValues, name)
+		}
+		if len(rec.Props) == 0 {
+			rec.Props = nil
+		}
+		if len(rec.User.OtherKeyValues) == 0 {
+			rec.User.OtherKeyValues = nil
+		}
+		rec.UpdatedEpochMs = s.now().UnixMilli()
+		written[key] = &rec
+		if err := indexDirectoryID(tx.Bucket(bucketDirectoryIDs), oldID, key, rec); err != nil {
+			return err
+		}
+		return putJSON(users, key, rec)
+	})
+}
+
+// userField is the record's field of a name of proxy.ClearableUserFields,
+// or nil for any other name.
+func userField(u *storedUser, name string) *string {
+	switch name {
+	case "first_name":
+		return &u.FirstName
+	case "last_name":
+		return &u.LastName
+	case "full_name":
+		return &u.FullName
+	case "display_name":
+		return &u.DisplayName
+	case "email":
+		return &u.Email
+	case "team_name":
+		return &u.TeamName
+	case "role_name":
+		return &u.RoleName
+	case "manager_id":
+		return &u.ManagerID
+	case "manager_email":
+		return &u.ManagerEmail
+	case "manager_fullname":
+		return &u.ManagerFullname
+	case "employee_type":
+		return &u.EmployeeType
+	case "github_username":
+		return &u.GithubUsername
+	case "slack_id":
+		return &u.SlackID
+	case "profile_url":
+		return &u.ProfileURL
+	}
+	return nil
+}

@@ -27,6 +27,13 @@ FOREACH (_ IN CASE WHEN m IS NULL THEN [] ELSE [1] END |
   MERGE (u)-[:MANAGE_BY]->(m)
   MERGE (m)-[:MANAGE]->(u))`
 
+// stmtFixtureManageBy links a user to their manager as databuilder does
+// (MANAGE_BY and MANAGE back), touching no property of either node.
+const stmtFixtureManageBy = `MATCH (u:User {key: $key})
+MATCH (m:User {key: $manager_key})
+MERGE (u)-[:MANAGE_BY]->(m)
+MERGE (m)-[:MANAGE]->(u)`
+
 // stmtFixtureWipe empties the database between cases of the real-Neo4j test
 // suite, which must only ever point at a throwaway database.
 const stmtFixtureWipe = `MATCH (n) DETACH DELETE n`
@@ -37,6 +44,7 @@ func FixtureStatements() []Statement {
 		{"FixtureDatabuilderUser", stmtFixtureDatabuilderUser, []string{"key", "email", "first_name", "last_name", "full_name",
 			"is_active", "team_name", "role_name", "manager_email", "updated_at", "manager_key"}},
 		{"FixtureWipe", stmtFixtureWipe, nil},
+		{"FixtureManageBy", stmtFixtureManageBy, []string{"key", "manager_key"}},
 	}
 }
 
@@ -58,4 +66,10 @@ func (s *Store) RunFixture(ctx context.Context, name string, params map[string]a
 		return struct{}{}, err
 	})
 	return err
+}
+
+// LinkManager is proxytest.ManagerLinker: the contract's manager cases run
+// over a MANAGE_BY edge too.
+func (s *Store) LinkManager(ctx context.Context, userKey, managerKey string) error {
+	return s.RunFixture(ctx, "FixtureManageBy", map[string]any{"key": userKey, "manager_key": managerKey})
 }

@@ -51,6 +51,8 @@ func Statements() []Statement {
 		{"UserProperties", stmtUserProperties, []string{"key"}},
 		{"LockUser", stmtLockUser, []string{"key"}},
 		{"SetUserPropertyIfAbsent", stmtSetUserPropertyIfAbsent, []string{"key", "name", "props"}},
+		{"ClearUserProperties", stmtClearUserProperties, []string{"key", "props"}},
+		{"UnlinkManager", stmtUnlinkManager, []string{"key"}},
 		{"CountUserKeys", stmtCountUserKeys, nil},
 		{"PageUserKeys", stmtPageUserKeys, []string{"offset", "limit"}},
 	}

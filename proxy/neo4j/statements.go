@@ -251,6 +251,21 @@ WITH u, properties(u)[$name] AS current
 FOREACH (_ IN CASE WHEN current IS NULL OR current = '' THEN [1] ELSE [] END |
   SET u += $props, u.publisher_last_updated_epoch_ms = timestamp())
 RETURN properties(u)[$name] AS value`
+	// stmtClearUserProperties runs after stmtLockUser, in the same
+	// transaction: $props maps each name to clear to null, which removes
+	// the property (SET += with a null value, on 4.4 and 5.x alike), and
+	// may carry the rewritten legacy other_key_values string.
+	stmtClearUserProperties = `MATCH (u:User {key: $key})
+REMOVE u.usersvc_created_marker
+SET u += $props, u.publisher_last_updated_epoch_ms = timestamp()
+RETURN u.key AS key`
+	// stmtUnlinkManager deletes the node's MANAGE_BY edges to users and
+	// their reverse MANAGE edges (databuilder writes both), when
+	// ClearUserProperties clears manager_email and manager_id: stmtGetUser
+	// would read the manager over them otherwise.
+	stmtUnlinkManager = `MATCH (u:User {key: $key})-[by:MANAGE_BY]->(m:User)
+OPTIONAL MATCH (m)-[back:MANAGE]->(u)
+DELETE by, back`
 	// Nodes without a key (another writer's) are neither counted nor
 	// paged; ORDER BY on stored strings is Unicode code point order on
 	// 4.4 and 5.x, the embedded store's byte order of UTF-8 keys.

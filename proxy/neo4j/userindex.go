@@ -2,6 +2,7 @@ package neo4j
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -151,4 +152,96 @@ func (s *Store) PageUserKeys(ctx context.Context, offset, limit int) ([]string, 
 		return nil, 0, err
 	}
 	return p.keys, p.total, nil
+}
+
+// ClearUserProperties removes the named properties from the node keyed key
+// in one write transaction: stmtLockUser takes the node's write lock
+// first, so the legacy other_key_values property read next (nodes of
+// earlier usersvc versions hold the entries as one JSON string, which
+// GetUser still reads) is rewritten without the cleared names and no
+// concurrent writer's change is lost; stmtClearUserProperties then sets
+// each name to null, which removes it. With manager_email and manager_id
+// both cleared, stmtUnlinkManager deletes the MANAGE_BY edges too.
+func (s *Store) ClearUserProperties(ctx context.Context, key string, names ...string) error {
+	for _, name := range names {
+		if err := proxy.CheckClearableUserProperty(name); err != nil {
+			return err
+		}
+	}
+	if len(names) == 0 {
+		_, err := read(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+			recs, err := collect(ctx, tx, stmtCountUserKey, map[string]any{"key": key})
+			if err != nil {
+				return struct{}{}, err
+			}
+			if n, _ := valueOrNil(recs[0], "n").(int64); n == 0 {
+				return struct{}{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+			}
+			return struct{}{}, nil
+		})
+		return err
+	}
+	_, err := write(s, ctx, func(tx neo4j.ManagedTransaction) (struct{}, error) {
+		recs, err := collect(ctx, tx, stmtLockUser, map[string]any{"key": key})
+		if err != nil {
+			return struct{}{}, err
+		}
+		if len(recs) == 0 {
+			return struct{}{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+		}
+		recs, err = collect(ctx, tx, stmtUserProperties, map[string]any{"key": key})
+		if err != nil {
+			return struct{}{}, err
+		}
+		if len(recs) == 0 {
+			return struct{}{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
+		}
+		props := make(map[string]any, len(names)+1)
+		for _, name := range names {
+			props[name] = nil
+		}
+		all, _ := valueOrNil(recs[0], "properties").(map[string]any)
+		if legacy, changed := legacyWithout(all["other_key_values"], names); changed {
+			props["other_key_values"] = legacy
+		}
+		if _, err := collect(ctx, tx, stmtClearUserProperties, map[string]any{"key": key, "props": props}); err != nil {
+			return struct{}{}, err
+		}
+		if slices.Contains(names, "manager_email") && slices.Contains(names, "manager_id") {
+			if _, err := collect(ctx, tx, stmtUnlinkManager, map[string]any{"key": key}); err != nil {
+				return struct{}{}, err
+			}
+		}
+		return struct{}{}, nil
+	})
+	return err
+}
+
+// legacyWithout is the legacy other_key_values property v without the
+// entries of names, each other entry kept as written; nil when none is
+// left. changed is false when v holds none of them or is no JSON object,
+// and then the property is left alone.
+func legacyWithout(v any, names []string) (legacy any, changed bool) {
+	text, ok := v.(string)
+	if !ok || text == "" {
+		return nil, false
+	}
+	var entries map[string]json.RawMessage
+	if json.Unmarshal([]byte(text), &entries) != nil {
+		return nil, false
+	}
+	for _, name := range names {
+		if _, ok := entries[name]; ok {
+			delete(entries, name)
+			changed = true
+		}
+	}
+	if !changed || len(entries) == 0 {
+		return nil, changed
+	}
+	out, err := json.Marshal(entries)
+	if err != nil {
+		return nil, false
+	}
+	return string(out), true
 }

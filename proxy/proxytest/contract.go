@@ -29,6 +29,14 @@ type Store interface {
 	UsersOfResource(ctx context.Context, t schema.ResourceType, resourceKey string, rel schema.Relation) ([]string, error)
 }
 
+// ManagerLinker is implemented, in their tests, by stores whose graph can
+// link a user to their manager by a MANAGE_BY edge (and MANAGE back) as
+// Amundsen's databuilder does, with no manager_email on the user's node:
+// the contract then checks that clearing the manager unlinks it.
+type ManagerLinker interface {
+	LinkManager(ctx context.Context, userKey, managerKey string) error
+}
+
 // Factory returns a fresh, empty store configured with OtherKeys(); it
 // registers its own cleanup.
 type Factory func(t *testing.T) Store
@@ -1153,6 +1161,252 @@ func runUserIndex(t *testing.T, newStore, seeded Factory) {
 		slices.Sort(moved)
 		if keys, total := page(0, 1000); !slices.Equal(keys, moved) || total != n {
 			t.Fatalf("after the move PageUserKeys = %q, %d; want %q, %d", keys, total, moved, n)
+		}
+	})
+
+	// ClearUserProperties: what a SCIM replace or remove needs, since
+	// upserts never overwrite a value with an empty one.
+	t.Run("clear removes the named properties", func(t *testing.T) {
+		s := seeded(t)
+		in := alice()
+		in.OtherKeyValues = map[string]string{"okta_id": "00ualice", "scim_external_id": "ext-1", "location": "Berlin"}
+		if _, _, err := s.CreateUpdateUser(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		key := in.Key()
+		if _, err := s.SetUserPropertyIfAbsent(ctx, key, proxy.SCIMIDProperty, "scim-alice"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddResourceRelation(ctx, key, schema.Follow, schema.Table, TableOrders); err != nil {
+			t.Fatal(err)
+		}
+		// Read first, so a store with a cache has the node in it.
+		before, err := s.GetUser(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// Own fields and other properties, one of them never set.
+		if err := s.ClearUserProperties(ctx, key, "team_name", "slack_id", "profile_url",
+			proxy.SCIMExternalIDProperty, schema.DirectoryIDProperty, "shoe_size"); err != nil {
+			t.Fatalf("ClearUserProperties: %v", err)
+		}
+		want := in
+		want.TeamName, want.SlackID, want.ProfileURL = "", "", ""
+		want.OtherKeyValues = map[string]string{"location": "Berlin"}
+		got, err := s.GetUser(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertUser(t, "after the clear", got, want)
+		if got.Key() != before.Key() {
+			t.Fatalf("key %q after the clear, was %q", got.Key(), before.Key())
+		}
+		wantProps := map[string]string{"scim_id": "scim-alice", "location": "Berlin"}
+		if got := props(t, s, key, append(scimNames, "location", "shoe_size")...); !maps.Equal(got, wantProps) {
+			t.Fatalf("UserProperties after the clear = %v, want %v", got, wantProps)
+		}
+		// Cleared properties find the node no more; the others still do.
+		if got := keysBy(t, s, proxy.SCIMExternalIDProperty, "ext-1"); len(got) != 0 {
+			t.Fatalf("found by the cleared scim_external_id: %v", got)
+		}
+		if got := keysBy(t, s, schema.DirectoryIDProperty, "00ualice"); len(got) != 0 {
+			t.Fatalf("found by the cleared okta_id: %v", got)
+		}
+		if keys, err := s.UserKeysByDirectoryID(ctx, "00ualice"); err != nil || len(keys) != 0 {
+			t.Fatalf("UserKeysByDirectoryID(cleared) = %v, %v", keys, err)
+		}
+		if got := keysBy(t, s, proxy.SCIMIDProperty, "scim-alice"); !slices.Equal(got, []string{key}) {
+			t.Fatalf("found by scim_id: %v", got)
+		}
+		// Edges stay, both directions.
+		if follows, err := s.GetUserResources(ctx, key, schema.Follow); err != nil || !slices.Equal(tableNames(follows.Table), []string{"sales.orders"}) {
+			t.Fatalf("follows after the clear = %+v, %v", follows, err)
+		}
+		if users, err := s.UsersOfResource(ctx, schema.Table, TableOrders, schema.Follow); err != nil || !slices.Equal(users, []string{key}) {
+			t.Fatalf("followers after the clear = %v, %v", users, err)
+		}
+		if users, _ := s.GetUsers(ctx); len(users) != 1 || !users[0].IsActive {
+			t.Fatalf("GetUsers after the clear = %+v", users)
+		}
+
+		// Clearing what is absent is no error; no names, no change.
+		if err := s.ClearUserProperties(ctx, key, "team_name", "okta_id", "shoe_size"); err != nil {
+			t.Fatalf("clearing absent properties: %v", err)
+		}
+		if err := s.ClearUserProperties(ctx, key); err != nil {
+			t.Fatalf("ClearUserProperties without names: %v", err)
+		}
+		if got, _ := s.GetUser(ctx, key); got.TeamName != "" || !maps.Equal(got.OtherKeyValues, want.OtherKeyValues) {
+			t.Fatalf("after the no-op clears = %+v", got)
+		}
+
+		// A cleared okta_id set again is found again: the lookups follow.
+		if held, err := s.SetUserPropertyIfAbsent(ctx, key, schema.DirectoryIDProperty, "00ualice2"); err != nil || held != "00ualice2" {
+			t.Fatalf("SetUserPropertyIfAbsent(okta_id) after the clear = %q, %v", held, err)
+		}
+		if keys, err := s.UserKeysByDirectoryID(ctx, "00ualice2"); err != nil || !slices.Equal(keys, []string{key}) {
+			t.Fatalf("UserKeysByDirectoryID(new id) = %v, %v", keys, err)
+		}
+		// An upsert writes a cleared field again.
+		again := alice()
+		again.OtherKeyValues = nil
+		if stored, _, err := s.CreateUpdateUser(ctx, again); err != nil || stored.TeamName != in.TeamName {
+			t.Fatalf("upsert after the clear = %+v, %v", stored, err)
+		}
+
+		// Every own field the model lets a client change; the node keeps
+		// its key, user_id and is_active, and stays listed.
+		if err := s.ClearUserProperties(ctx, key, proxy.ClearableUserFields...); err != nil {
+			t.Fatalf("clearing every clearable field: %v", err)
+		}
+		got, err = s.GetUser(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bare := schema.User{UserID: in.UserID, IsActive: true, OtherKeyValues: map[string]string{"okta_id": "00ualice2", "location": "Berlin"}}
+		assertUser(t, "after clearing every field", got, bare)
+		if got.Key() != key {
+			t.Fatalf("key %q after clearing every field", got.Key())
+		}
+		if users, _ := s.GetUsers(ctx); len(users) != 1 {
+			t.Fatalf("GetUsers after clearing every field = %+v", users)
+		}
+
+		// A minimal node of a relation write takes a clear too.
+		if err := s.AddResourceRelation(ctx, "stub@example.com", schema.Follow, schema.Table, TableOrders); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ClearUserProperties(ctx, "stub@example.com", "email", proxy.SCIMIDProperty); err != nil {
+			t.Fatalf("clearing a minimal node: %v", err)
+		}
+		if u, err := s.GetUser(ctx, "stub@example.com"); err != nil || !u.IsStub() {
+			t.Fatalf("minimal node after the clear = %+v, %v", u, err)
+		}
+	})
+
+	t.Run("clear refuses names outside the allowlist", func(t *testing.T) {
+		s := newStore(t)
+		in := alice()
+		in.OtherKeyValues = map[string]string{"okta_id": "00ualice", "location": "Berlin"}
+		if _, _, err := s.CreateUpdateUser(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"", "key", "user_id", "is_active", "published_tag", "publisher_created_epoch_ms",
+			"publisher_last_updated_epoch_ms", "usersvc_created_marker", "other_key_values", "updated_at",
+			"has space", "1st", "a-b", "u.team_name", "okta_id`", "okta_id}) RETURN 1 //", strings.Repeat("a", 65)} {
+			// A valid name beside the refused one is not cleared either.
+			if err := s.ClearUserProperties(ctx, in.Key(), "team_name", "okta_id", name); schema.KindOf(err) != schema.KindInvalid {
+				t.Errorf("ClearUserProperties(%q) = %v; want invalid", name, err)
+			}
+		}
+		got, err := s.GetUser(ctx, in.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertUser(t, "after refused clears", got, in)
+		if keys, err := s.UserKeysByDirectoryID(ctx, "00ualice"); err != nil || !slices.Equal(keys, []string{in.Key()}) {
+			t.Fatalf("UserKeysByDirectoryID after refused clears = %v, %v", keys, err)
+		}
+	})
+
+	t.Run("clear of an unknown node is not found", func(t *testing.T) {
+		s := newStore(t)
+		if _, _, err := s.CreateUpdateUser(ctx, alice()); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range []string{"nobody@example.com", "", "ALICE@example.com"} {
+			for _, names := range [][]string{{"team_name", "okta_id"}, nil} {
+				if err := s.ClearUserProperties(ctx, key, names...); !schema.IsNotFound(err) {
+					t.Errorf("ClearUserProperties(%q, %v) = %v; want not found", key, names, err)
+				}
+			}
+		}
+		if _, err := s.GetUser(ctx, "nobody@example.com"); !schema.IsNotFound(err) {
+			t.Fatalf("a node was written for an unknown key: %v", err)
+		}
+		if _, total, err := s.PageUserKeys(ctx, 0, 10); err != nil || total != 1 {
+			t.Fatalf("%d nodes after clears of unknown keys, %v", total, err)
+		}
+	})
+
+	// The manager reads back from the node's fields, else (Neo4j) over its
+	// MANAGE_BY edge, else from the node manager_email keys: clearing
+	// manager_email and manager_id (and manager_fullname, the node's own
+	// copy of the name) leaves none of them to read.
+	t.Run("clearing the manager fields leaves no manager", func(t *testing.T) {
+		s := newStore(t)
+		boss := bob()
+		report := alice()
+		report.ManagerFullname = "" // read from the manager's node
+		for _, u := range []schema.User{boss, report} {
+			if _, _, err := s.CreateUpdateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, _ := s.GetUser(ctx, report.Key()); got.ManagerFullname != boss.FullName || got.ManagerEmail != boss.Email {
+			t.Fatalf("manager before the clear = %q <%s>", got.ManagerFullname, got.ManagerEmail)
+		}
+		// The name alone is the node's copy: the manager's node still
+		// answers it while manager_email names it.
+		if err := s.ClearUserProperties(ctx, report.Key(), "manager_fullname"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetUser(ctx, report.Key()); got.ManagerFullname != boss.FullName {
+			t.Fatalf("manager_fullname after clearing the copy = %q, want the manager node's", got.ManagerFullname)
+		}
+		if err := s.ClearUserProperties(ctx, report.Key(), "manager_email", "manager_id", "manager_fullname"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetUser(ctx, report.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ManagerEmail != "" || got.ManagerID != "" || got.ManagerFullname != "" {
+			t.Fatalf("manager after the clear = %q <%s> %q", got.ManagerFullname, got.ManagerEmail, got.ManagerID)
+		}
+		if got.FullName != report.FullName || got.TeamName != report.TeamName {
+			t.Fatalf("report after the clear = %+v", got)
+		}
+		if got, err := s.GetUser(ctx, boss.Key()); err != nil {
+			t.Fatalf("the manager's node after the clear: %v", err)
+		} else {
+			assertUser(t, "the manager's node", got, boss)
+		}
+
+		// A manager linked by a MANAGE_BY edge alone, as databuilder links
+		// one, where the store's fixtures can write one.
+		linker, ok := s.(ManagerLinker)
+		if !ok {
+			return
+		}
+		carol := schema.User{UserID: "carol@example.com", Email: "carol@example.com", FullName: "Carol Danvers", IsActive: true}
+		if _, _, err := s.CreateUpdateUser(ctx, carol); err != nil {
+			t.Fatal(err)
+		}
+		if err := linker.LinkManager(ctx, carol.Key(), boss.Key()); err != nil {
+			t.Fatalf("LinkManager: %v", err)
+		}
+		if got, _ := s.GetUser(ctx, carol.Key()); got.ManagerFullname != boss.FullName || got.ManagerEmail != boss.Email {
+			t.Fatalf("manager over MANAGE_BY = %q <%s>", got.ManagerFullname, got.ManagerEmail)
+		}
+		// One of the two keeps the edge, which still answers the manager.
+		if err := s.ClearUserProperties(ctx, carol.Key(), "manager_email", "manager_fullname"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetUser(ctx, carol.Key()); got.ManagerEmail != boss.Email {
+			t.Fatalf("manager_email after clearing it alone = %q, want the edge's %q", got.ManagerEmail, boss.Email)
+		}
+		if err := s.ClearUserProperties(ctx, carol.Key(), "manager_email", "manager_id"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetUser(ctx, carol.Key()); got.ManagerEmail != "" || got.ManagerFullname != "" || got.ManagerID != "" || got.FullName != carol.FullName {
+			t.Fatalf("after clearing the manager linked by an edge = %+v", got)
+		}
+		if got, err := s.GetUser(ctx, boss.Key()); err != nil {
+			t.Fatalf("the manager's node after the unlink: %v", err)
+		} else {
+			assertUser(t, "the manager's node after the unlink", got, boss)
 		}
 	})
 }
