@@ -26,10 +26,10 @@ import (
 const chartDir = "usersvc"
 
 // secretValues appear in the test values files; none may land in a ConfigMap.
-var secretValues = []string{"s3cr3t-oidc-client", "n3o4j-password", "00okta-ssws-token", "frontend-secret-unused"}
+var secretValues = []string{"s3cr3t-oidc-client", "n3o4j-password", "00okta-ssws-token", "frontend-secret-unused", "scim-token-0123456789abcdef"}
 
 // secretNames are settings that only ever come from a Secret.
-var secretNames = []string{"FLASK_OIDC_CLIENT_SECRET", "OKTA_CLIENT_TOKEN", "OKTA_CLIENT_PRIVATEKEY", "CREDENTIALS_PROXY_PASSWORD"}
+var secretNames = []string{"FLASK_OIDC_CLIENT_SECRET", "OKTA_CLIENT_TOKEN", "OKTA_CLIENT_PRIVATEKEY", "CREDENTIALS_PROXY_PASSWORD", "SCIM_TOKEN"}
 
 func helm(t *testing.T) string {
 	t.Helper()
@@ -662,6 +662,7 @@ var notExposed = map[string]string{
 	"DIRECTORY_FILE":                    "the file directory is for local runs; extraEnv",
 	"PPROF_ENABLED":                     "profiling on the metrics port, for a debugging session; extraEnv",
 	"OKTA_EVENT_HOOK_SECRET_FILE":       "set as OKTA_EVENT_HOOK_SECRET from okta.eventHook.secret or okta.existingSecret",
+	"SCIM_TOKEN_FILE":                   "set as SCIM_TOKEN from scim.token or scim.existingSecret",
 }
 
 // TestChartMatchesServiceSettings: every variable the chart sets is one the

@@ -80,6 +80,10 @@ type Deps struct {
 	// EventHook, when set with a secret and a sink, serves Okta Event
 	// Hooks at EventHookPath (authenticated by its own secret).
 	EventHook *EventHookConfig
+
+	// SCIM, when set with a token and a Users resource, serves SCIM 2.0
+	// provisioning at SCIMPath (authenticated by its own bearer tokens).
+	SCIM *SCIMConfig
 }
 
 // BuildInfo identifies the binary.
@@ -108,6 +112,7 @@ type server struct {
 
 	userRoutes *userRouter
 	hook       *eventHook
+	scim       *scimServer
 }
 
 // New builds the gin engine with every route of DESIGN §2.
@@ -130,6 +135,7 @@ func New(d Deps) http.Handler {
 
 		userRoutes: newUserRouter(userRouteTable),
 		hook:       newEventHook(d.EventHook),
+		scim:       newSCIMServer(d.SCIM),
 	}
 	if s.obs == nil {
 		s.obs = noObserver{}
@@ -185,6 +191,9 @@ func New(d Deps) http.Handler {
 	if s.hook != nil {
 		r.GET(EventHookPath, s.verifyEventHook)
 		r.POST(EventHookPath, s.receiveEventHook)
+	}
+	if s.scim != nil {
+		r.Any(scimRoute, s.scimRoutes)
 	}
 
 	s.own = newOwnPaths(r)

@@ -170,6 +170,22 @@ func (o observed) PageUserKeys(ctx context.Context, offset, limit int) ([]string
 	return p.keys, p.total, err
 }
 
+func (o observed) PageSCIMUserKeys(ctx context.Context, offset, limit int) ([]string, int, error) {
+	type page struct {
+		keys  []string
+		total int
+	}
+	p, err := timed(o, "page_scim_user_keys", func() (page, error) {
+		ix, err := o.userIndex()
+		if err != nil {
+			return page{}, err
+		}
+		keys, total, err := ix.PageSCIMUserKeys(ctx, offset, limit)
+		return page{keys, total}, err
+	})
+	return p.keys, p.total, err
+}
+
 func (o observed) ClearUserProperties(ctx context.Context, key string, names ...string) error {
 	_, err := timed(o, "clear_user_properties", func() (struct{}, error) {
 		ix, err := o.userIndex()

@@ -76,6 +76,9 @@ type UserIndex interface {
 	// order (Unicode code points), skipping offset and at most limit, with
 	// the count of all keyed nodes; negative arguments are KindInvalid.
 	PageUserKeys(ctx context.Context, offset, limit int) (keys []string, total int, err error)
+	// PageSCIMUserKeys is PageUserKeys over the nodes that hold a non-empty
+	// SCIMIDProperty only: the people a SCIM client lists.
+	PageSCIMUserKeys(ctx context.Context, offset, limit int) (keys []string, total int, err error)
 	// ClearUserProperties removes each named property from the node keyed
 	// key, in one transaction, and stamps its
 	// publisher_last_updated_epoch_ms as other writes do: what a SCIM

@@ -78,6 +78,8 @@ var envVars = []envVar{
 	{"OKTA_EVENT_HOOK_SECRET", "", "The event-hook secret itself, instead of OKTA_EVENT_HOOK_SECRET_FILE (secret; never logged)."},
 	{"OKTA_EVENT_HOOK_HEADER", "Authorization", "Header Okta sends the event-hook secret in (the hook's Authentication field)."},
 	{"OKTA_EVENTS_POLL_INTERVAL", "30s with DIRECTORY=okta, else off", "Okta System Log polling (GET /api/v1/logs), the backstop behind event hooks for deliveries that were lost: how long to wait once caught up; 0 or off disables. The /logs rate limit is small (20 to 120 calls a minute by plan) and shared with SIEM exporters: 30s is 2 calls a minute. One replica polls (a lease in the graph) and the cursor is kept in the graph. Needs DIRECTORY=okta, and in PrivateKey mode the okta.logs.read scope."},
+	{"SCIM_TOKEN_FILE", "", "File holding the bearer token(s) SCIM clients (Okta, Entra ID) send, one per line, at most two (rotation); turns on SCIM 2.0 provisioning at /scim/v2. Secret: never logged."},
+	{"SCIM_TOKEN", "", "The SCIM bearer token(s) themselves, comma-separated, at most two, instead of SCIM_TOKEN_FILE (secret; never logged). At least 16 characters of A-Z a-z 0-9 - . _ ~ + / (RFC 6750)."},
 	{"OKTA_EVENTS_POLL_MAX_RATE", "10", "Most System Log calls a minute while catching up after a burst; the poller also leaves half of each /logs rate-limit window to other clients."},
 	{"NEGATIVE_CACHE_TTL", "5m", "How long 'not in the directory' is remembered."},
 	{"NEGATIVE_CACHE_SIZE", "10000", "How many such answers are remembered."},
@@ -128,6 +130,9 @@ type Config struct {
 	Sync          SyncConfig
 	EventHook     EventHookConfig
 	EventsPoll    EventsPollConfig
+	// SCIMTokens turns on SCIM 2.0 provisioning at /scim/v2 (at most two:
+	// the current token and the next, while a client is being rotated).
+	SCIMTokens []string
 
 	ProxyClient         string
 	ProxyHost           string
@@ -415,6 +420,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 
 	c.EventHook = loadEventHook(r, c.Directory)
 	c.EventsPoll = loadEventsPoll(r, c.Directory)
+	c.SCIMTokens = loadSCIMTokens(r)
 
 	c.Sync = SyncConfig{
 		Interval:      r.duration("SYNC_INTERVAL", 0),
@@ -483,6 +489,56 @@ func loadEventHook(r *envReader, directory string) EventHookConfig {
 	}
 	h.Secret = secret
 	return h
+}
+
+// scimToken is RFC 6750's b64token, at least 16 long: a token an
+// Authorization header carries as it is, and not one a person guesses.
+var scimToken = regexp.MustCompile(`^[A-Za-z0-9._~+/-]{16,}=*$`)
+
+// loadSCIMTokens reads SCIM_TOKEN_FILE (one token per line) or SCIM_TOKEN
+// (comma-separated): at most two, so a client can be moved to a new token
+// while the old one still works.
+func loadSCIMTokens(r *envReader) []string {
+	file := r.str("SCIM_TOKEN_FILE", "")
+	value := r.str("SCIM_TOKEN", "")
+	var tokens []string
+	name := "SCIM_TOKEN"
+	switch {
+	case file != "" && value != "":
+		r.fail("SCIM_TOKEN", "must not be set together with SCIM_TOKEN_FILE: choose one")
+		return nil
+	case file != "":
+		name = "SCIM_TOKEN_FILE"
+		data, err := os.ReadFile(file)
+		if err != nil {
+			r.fail(name, "cannot be read: %v", err)
+			return nil
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if t := strings.TrimSpace(line); t != "" {
+				tokens = append(tokens, t)
+			}
+		}
+		if len(tokens) == 0 {
+			r.fail(name, "is empty")
+			return nil
+		}
+	case value != "":
+		for _, t := range strings.Split(value, ",") {
+			tokens = append(tokens, strings.TrimSpace(t))
+		}
+	}
+	if len(tokens) > 2 {
+		r.fail(name, "holds %d tokens; at most two (the current one and the next)", len(tokens))
+		return nil
+	}
+	for i, t := range tokens {
+		if !scimToken.MatchString(t) {
+			r.fail(name, "token %d is not a bearer token of at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (RFC 6750)", i+1)
+			return nil
+		}
+	}
+	return tokens
 }
 
 // loadEventsPoll reads the System Log polling settings: on by default with

@@ -264,6 +264,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 		stopSyslog(now)
 	}()
 
+	scimCfg, err := newSCIM(cfg, store, log, m)
+	if err != nil {
+		return err
+	}
+
 	handler := handlers.New(handlers.Deps{
 		Logger:      log,
 		AccessLog:   access,
@@ -282,6 +287,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 
 		TrustedProxies: cfg.TrustedProxies,
 		EventHook:      hookCfg,
+		SCIM:           scimCfg,
 	})
 	if cfg.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, cfg.PprofEnabled, log)

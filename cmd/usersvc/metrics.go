@@ -48,6 +48,8 @@ type metrics struct {
 
 	hookEvents *prometheus.CounterVec
 
+	scimChanges *prometheus.CounterVec
+
 	syslogEvents *prometheus.CounterVec
 	syslogPolls  *prometheus.CounterVec
 	syslogLag    prometheus.Gauge
@@ -132,6 +134,11 @@ func newMetrics(build handlers.BuildInfo) *metrics {
 		Help: "Okta event-hook events by event type (the handled types, else other) and outcome (applied, unchanged, ignored, duplicate, rejected, failed).",
 	}, []string{"event_type", "outcome"})
 	m.reg.MustRegister(m.hookEvents)
+	m.scimChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usersvc_scim_user_changes_total",
+		Help: "Changes SCIM provisioning made to people, by audit event (user_created, user_provisioned, user_updated, user_deactivated, user_reactivated, user_deleted).",
+	}, []string{"event"})
+	m.reg.MustRegister(m.scimChanges)
 	m.syslogEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "usersvc_okta_syslog_events_total",
 		Help: "Okta System Log events read by the poller, by event type (the handled types, else other) and outcome (applied, unchanged, duplicate, ignored, failed).",
@@ -212,6 +219,11 @@ func (m *metrics) UserWritten(source string, created bool) {
 		result = "created"
 	}
 	m.usersWritten.WithLabelValues(source, result).Inc()
+}
+
+// ProvisionChange counts one change SCIM provisioning made.
+func (m *metrics) ProvisionChange(event string) {
+	m.scimChanges.WithLabelValues(event).Inc()
 }
 
 // HookEvent counts one Okta event-hook event.

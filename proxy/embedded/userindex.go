@@ -137,6 +137,27 @@ func (s *Store) SetUserPropertyIfAbsent(ctx context.Context, key, name, value st
 // both stores against Go's string order). Every record counts, minimal
 // nodes from relation writes too, as every (:User) node does in Neo4j.
 func (s *Store) PageUserKeys(ctx context.Context, offset, limit int) ([]string, int, error) {
+	return s.pageKeys(ctx, nil, offset, limit)
+}
+
+// PageSCIMUserKeys is PageUserKeys over the records holding a SCIM id: a
+// scan, as UserKeysByProperty's for the SCIM properties.
+func (s *Store) PageSCIMUserKeys(ctx context.Context, offset, limit int) ([]string, int, error) {
+	return s.pageKeys(ctx, func(k, v []byte) (bool, error) {
+		var rec struct {
+			Props map[string]any `json:"properties"`
+		}
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return false, fmt.Errorf("decode stored user %q: %w", k, err)
+		}
+		id, _ := rec.Props[proxy.SCIMIDProperty].(string)
+		return id != "", nil
+	}, offset, limit)
+}
+
+// pageKeys walks the users bucket in key order, counting the records keep
+// accepts (all when nil) and collecting one page of their keys.
+func (s *Store) pageKeys(ctx context.Context, keep func(k, v []byte) (bool, error), offset, limit int) ([]string, int, error) {
 	if offset < 0 || limit < 0 {
 		return nil, 0, schema.Errorf(schema.KindInvalid, "page offset %d and limit %d must not be negative", offset, limit)
 	}
@@ -144,7 +165,14 @@ func (s *Store) PageUserKeys(ctx context.Context, offset, limit int) ([]string, 
 	total := 0
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketUsers).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if keep != nil {
+				if ok, err := keep(k, v); err != nil {
+					return err
+				} else if !ok {
+					continue
+				}
+			}
 			if total >= offset && total-offset < limit {
 				keys = append(keys, string(k))
 			}

@@ -55,6 +55,8 @@ func Statements() []Statement {
 		{"UnlinkManager", stmtUnlinkManager, []string{"key"}},
 		{"CountUserKeys", stmtCountUserKeys, nil},
 		{"PageUserKeys", stmtPageUserKeys, []string{"offset", "limit"}},
+		{"CountSCIMUserKeys", stmtCountSCIMUserKeys, nil},
+		{"PageSCIMUserKeys", stmtPageSCIMUserKeys, []string{"offset", "limit"}},
 	}
 	for _, r := range RelationStatements() {
 		fixed = append(fixed, r.Statement)

@@ -278,4 +278,15 @@ RETURN u.key AS key
 ORDER BY key
 SKIP $offset
 LIMIT $limit`
+	// The SCIM-provisioned nodes, through user_scim_id (IS NOT NULL is
+	// an index scan on 4.4 and 5.x); '' is databuilder's empty.
+	stmtCountSCIMUserKeys = `MATCH (u:User)
+WHERE u.scim_id IS NOT NULL AND u.scim_id <> '' AND u.key IS NOT NULL
+RETURN count(u) AS total`
+	stmtPageSCIMUserKeys = `MATCH (u:User)
+WHERE u.scim_id IS NOT NULL AND u.scim_id <> '' AND u.key IS NOT NULL
+RETURN u.key AS key
+ORDER BY key
+SKIP $offset
+LIMIT $limit`
 )

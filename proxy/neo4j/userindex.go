@@ -121,6 +121,15 @@ func (s *Store) SetUserPropertyIfAbsent(ctx context.Context, key, name, value st
 // PageUserKeys counts the keyed User nodes and reads one page of their
 // keys, in key order, in one read transaction.
 func (s *Store) PageUserKeys(ctx context.Context, offset, limit int) ([]string, int, error) {
+	return s.pageKeys(ctx, stmtCountUserKeys, stmtPageUserKeys, offset, limit)
+}
+
+// PageSCIMUserKeys is PageUserKeys over the nodes holding a SCIM id.
+func (s *Store) PageSCIMUserKeys(ctx context.Context, offset, limit int) ([]string, int, error) {
+	return s.pageKeys(ctx, stmtCountSCIMUserKeys, stmtPageSCIMUserKeys, offset, limit)
+}
+
+func (s *Store) pageKeys(ctx context.Context, count, pageStmt string, offset, limit int) ([]string, int, error) {
 	if offset < 0 || limit < 0 {
 		return nil, 0, schema.Errorf(schema.KindInvalid, "page offset %d and limit %d must not be negative", offset, limit)
 	}
@@ -129,14 +138,14 @@ func (s *Store) PageUserKeys(ctx context.Context, offset, limit int) ([]string, 
 		total int
 	}
 	p, err := read(s, ctx, func(tx neo4j.ManagedTransaction) (page, error) {
-		recs, err := collect(ctx, tx, stmtCountUserKeys, nil)
+		recs, err := collect(ctx, tx, count, nil)
 		if err != nil {
 			return page{}, err
 		}
 		total, _ := valueOrNil(recs[0], "total").(int64)
 		keys := []string{}
 		if limit > 0 && int64(offset) < total {
-			recs, err = collect(ctx, tx, stmtPageUserKeys, map[string]any{"offset": int64(offset), "limit": int64(limit)})
+			recs, err = collect(ctx, tx, pageStmt, map[string]any{"offset": int64(offset), "limit": int64(limit)})
 			if err != nil {
 				return page{}, err
 			}

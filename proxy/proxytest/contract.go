@@ -1164,6 +1164,41 @@ func runUserIndex(t *testing.T, newStore, seeded Factory) {
 		}
 	})
 
+	t.Run("page SCIM user keys", func(t *testing.T) {
+		s := seeded(t)
+		for _, u := range []schema.User{alice(), bob(), {UserID: "carol@example.com", IsActive: true},
+			{UserID: "dave@example.com", IsActive: true, OtherKeyValues: map[string]string{"scim_external_id": "ext-dave"}}} {
+			if _, _, err := s.CreateUpdateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if keys, total, err := s.PageSCIMUserKeys(ctx, 0, 10); err != nil || len(keys) != 0 || keys == nil || total != 0 {
+			t.Fatalf("no SCIM ids yet: %q, %d, %v", keys, total, err)
+		}
+		for _, k := range []string{"dave@example.com", "alice@example.com", "carol@example.com"} {
+			if _, err := s.SetUserPropertyIfAbsent(ctx, k, proxy.SCIMIDProperty, "id-"+k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := []string{"alice@example.com", "carol@example.com", "dave@example.com"}
+		if keys, total, err := s.PageSCIMUserKeys(ctx, 0, 10); err != nil || !slices.Equal(keys, want) || total != 3 {
+			t.Fatalf("PageSCIMUserKeys(0, 10) = %q, %d, %v; want %q, 3", keys, total, err, want)
+		}
+		if keys, total, err := s.PageSCIMUserKeys(ctx, 1, 1); err != nil || !slices.Equal(keys, want[1:2]) || total != 3 {
+			t.Fatalf("PageSCIMUserKeys(1, 1) = %q, %d, %v", keys, total, err)
+		}
+		// A cleared id leaves the listing.
+		if err := s.ClearUserProperties(ctx, "carol@example.com", proxy.SCIMIDProperty); err != nil {
+			t.Fatal(err)
+		}
+		if keys, total, err := s.PageSCIMUserKeys(ctx, 0, 10); err != nil || !slices.Equal(keys, []string{"alice@example.com", "dave@example.com"}) || total != 2 {
+			t.Fatalf("after clearing carol's id: %q, %d, %v", keys, total, err)
+		}
+		if _, _, err := s.PageSCIMUserKeys(ctx, -1, 1); schema.KindOf(err) != schema.KindInvalid {
+			t.Fatalf("negative offset: %v", err)
+		}
+	})
+
 	// ClearUserProperties: what a SCIM replace or remove needs, since
 	// upserts never overwrite a value with an empty one.
 	t.Run("clear removes the named properties", func(t *testing.T) {

@@ -85,6 +85,9 @@ OKTA_CLIENT_PRIVATEKEY: {{ .Values.okta.privateKey | b64enc | quote }}
 OKTA_EVENT_HOOK_SECRET: {{ .Values.okta.eventHook.secret | b64enc | quote }}
 {{- end }}
 {{- end }}
+{{- if and .Values.scim.token (not .Values.scim.existingSecret) }}
+SCIM_TOKEN: {{ .Values.scim.token | b64enc | quote }}
+{{- end }}
 {{- if and .Values.proxy.host (not .Values.proxy.existingSecret) .Values.proxy.password }}
 CREDENTIALS_PROXY_PASSWORD: {{ .Values.proxy.password | b64enc | quote }}
 {{- end }}
@@ -125,6 +128,11 @@ CREDENTIALS_PROXY_PASSWORD: {{ .Values.proxy.password | b64enc | quote }}
 {{- include "usersvc.secretEnv" (dict "key" "OKTA_EVENT_HOOK_SECRET" "secret" (include "usersvc.fullname" $) "optional" false) | nindent 0 }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- if .Values.scim.existingSecret }}
+{{- include "usersvc.secretEnv" (dict "key" "SCIM_TOKEN" "secret" .Values.scim.existingSecret "optional" false) | nindent 0 }}
+{{- else if .Values.scim.token }}
+{{- include "usersvc.secretEnv" (dict "key" "SCIM_TOKEN" "secret" (include "usersvc.fullname" $) "optional" false) | nindent 0 }}
 {{- end }}
 {{- if .Values.proxy.host }}
 {{- if .Values.proxy.existingSecret }}

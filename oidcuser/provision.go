@@ -1,0 +1,487 @@
+package oidcuser
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/usersvc/usersvc/proxy"
+	"github.com/usersvc/usersvc/schema"
+)
+
+// Provisioning (SCIM 2.0, RFC 7644) writes people a provisioning client
+// pushes onto the same one node per person that resolution, sync, the
+// event hooks and PUT /user write: keyed by PersonKey, moved rather than
+// duplicated when their email changes. What is SCIM's own lives in node
+// properties beside the user model: the id assigned here (scim_id), the
+// client's externalId, the userName as the client spelled it, and, on a
+// deleted resource, the id it had.
+const (
+	scimUserNameProperty = "scim_user_name"
+	// scimDeletedProperty marks a node whose SCIM resource was deleted: a
+	// filter never adopts it again (RFC 7644 §3.6: a deleted resource is
+	// omitted from query results); a create for its userName revives it.
+	scimDeletedProperty = "scim_deleted_id"
+	// scimEmailsProperty holds the client's emails as JSON, so that they
+	// are answered as sent (types, several addresses); the node's email is
+	// the one they pick.
+	scimEmailsProperty = "scim_emails"
+)
+
+// provisionedProperties are the node's user-model properties a
+// provisioning client owns, each with its value in the mapped user: a
+// replace that leaves one out clears it. manager_email (another writer's)
+// is cleared with the manager, never while one is set, else it would still
+// name a manager.
+var provisionedProperties = []struct {
+	name  string
+	value func(u schema.User) string
+}{
+	{"first_name", func(u schema.User) string { return u.FirstName }},
+	{"last_name", func(u schema.User) string { return u.LastName }},
+	{"full_name", func(u schema.User) string { return u.FullName }},
+	{"display_name", func(u schema.User) string { return u.DisplayName }},
+	{"email", func(u schema.User) string { return u.Email }},
+	{"role_name", func(u schema.User) string { return u.RoleName }},
+	{"team_name", func(u schema.User) string { return u.TeamName }},
+	{"manager_id", func(u schema.User) string { return u.ManagerID }},
+	{"manager_fullname", func(u schema.User) string { return u.ManagerFullname }},
+	{"manager_email", func(u schema.User) string { return u.ManagerID + u.ManagerFullname }},
+}
+
+// ProvisionStore is what provisioning needs of the graph.
+type ProvisionStore interface {
+	personStore
+	GetUserByUserID(ctx context.Context, userID string) (schema.User, error)
+	proxy.UserIndex
+}
+
+// ProvisionObserver counts lifecycle changes by audit event (metrics).
+type ProvisionObserver interface {
+	ProvisionChange(event string)
+}
+
+type noProvisionObserver struct{}
+
+func (noProvisionObserver) ProvisionChange(string) {}
+
+// Provisioner is the SCIM Users resource over the graph.
+type Provisioner struct {
+	store   ProvisionStore
+	log     *slog.Logger
+	obs     ProvisionObserver
+	newID   func() string
+	decoder *schema.UserDecoder
+}
+
+// NewProvisioner builds a Provisioner; obs and log may be nil.
+func NewProvisioner(store ProvisionStore, log *slog.Logger, obs ProvisionObserver) *Provisioner {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if obs == nil {
+		obs = noProvisionObserver{}
+	}
+	return &Provisioner{store: store, log: log, obs: obs, newID: newSCIMID, decoder: schema.NewUserDecoder()}
+}
+
+// newSCIMID is a random (version 4) UUID: RFC 7643 §3.1 wants an id that
+// is unique, stable and never reassigned.
+func newSCIMID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func notFoundSCIM(id string) error {
+	return schema.Errorf(schema.KindNotFound, "SCIM user %s not found", id)
+}
+
+// keyOf is the key of the node holding SCIM id.
+func (p *Provisioner) keyOf(ctx context.Context, id string) (string, error) {
+	if id == "" {
+		return "", notFoundSCIM(id)
+	}
+	keys, err := p.store.UserKeysByProperty(ctx, proxy.SCIMIDProperty, id)
+	if err != nil {
+		return "", err
+	}
+	if len(keys) == 0 {
+		return "", notFoundSCIM(id)
+	}
+	return keys[0], nil
+}
+
+// Get returns the person with SCIM id.
+func (p *Provisioner) Get(ctx context.Context, id string) (schema.ProvisionedUser, error) {
+	key, err := p.keyOf(ctx, id)
+	if err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	return p.read(ctx, key)
+}
+
+// read maps the node keyed key back onto the SCIM view.
+func (p *Provisioner) read(ctx context.Context, key string) (schema.ProvisionedUser, error) {
+	u, err := p.store.GetUser(ctx, key)
+	if err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	props, err := p.store.UserProperties(ctx, key, proxy.SCIMIDProperty, proxy.SCIMExternalIDProperty, scimUserNameProperty, scimEmailsProperty)
+	if err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	userName := u.UserID
+	if spelled := props[scimUserNameProperty]; strings.EqualFold(spelled, userName) {
+		userName = spelled
+	}
+	return schema.ProvisionedUser{
+		ID:          props[proxy.SCIMIDProperty],
+		ExternalID:  props[proxy.SCIMExternalIDProperty],
+		UserName:    userName,
+		GivenName:   u.FirstName,
+		FamilyName:  u.LastName,
+		Email:       u.Email,
+		Emails:      emailsOf(props[scimEmailsProperty], u.Email),
+		Active:      u.IsActive,
+		Title:       u.RoleName,
+		Department:  u.TeamName,
+		ManagerID:   u.ManagerID,
+		ManagerName: u.ManagerFullname,
+	}, nil
+}
+
+// emailsOf is the client's emails as stored, when they still hold the
+// node's email; else (another writer changed it) the node's email alone.
+func emailsOf(stored, email string) []schema.ProvisionedEmail {
+	var emails []schema.ProvisionedEmail
+	if json.Unmarshal([]byte(stored), &emails) == nil {
+		for _, e := range emails {
+			if strings.EqualFold(e.Value, email) {
+				return emails
+			}
+		}
+	}
+	if email == "" {
+		return nil
+	}
+	primary := true
+	return []schema.ProvisionedEmail{{Value: email, Type: "work", Primary: &primary}}
+}
+
+// loginNode is the key of the node whose user_id (or key) is the login
+// uid, "" when there is none.
+func (p *Provisioner) loginNode(ctx context.Context, uid string) (string, error) {
+	u, err := p.store.GetUserByUserID(ctx, uid)
+	if schema.IsNotFound(err) {
+		u, err = p.store.GetUser(ctx, uid)
+	}
+	switch {
+	case schema.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	return u.Key(), nil
+}
+
+// Create provisions a person. A node the graph holds for them already (by
+// their login, from sync, resolution or PUT /user; or one whose SCIM
+// resource was deleted) becomes theirs; a login another live SCIM resource
+// holds is KindConflict with nothing written.
+func (p *Provisioner) Create(ctx context.Context, in schema.ProvisionedUser) (schema.ProvisionedUser, error) {
+	u, err := p.userOf(in)
+	if err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	prior, err := p.loginNode(ctx, u.UserID)
+	if err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	if prior != "" {
+		props, err := p.store.UserProperties(ctx, prior, proxy.SCIMIDProperty)
+		if err != nil {
+			return schema.ProvisionedUser{}, err
+		}
+		if props[proxy.SCIMIDProperty] != "" {
+			return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s is already provisioned", in.UserName)
+		}
+	}
+	return p.write(ctx, p.newID(), prior, u, true)
+}
+
+// Replace writes the person with SCIM id as in says, clearing what in
+// leaves out (RFC 7644 §3.5.1).
+func (p *Provisioner) Replace(ctx context.Context, id string, in schema.ProvisionedUser) (schema.ProvisionedUser, error) {
+	u, err := p.userOf(in)
+	if err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	key, err := p.keyOf(ctx, id)
+	if err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	if other, err := p.loginNode(ctx, u.UserID); err != nil {
+		return schema.ProvisionedUser{}, err
+	} else if other != "" && other != key {
+		if held, err := p.liveSCIMID(ctx, other); err != nil {
+			return schema.ProvisionedUser{}, err
+		} else if held != "" && held != id {
+			return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s is already provisioned", in.UserName)
+		}
+	}
+	return p.write(ctx, id, key, u, false)
+}
+
+func (p *Provisioner) liveSCIMID(ctx context.Context, key string) (string, error) {
+	props, err := p.store.UserProperties(ctx, key, proxy.SCIMIDProperty)
+	if schema.IsNotFound(err) {
+		return "", nil
+	}
+	return props[proxy.SCIMIDProperty], err
+}
+
+// userOf maps the SCIM view onto the node's user model, validated as
+// PUT /user validates, before anything is written. Names and the display
+// name are set whole, not derived, so a changed name never leaves a stale
+// full_name behind.
+func (p *Provisioner) userOf(in schema.ProvisionedUser) (schema.User, error) {
+	if schema.IsBlank(in.UserName) {
+		return schema.User{}, schema.Errorf(schema.KindInvalid, "userName is required")
+	}
+	if err := schema.CheckID("userName", in.UserName); err != nil {
+		return schema.User{}, err
+	}
+	if in.Email != "" {
+		if err := schema.CheckID("emails", in.Email); err != nil {
+			return schema.User{}, err
+		}
+	}
+	full := strings.TrimSpace(in.GivenName + " " + in.FamilyName)
+	display := full
+	if display == "" {
+		display = in.Email
+	}
+	u := schema.User{
+		UserID:          schema.UserKey(in.UserName),
+		Email:           in.Email,
+		FirstName:       in.GivenName,
+		LastName:        in.FamilyName,
+		FullName:        full,
+		DisplayName:     display,
+		TeamName:        in.Department,
+		RoleName:        in.Title,
+		ManagerID:       in.ManagerID,
+		ManagerFullname: in.ManagerName,
+		IsActive:        in.Active,
+		OtherKeyValues:  map[string]string{scimUserNameProperty: in.UserName},
+	}
+	if in.ExternalID != "" {
+		u.OtherKeyValues[proxy.SCIMExternalIDProperty] = in.ExternalID
+	}
+	if len(in.Emails) > 0 {
+		b, err := json.Marshal(in.Emails)
+		if err != nil {
+			return schema.User{}, err
+		}
+		u.OtherKeyValues[scimEmailsProperty] = string(b)
+	}
+	u.NodeKey = PersonKey(in.Email, in.UserName, false)
+	if err := p.decoder.Validate(u); err != nil {
+		return schema.User{}, err
+	}
+	return u, nil
+}
+
+// write puts u on the node of SCIM id: prior is the node they hold now
+// ("" for none). The keying rule is resolution's: by email, unless a node
+// under that email is another SCIM resource's (the email is shared), then
+// by login; their node moves when their key changes.
+func (p *Provisioner) write(ctx context.Context, id, prior string, u schema.User, create bool) (schema.ProvisionedUser, error) {
+	if held, err := p.liveSCIMID(ctx, u.Key()); err != nil {
+		return schema.ProvisionedUser{}, err
+	} else if held != "" && held != id {
+		if !rekeyAway(&u, u.Email) {
+			return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s: the graph node %s belongs to another SCIM user; nothing was written", u.UserID, u.Key())
+		}
+		if held, err := p.liveSCIMID(ctx, u.Key()); err != nil {
+			return schema.ProvisionedUser{}, err
+		} else if held != "" && held != id {
+			return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s: the graph node %s belongs to another SCIM user; nothing was written", u.UserID, u.Key())
+		}
+	}
+	key := u.Key()
+	var before schema.User
+	hadNode := false
+	if prior != "" {
+		var err error
+		if before, err = p.store.GetUser(ctx, prior); err != nil && !schema.IsNotFound(err) {
+			return schema.ProvisionedUser{}, err
+		}
+		hadNode = err == nil
+		if prior != key {
+			if err := moveNode(ctx, p.store, p.log, "scim", before.OtherKeyValues[OtherKeyOktaID], prior, key); err != nil {
+				return schema.ProvisionedUser{}, err
+			}
+		}
+	}
+	if !hadNode {
+		if b, err := p.store.GetUser(ctx, key); err == nil {
+			before, hadNode = b, true
+		} else if !schema.IsNotFound(err) {
+			return schema.ProvisionedUser{}, err
+		}
+	}
+	if _, _, err := p.store.CreateUpdateUser(ctx, u); err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	clear := []string{scimDeletedProperty}
+	for _, name := range []string{proxy.SCIMExternalIDProperty, scimEmailsProperty} {
+		if u.OtherKeyValues[name] == "" {
+			clear = append(clear, name)
+		}
+	}
+	for _, prop := range provisionedProperties {
+		if prop.value(u) == "" {
+			clear = append(clear, prop.name)
+		}
+	}
+	if err := p.store.ClearUserProperties(ctx, key, clear...); err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	held, err := p.store.SetUserPropertyIfAbsent(ctx, key, proxy.SCIMIDProperty, id)
+	if err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	if held != id {
+		return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s: another SCIM user was provisioned onto the same node meanwhile", u.UserID)
+	}
+	event := "user_updated"
+	switch {
+	case !hadNode:
+		event = "user_created"
+	case before.IsActive && !u.IsActive:
+		event = "user_deactivated"
+	case !before.IsActive && u.IsActive:
+		event = "user_reactivated"
+	case create:
+		event = "user_provisioned"
+	}
+	p.audit(ctx, event, key, id)
+	return p.read(ctx, key)
+}
+
+// Delete is a soft delete: the node and its edges stay, is_active turns
+// false, and the SCIM resource is gone (its id answers 404 from now on,
+// RFC 7644 §3.6).
+func (p *Provisioner) Delete(ctx context.Context, id string) error {
+	key, err := p.keyOf(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, _, err := p.store.CreateUpdateUser(ctx, schema.User{NodeKey: key, IsActive: false}); err != nil {
+		return err
+	}
+	if err := p.store.ClearUserProperties(ctx, key, scimDeletedProperty); err != nil {
+		return err
+	}
+	if _, err := p.store.SetUserPropertyIfAbsent(ctx, key, scimDeletedProperty, id); err != nil {
+		return err
+	}
+	if err := p.store.ClearUserProperties(ctx, key, proxy.SCIMIDProperty); err != nil {
+		return err
+	}
+	p.audit(ctx, "user_deleted", key, id)
+	return nil
+}
+
+// Find returns the people matching every field of q, adopting a node the
+// graph holds for a person who was never provisioned (assigning its SCIM
+// id), so that a client linking existing people finds them rather than
+// creating a second node.
+func (p *Provisioner) Find(ctx context.Context, q schema.ProvisionQuery) ([]schema.ProvisionedUser, error) {
+	var keys []string
+	switch {
+	case q.ExternalID != "":
+		var err error
+		if keys, err = p.store.UserKeysByProperty(ctx, proxy.SCIMExternalIDProperty, q.ExternalID); err != nil {
+			return nil, err
+		}
+	case q.UserName != "":
+		key, err := p.loginNode(ctx, schema.UserKey(q.UserName))
+		if err != nil {
+			return nil, err
+		}
+		if key != "" {
+			keys = []string{key}
+		}
+	case q.Email != "":
+		keys = []string{schema.UserKey(q.Email)}
+	default:
+		return nil, schema.Errorf(schema.KindInvalid, "a query needs userName, externalId or a work email")
+	}
+	var out []schema.ProvisionedUser
+	for _, key := range keys {
+		props, err := p.store.UserProperties(ctx, key, proxy.SCIMIDProperty, scimDeletedProperty)
+		switch {
+		case schema.IsNotFound(err):
+			continue
+		case err != nil:
+			return nil, err
+		}
+		if props[proxy.SCIMIDProperty] == "" {
+			if props[scimDeletedProperty] != "" {
+				continue
+			}
+			if _, err := p.store.SetUserPropertyIfAbsent(ctx, key, proxy.SCIMIDProperty, p.newID()); err != nil {
+				return nil, err
+			}
+		}
+		pu, err := p.read(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if matches(pu, q) {
+			out = append(out, pu)
+		}
+	}
+	return out, nil
+}
+
+func matches(pu schema.ProvisionedUser, q schema.ProvisionQuery) bool {
+	return (q.UserName == "" || strings.EqualFold(pu.UserName, q.UserName)) &&
+		(q.ExternalID == "" || pu.ExternalID == q.ExternalID) &&
+		(q.Email == "" || strings.EqualFold(pu.Email, q.Email))
+}
+
+// List pages the provisioned people in key order (stable across pages):
+// offset and limit as the store's, with the count of all of them.
+func (p *Provisioner) List(ctx context.Context, offset, limit int) ([]schema.ProvisionedUser, int, error) {
+	keys, total, err := p.store.PageSCIMUserKeys(ctx, offset, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]schema.ProvisionedUser, 0, len(keys))
+	for _, key := range keys {
+		pu, err := p.read(ctx, key)
+		if schema.IsNotFound(err) {
+			continue // moved or deleted meanwhile
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, pu)
+	}
+	return out, total, nil
+}
+
+func (p *Provisioner) audit(ctx context.Context, event, key, id string) {
+	p.obs.ProvisionChange(event)
+	p.log.InfoContext(ctx, "audit", "audit", true, "event", event, "actor", "scim", "key", key, "source", "scim",
+		"outcome", "ok", proxy.SCIMIDProperty, id)
+}
