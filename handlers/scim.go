@@ -27,6 +27,9 @@ type SCIMUsers interface {
 	Create(ctx context.Context, u schema.ProvisionedUser) (schema.ProvisionedUser, error)
 	Get(ctx context.Context, id string) (schema.ProvisionedUser, error)
 	Replace(ctx context.Context, id string, u schema.ProvisionedUser) (schema.ProvisionedUser, error)
+	// Modify replaces the person by what change makes of their current
+	// state (PATCH); change's error comes back as it is.
+	Modify(ctx context.Context, id string, change func(schema.ProvisionedUser) (schema.ProvisionedUser, error)) (schema.ProvisionedUser, error)
 	Delete(ctx context.Context, id string) error
 	Find(ctx context.Context, q schema.ProvisionQuery) ([]schema.ProvisionedUser, error)
 	List(ctx context.Context, offset, limit int) ([]schema.ProvisionedUser, int, error)

@@ -459,3 +459,33 @@ func TestSCIMPagingIsStable(t *testing.T) {
 	}
 	wantSCIMError(t, e.do(t, "GET", "/scim/v2/Users?count=x", ""), 400, "invalidValue")
 }
+
+// An email change onto an address whose node another writer made first
+// (Amundsen's PUT /user, say): the move is refused as sync refuses it, the
+// old node is deactivated, and the SCIM resource continues on the node at
+// the new address, never held by two nodes.
+func TestSCIMEmailChangeOntoAnExistingNode(t *testing.T) {
+	e := newSCIMEnv(t)
+	ctx := context.Background()
+	created := scimBody(t, e.do(t, "POST", "/scim/v2/Users", oktaCreate), 201)
+	id := created["id"].(string)
+	if _, _, err := e.store.CreateUpdateUser(ctx, schema.User{UserID: "t.user@example.com", Email: "t.user@example.com", IsActive: true, SlackID: "U9"}); err != nil {
+		t.Fatal(err)
+	}
+	patch := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"emails[type eq \"work\"].value","value":"t.user@example.com"}]}`
+	got := scimBody(t, e.do(t, "PATCH", "/scim/v2/Users/"+id, patch), 200)
+	if got["id"] != id {
+		t.Fatalf("after the change %v", got)
+	}
+	keys, err := e.store.UserKeysByProperty(ctx, "scim_id", id)
+	if err != nil || !slices.Equal(keys, []string{"t.user@example.com"}) {
+		t.Fatalf("nodes holding the id: %v, %v", keys, err)
+	}
+	if old := e.node(t, "test.user@example.com"); old.IsActive {
+		t.Fatal("the old node is still active: the person shows twice")
+	}
+	if n := e.node(t, "t.user@example.com"); !n.IsActive || n.SlackID != "U9" || n.FirstName != "Test" {
+		t.Fatalf("new node %+v", n)
+	}
+	scimBody(t, e.do(t, "GET", "/scim/v2/Users/"+id, ""), 200)
+}

@@ -355,27 +355,17 @@ func (s *server) scimPatchUser(c *gin.Context, id string) {
 		s.respondSCIMPatchError(c, err)
 		return
 	}
-	ctx := c.Request.Context()
-	current, err := s.scim.users.Get(ctx, id)
-	if err != nil {
-		s.respondSCIMError(c, err)
-		return
-	}
-	doc := encodeSCIMUser("", current)
-	for _, op := range ops {
-		if err := op.apply(doc); err != nil {
-			s.respondSCIMPatchError(c, err)
-			return
+	u, err := s.scim.users.Modify(c.Request.Context(), id, func(current schema.ProvisionedUser) (schema.ProvisionedUser, error) {
+		doc := encodeSCIMUser("", current)
+		for _, op := range ops {
+			if err := op.apply(doc); err != nil {
+				return schema.ProvisionedUser{}, err
+			}
 		}
-	}
-	in, err := decodeSCIMUser(doc)
+		return decodeSCIMUser(doc)
+	})
 	if err != nil {
-		s.respondSCIMError(c, err)
-		return
-	}
-	u, err := s.scim.users.Replace(ctx, id, in)
-	if err != nil {
-		s.respondSCIMError(c, err)
+		s.respondSCIMPatchError(c, err)
 		return
 	}
 	s.scimResource(c, http.StatusOK, u)

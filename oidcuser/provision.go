@@ -32,25 +32,30 @@ const (
 )
 
 // provisionedProperties are the node's user-model properties a
-// provisioning client owns, each with its value in the mapped user: a
-// replace that leaves one out clears it. manager_email (another writer's)
-// is cleared with the manager, never while one is set, else it would still
+// provisioning client owns, with the field holding each: a replace that
+// leaves one out clears it. manager_email (another writer's) is cleared
+// with the manager, never while one is set (keep), else it would still
 // name a manager.
 var provisionedProperties = []struct {
 	name  string
-	value func(u schema.User) string
+	field func(u schema.User) string
+	keep  func(u schema.User) bool // default: the field is not empty
 }{
-	{"first_name", func(u schema.User) string { return u.FirstName }},
-	{"last_name", func(u schema.User) string { return u.LastName }},
-	{"full_name", func(u schema.User) string { return u.FullName }},
-	{"display_name", func(u schema.User) string { return u.DisplayName }},
-	{"email", func(u schema.User) string { return u.Email }},
-	{"role_name", func(u schema.User) string { return u.RoleName }},
-	{"team_name", func(u schema.User) string { return u.TeamName }},
-	{"manager_id", func(u schema.User) string { return u.ManagerID }},
-	{"manager_fullname", func(u schema.User) string { return u.ManagerFullname }},
-	{"manager_email", func(u schema.User) string { return u.ManagerID + u.ManagerFullname }},
+	{"first_name", func(u schema.User) string { return u.FirstName }, nil},
+	{"last_name", func(u schema.User) string { return u.LastName }, nil},
+	{"full_name", func(u schema.User) string { return u.FullName }, nil},
+	{"display_name", func(u schema.User) string { return u.DisplayName }, nil},
+	{"email", func(u schema.User) string { return u.Email }, nil},
+	{"role_name", func(u schema.User) string { return u.RoleName }, nil},
+	{"team_name", func(u schema.User) string { return u.TeamName }, nil},
+	{"manager_id", func(u schema.User) string { return u.ManagerID }, nil},
+	{"manager_fullname", func(u schema.User) string { return u.ManagerFullname }, nil},
+	{"manager_email", func(u schema.User) string { return u.ManagerEmail },
+		func(u schema.User) bool { return u.ManagerID != "" || u.ManagerFullname != "" }},
 }
+
+// scimProperties are the SCIM-only node properties read with a node.
+var scimProperties = []string{proxy.SCIMIDProperty, proxy.SCIMExternalIDProperty, scimUserNameProperty, scimEmailsProperty, scimDeletedProperty}
 
 // ProvisionStore is what provisioning needs of the graph.
 type ProvisionStore interface {
@@ -102,58 +107,73 @@ func notFoundSCIM(id string) error {
 	return schema.Errorf(schema.KindNotFound, "SCIM user %s not found", id)
 }
 
-// keyOf is the key of the node holding SCIM id.
-func (p *Provisioner) keyOf(ctx context.Context, id string) (string, error) {
+// node is a (:User) node as provisioning reads it: the user model and the
+// SCIM properties.
+type node struct {
+	key   string
+	user  schema.User
+	props map[string]string
+}
+
+// load reads the node keyed key; found false when there is none.
+func (p *Provisioner) load(ctx context.Context, key string) (n node, found bool, err error) {
+	u, err := p.store.GetUser(ctx, key)
+	if schema.IsNotFound(err) {
+		return node{}, false, nil
+	}
+	if err != nil {
+		return node{}, false, err
+	}
+	props, err := p.store.UserProperties(ctx, key, scimProperties...)
+	if schema.IsNotFound(err) { // moved or gone meanwhile
+		return node{}, false, nil
+	}
+	if err != nil {
+		return node{}, false, err
+	}
+	return node{key: key, user: u, props: props}, true, nil
+}
+
+// byID loads the node holding SCIM id.
+func (p *Provisioner) byID(ctx context.Context, id string) (node, error) {
 	if id == "" {
-		return "", notFoundSCIM(id)
+		return node{}, notFoundSCIM(id)
 	}
 	keys, err := p.store.UserKeysByProperty(ctx, proxy.SCIMIDProperty, id)
 	if err != nil {
-		return "", err
+		return node{}, err
 	}
 	if len(keys) == 0 {
-		return "", notFoundSCIM(id)
+		return node{}, notFoundSCIM(id)
 	}
-	return keys[0], nil
+	n, found, err := p.load(ctx, keys[0])
+	if err == nil && (!found || n.props[proxy.SCIMIDProperty] != id) {
+		err = notFoundSCIM(id)
+	}
+	return n, err
 }
 
-// Get returns the person with SCIM id.
-func (p *Provisioner) Get(ctx context.Context, id string) (schema.ProvisionedUser, error) {
-	key, err := p.keyOf(ctx, id)
-	if err != nil {
-		return schema.ProvisionedUser{}, err
-	}
-	return p.read(ctx, key)
-}
-
-// read maps the node keyed key back onto the SCIM view.
-func (p *Provisioner) read(ctx context.Context, key string) (schema.ProvisionedUser, error) {
-	u, err := p.store.GetUser(ctx, key)
-	if err != nil {
-		return schema.ProvisionedUser{}, err
-	}
-	props, err := p.store.UserProperties(ctx, key, proxy.SCIMIDProperty, proxy.SCIMExternalIDProperty, scimUserNameProperty, scimEmailsProperty)
-	if err != nil {
-		return schema.ProvisionedUser{}, err
-	}
+// provisioned maps the node back onto the SCIM view.
+func (n node) provisioned() schema.ProvisionedUser {
+	u := n.user
 	userName := u.UserID
-	if spelled := props[scimUserNameProperty]; strings.EqualFold(spelled, userName) {
+	if spelled := n.props[scimUserNameProperty]; strings.EqualFold(spelled, userName) {
 		userName = spelled
 	}
 	return schema.ProvisionedUser{
-		ID:          props[proxy.SCIMIDProperty],
-		ExternalID:  props[proxy.SCIMExternalIDProperty],
+		ID:          n.props[proxy.SCIMIDProperty],
+		ExternalID:  n.props[proxy.SCIMExternalIDProperty],
 		UserName:    userName,
 		GivenName:   u.FirstName,
 		FamilyName:  u.LastName,
 		Email:       u.Email,
-		Emails:      emailsOf(props[scimEmailsProperty], u.Email),
+		Emails:      emailsOf(n.props[scimEmailsProperty], u.Email),
 		Active:      u.IsActive,
 		Title:       u.RoleName,
 		Department:  u.TeamName,
 		ManagerID:   u.ManagerID,
 		ManagerName: u.ManagerFullname,
-	}, nil
+	}
 }
 
 // emailsOf is the client's emails as stored, when they still hold the
@@ -172,6 +192,15 @@ func emailsOf(stored, email string) []schema.ProvisionedEmail {
 	}
 	primary := true
 	return []schema.ProvisionedEmail{{Value: email, Type: "work", Primary: &primary}}
+}
+
+// Get returns the person with SCIM id.
+func (p *Provisioner) Get(ctx context.Context, id string) (schema.ProvisionedUser, error) {
+	n, err := p.byID(ctx, id)
+	if err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	return n.provisioned(), nil
 }
 
 // loginNode is the key of the node whose user_id (or key) is the login
@@ -199,17 +228,21 @@ func (p *Provisioner) Create(ctx context.Context, in schema.ProvisionedUser) (sc
 	if err != nil {
 		return schema.ProvisionedUser{}, err
 	}
-	prior, err := p.loginNode(ctx, u.UserID)
+	priorKey, err := p.loginNode(ctx, u.UserID)
 	if err != nil {
 		return schema.ProvisionedUser{}, err
 	}
-	if prior != "" {
-		props, err := p.store.UserProperties(ctx, prior, proxy.SCIMIDProperty)
+	var prior *node
+	if priorKey != "" {
+		n, found, err := p.load(ctx, priorKey)
 		if err != nil {
 			return schema.ProvisionedUser{}, err
 		}
-		if props[proxy.SCIMIDProperty] != "" {
-			return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s is already provisioned", in.UserName)
+		if found {
+			if n.props[proxy.SCIMIDProperty] != "" {
+				return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s is already provisioned", in.UserName)
+			}
+			prior = &n
 		}
 	}
 	return p.write(ctx, p.newID(), prior, u, true)
@@ -218,24 +251,37 @@ func (p *Provisioner) Create(ctx context.Context, in schema.ProvisionedUser) (sc
 // Replace writes the person with SCIM id as in says, clearing what in
 // leaves out (RFC 7644 §3.5.1).
 func (p *Provisioner) Replace(ctx context.Context, id string, in schema.ProvisionedUser) (schema.ProvisionedUser, error) {
+	return p.Modify(ctx, id, func(schema.ProvisionedUser) (schema.ProvisionedUser, error) { return in, nil })
+}
+
+// Modify replaces the person with SCIM id by what change makes of their
+// current state (a PATCH, RFC 7644 §3.5.2); an error from change is
+// returned as it is, with nothing written.
+func (p *Provisioner) Modify(ctx context.Context, id string, change func(schema.ProvisionedUser) (schema.ProvisionedUser, error)) (schema.ProvisionedUser, error) {
+	cur, err := p.byID(ctx, id)
+	if err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	in, err := change(cur.provisioned())
+	if err != nil {
+		return schema.ProvisionedUser{}, err
+	}
 	u, err := p.userOf(in)
 	if err != nil {
 		return schema.ProvisionedUser{}, err
 	}
-	key, err := p.keyOf(ctx, id)
-	if err != nil {
-		return schema.ProvisionedUser{}, err
-	}
-	if other, err := p.loginNode(ctx, u.UserID); err != nil {
-		return schema.ProvisionedUser{}, err
-	} else if other != "" && other != key {
-		if held, err := p.liveSCIMID(ctx, other); err != nil {
+	if u.UserID != cur.user.UserID {
+		if other, err := p.loginNode(ctx, u.UserID); err != nil {
 			return schema.ProvisionedUser{}, err
-		} else if held != "" && held != id {
-			return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s is already provisioned", in.UserName)
+		} else if other != "" && other != cur.key {
+			if held, err := p.liveSCIMID(ctx, other); err != nil {
+				return schema.ProvisionedUser{}, err
+			} else if held != "" && held != id {
+				return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s is already provisioned", in.UserName)
+			}
 		}
 	}
-	return p.write(ctx, id, key, u, false)
+	return p.write(ctx, id, &cur, u, false)
 }
 
 func (p *Provisioner) liveSCIMID(ctx context.Context, key string) (string, error) {
@@ -299,67 +345,84 @@ func (p *Provisioner) userOf(in schema.ProvisionedUser) (schema.User, error) {
 }
 
 // write puts u on the node of SCIM id: prior is the node they hold now
-// ("" for none). The keying rule is resolution's: by email, unless a node
+// (nil for none). The keying rule is resolution's: by email, unless a node
 // under that email is another SCIM resource's (the email is shared), then
 // by login; their node moves when their key changes.
-func (p *Provisioner) write(ctx context.Context, id, prior string, u schema.User, create bool) (schema.ProvisionedUser, error) {
-	if held, err := p.liveSCIMID(ctx, u.Key()); err != nil {
-		return schema.ProvisionedUser{}, err
-	} else if held != "" && held != id {
-		if !rekeyAway(&u, u.Email) {
-			return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s: the graph node %s belongs to another SCIM user; nothing was written", u.UserID, u.Key())
+func (p *Provisioner) write(ctx context.Context, id string, prior *node, u schema.User, create bool) (schema.ProvisionedUser, error) {
+	var target node
+	hadNode := false
+	for attempt := 0; ; attempt++ {
+		if prior != nil && prior.key == u.Key() {
+			target, hadNode = *prior, true
+			break
 		}
-		if held, err := p.liveSCIMID(ctx, u.Key()); err != nil {
+		n, found, err := p.load(ctx, u.Key())
+		if err != nil {
 			return schema.ProvisionedUser{}, err
-		} else if held != "" && held != id {
+		}
+		if held := n.props[proxy.SCIMIDProperty]; !found || held == "" || held == id {
+			target, hadNode = n, found
+			break
+		}
+		if attempt > 0 || !rekeyAway(&u, u.Email) {
 			return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s: the graph node %s belongs to another SCIM user; nothing was written", u.UserID, u.Key())
 		}
 	}
 	key := u.Key()
-	var before schema.User
-	hadNode := false
-	if prior != "" {
-		var err error
-		if before, err = p.store.GetUser(ctx, prior); err != nil && !schema.IsNotFound(err) {
+	stale := "" // the old node, when the move was refused
+	if prior != nil && prior.key != key {
+		if err := moveNode(ctx, p.store, p.log, "scim", prior.user.OtherKeyValues[OtherKeyOktaID], prior.key, key); err != nil {
 			return schema.ProvisionedUser{}, err
 		}
-		hadNode = err == nil
-		if prior != key {
-			if err := moveNode(ctx, p.store, p.log, "scim", before.OtherKeyValues[OtherKeyOktaID], prior, key); err != nil {
-				return schema.ProvisionedUser{}, err
-			}
+		if hadNode {
+			// Their new key held a node already: moveNode refused and
+			// deactivated the old one, so they are never shown twice;
+			// its SCIM id goes once the new node holds it.
+			stale = prior.key
+		} else {
+			target, hadNode = *prior, true
+			target.key = key
 		}
 	}
-	if !hadNode {
-		if b, err := p.store.GetUser(ctx, key); err == nil {
-			before, hadNode = b, true
-		} else if !schema.IsNotFound(err) {
-			return schema.ProvisionedUser{}, err
-		}
-	}
+	before := target.user
 	if _, _, err := p.store.CreateUpdateUser(ctx, u); err != nil {
 		return schema.ProvisionedUser{}, err
 	}
-	clear := []string{scimDeletedProperty}
-	for _, name := range []string{proxy.SCIMExternalIDProperty, scimEmailsProperty} {
-		if u.OtherKeyValues[name] == "" {
-			clear = append(clear, name)
+	var clear []string
+	if hadNode {
+		for _, prop := range provisionedProperties {
+			keep := prop.field(u) != ""
+			if prop.keep != nil {
+				keep = prop.keep(u)
+			}
+			if !keep && prop.field(before) != "" {
+				clear = append(clear, prop.name)
+			}
+		}
+		for _, name := range []string{proxy.SCIMExternalIDProperty, scimEmailsProperty, scimDeletedProperty} {
+			if u.OtherKeyValues[name] == "" && target.props[name] != "" {
+				clear = append(clear, name)
+			}
 		}
 	}
-	for _, prop := range provisionedProperties {
-		if prop.value(u) == "" {
-			clear = append(clear, prop.name)
+	if len(clear) > 0 {
+		if err := p.store.ClearUserProperties(ctx, key, clear...); err != nil {
+			return schema.ProvisionedUser{}, err
 		}
 	}
-	if err := p.store.ClearUserProperties(ctx, key, clear...); err != nil {
-		return schema.ProvisionedUser{}, err
+	if target.props[proxy.SCIMIDProperty] != id {
+		held, err := p.store.SetUserPropertyIfAbsent(ctx, key, proxy.SCIMIDProperty, id)
+		if err != nil {
+			return schema.ProvisionedUser{}, err
+		}
+		if held != id {
+			return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s: another SCIM user was provisioned onto the same node meanwhile", u.UserID)
+		}
 	}
-	held, err := p.store.SetUserPropertyIfAbsent(ctx, key, proxy.SCIMIDProperty, id)
-	if err != nil {
-		return schema.ProvisionedUser{}, err
-	}
-	if held != id {
-		return schema.ProvisionedUser{}, schema.Errorf(schema.KindConflict, "userName %s: another SCIM user was provisioned onto the same node meanwhile", u.UserID)
+	if stale != "" && prior.props[proxy.SCIMIDProperty] == id {
+		if err := p.store.ClearUserProperties(ctx, stale, proxy.SCIMIDProperty); err != nil {
+			return schema.ProvisionedUser{}, err
+		}
 	}
 	event := "user_updated"
 	switch {
@@ -373,30 +436,36 @@ func (p *Provisioner) write(ctx context.Context, id, prior string, u schema.User
 		event = "user_provisioned"
 	}
 	p.audit(ctx, event, key, id)
-	return p.read(ctx, key)
+	n, err := p.byID(ctx, id)
+	if err != nil {
+		return schema.ProvisionedUser{}, err
+	}
+	return n.provisioned(), nil
 }
 
 // Delete is a soft delete: the node and its edges stay, is_active turns
 // false, and the SCIM resource is gone (its id answers 404 from now on,
 // RFC 7644 §3.6).
 func (p *Provisioner) Delete(ctx context.Context, id string) error {
-	key, err := p.keyOf(ctx, id)
+	n, err := p.byID(ctx, id)
 	if err != nil {
 		return err
 	}
-	if _, _, err := p.store.CreateUpdateUser(ctx, schema.User{NodeKey: key, IsActive: false}); err != nil {
+	if _, _, err := p.store.CreateUpdateUser(ctx, schema.User{NodeKey: n.key, IsActive: false}); err != nil {
 		return err
 	}
-	if err := p.store.ClearUserProperties(ctx, key, scimDeletedProperty); err != nil {
+	if n.props[scimDeletedProperty] != "" {
+		if err := p.store.ClearUserProperties(ctx, n.key, scimDeletedProperty); err != nil {
+			return err
+		}
+	}
+	if _, err := p.store.SetUserPropertyIfAbsent(ctx, n.key, scimDeletedProperty, id); err != nil {
 		return err
 	}
-	if _, err := p.store.SetUserPropertyIfAbsent(ctx, key, scimDeletedProperty, id); err != nil {
+	if err := p.store.ClearUserProperties(ctx, n.key, proxy.SCIMIDProperty); err != nil {
 		return err
 	}
-	if err := p.store.ClearUserProperties(ctx, key, proxy.SCIMIDProperty); err != nil {
-		return err
-	}
-	p.audit(ctx, "user_deleted", key, id)
+	p.audit(ctx, "user_deleted", n.key, id)
 	return nil
 }
 
@@ -427,26 +496,24 @@ func (p *Provisioner) Find(ctx context.Context, q schema.ProvisionQuery) ([]sche
 	}
 	var out []schema.ProvisionedUser
 	for _, key := range keys {
-		props, err := p.store.UserProperties(ctx, key, proxy.SCIMIDProperty, scimDeletedProperty)
-		switch {
-		case schema.IsNotFound(err):
-			continue
-		case err != nil:
-			return nil, err
-		}
-		if props[proxy.SCIMIDProperty] == "" {
-			if props[scimDeletedProperty] != "" {
-				continue
-			}
-			if _, err := p.store.SetUserPropertyIfAbsent(ctx, key, proxy.SCIMIDProperty, p.newID()); err != nil {
-				return nil, err
-			}
-		}
-		pu, err := p.read(ctx, key)
+		n, found, err := p.load(ctx, key)
 		if err != nil {
 			return nil, err
 		}
-		if matches(pu, q) {
+		if !found {
+			continue
+		}
+		if n.props[proxy.SCIMIDProperty] == "" {
+			if n.props[scimDeletedProperty] != "" {
+				continue
+			}
+			held, err := p.store.SetUserPropertyIfAbsent(ctx, key, proxy.SCIMIDProperty, p.newID())
+			if err != nil {
+				return nil, err
+			}
+			n.props[proxy.SCIMIDProperty] = held
+		}
+		if pu := n.provisioned(); matches(pu, q) {
 			out = append(out, pu)
 		}
 	}
@@ -468,14 +535,13 @@ func (p *Provisioner) List(ctx context.Context, offset, limit int) ([]schema.Pro
 	}
 	out := make([]schema.ProvisionedUser, 0, len(keys))
 	for _, key := range keys {
-		pu, err := p.read(ctx, key)
-		if schema.IsNotFound(err) {
-			continue // moved or deleted meanwhile
-		}
+		n, found, err := p.load(ctx, key)
 		if err != nil {
 			return nil, 0, err
 		}
-		out = append(out, pu)
+		if found && n.props[proxy.SCIMIDProperty] != "" { // not moved or deleted meanwhile
+			out = append(out, n.provisioned())
+		}
 	}
 	return out, total, nil
 }
