@@ -23,7 +23,7 @@ HELM := bin/helm
 # FUZZTIME (a count such as 1000000x, or a duration) overrides every budget.
 FUZZTIME ?=
 FUZZ_TARGETS := schema:FuzzDecodeUser:100000x schema:FuzzUserKey:60000x oidcuser:FuzzSearchEqual:1500x \
-                handlers:FuzzRequests:5000x handlers/auth:FuzzAuthenticate:25000x cmd/usersvc:FuzzJSONAccessLog:4000x
+                handlers:FuzzRequests:5000x handlers:FuzzSCIM:20000x handlers/auth:FuzzAuthenticate:25000x cmd/usersvc:FuzzJSONAccessLog:4000x
 
 .PHONY: build run run-passthrough test lint vet fmt-check node-deps image bench fuzz soak
 

@@ -101,7 +101,7 @@ func (s *scimServer) authorized(r *http.Request) bool {
 // isSCIM reports whether the request is for the SCIM endpoint, which
 // authenticates on its own.
 func (s *server) isSCIM(c *gin.Context) bool {
-	return s.scim != nil && c.FullPath() == scimRoute
+	return s.scim != nil && (c.FullPath() == scimRoute || c.FullPath() == SCIMPath)
 }
 
 // scimError is RFC 7644 §3.12's error response; status is a string there.

@@ -489,3 +489,41 @@ func TestSCIMEmailChangeOntoAnExistingNode(t *testing.T) {
 	}
 	scimBody(t, e.do(t, "GET", "/scim/v2/Users/"+id, ""), 200)
 }
+
+// unavailableUsers is a Users resource whose graph does not answer.
+type unavailableUsers struct{ handlers.SCIMUsers }
+
+func (unavailableUsers) err() error {
+	return schema.Unavailable("the graph store is unavailable", 7*time.Second, nil)
+}
+func (u unavailableUsers) Create(context.Context, schema.ProvisionedUser) (schema.ProvisionedUser, error) {
+	return schema.ProvisionedUser{}, u.err()
+}
+func (u unavailableUsers) Get(context.Context, string) (schema.ProvisionedUser, error) {
+	return schema.ProvisionedUser{}, u.err()
+}
+func (u unavailableUsers) Modify(context.Context, string, func(schema.ProvisionedUser) (schema.ProvisionedUser, error)) (schema.ProvisionedUser, error) {
+	return schema.ProvisionedUser{}, u.err()
+}
+func (u unavailableUsers) Find(context.Context, schema.ProvisionQuery) ([]schema.ProvisionedUser, error) {
+	return nil, u.err()
+}
+
+// A graph outage is the server's trouble, not the client's: 503 with
+// Retry-After (which Okta and Entra honour by retrying), as a SCIM error.
+func TestSCIMStoreOutageIs503(t *testing.T) {
+	h := handlers.New(handlers.Deps{SCIM: &handlers.SCIMConfig{Tokens: []string{scimToken}, Users: unavailableUsers{}}})
+	e := &scimEnv{h: h}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/scim/v2/Users", oktaCreate},
+		{"GET", "/scim/v2/Users/some-id", ""},
+		{"GET", `/scim/v2/Users?filter=userName%20eq%20%22a%22`, ""},
+		{"PATCH", "/scim/v2/Users/some-id", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`},
+	} {
+		w := e.do(t, c.method, c.path, c.body)
+		wantSCIMError(t, w, 503, "")
+		if w.Header().Get("Retry-After") != "7" {
+			t.Fatalf("%s %s: Retry-After %q", c.method, c.path, w.Header().Get("Retry-After"))
+		}
+	}
+}

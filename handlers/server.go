@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -193,6 +194,7 @@ func New(d Deps) http.Handler {
 		r.POST(EventHookPath, s.receiveEventHook)
 	}
 	if s.scim != nil {
+		r.Any(SCIMPath, s.scimRoutes)
 		r.Any(scimRoute, s.scimRoutes)
 	}
 
@@ -202,7 +204,13 @@ func New(d Deps) http.Handler {
 	} else {
 		r.NoRoute(notFound)
 	}
-	r.NoMethod(func(c *gin.Context) { abortJSON(c, http.StatusMethodNotAllowed, "method not allowed") })
+	r.NoMethod(func(c *gin.Context) {
+		if s.isSCIM(c) || (s.scim != nil && strings.HasPrefix(c.Request.URL.Path, SCIMPath)) {
+			abortSCIM(c, http.StatusMethodNotAllowed, "", "method not allowed")
+			return
+		}
+		abortJSON(c, http.StatusMethodNotAllowed, "method not allowed")
+	})
 	return r
 }
 
