@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -41,20 +40,11 @@ const maxHookBody = 1 << 20
 // hookPayload is the part of Okta's delivery usersvc reads:
 // {"eventType":"com.okta.event_hook","eventTypeVersion":"1.0",
 // "cloudEventsVersion":"0.1","source":...,"eventId":...,
-// "data":{"events":[{"uuid":...,"published":...,"eventType":...,
-// "target":[{"id":"00u...","type":"User",...}]}]}}.
+// "data":{"events":[<LogEvent>...]}}, each event a System Log LogEvent.
 type hookPayload struct {
 	EventType string `json:"eventType"`
 	Data      *struct {
-		Events []struct {
-			UUID      string    `json:"uuid"`
-			Published time.Time `json:"published"`
-			EventType string    `json:"eventType"`
-			Target    []struct {
-				ID   string `json:"id"`
-				Type string `json:"type"`
-			} `json:"target"`
-		} `json:"events"`
+		Events []schema.LogEvent `json:"events"`
 	} `json:"data"`
 }
 
@@ -153,23 +143,15 @@ func parseHookPayload(body []byte) ([]schema.HookEvent, string) {
 	}
 	events := make([]schema.HookEvent, 0, len(p.Data.Events))
 	for _, e := range p.Data.Events {
-		if e.UUID == "" || e.EventType == "" {
+		switch {
+		case e.UUID == "" || e.EventType == "":
 			return nil, "every event needs a uuid and an eventType"
-		}
-		if len(e.UUID) > 256 || schema.HasControl(e.UUID) || len(e.EventType) > 256 || schema.HasControl(e.EventType) {
+		case !e.Usable():
 			return nil, "an event's uuid or eventType is invalid"
+		case e.BadUserTargets() > 0:
+			return nil, "a User target's id is missing or invalid"
 		}
-		ev := schema.HookEvent{UUID: e.UUID, Type: e.EventType, Published: e.Published}
-		for _, t := range e.Target {
-			if t.Type != "User" {
-				continue
-			}
-			if t.ID == "" || len(t.ID) > 256 || !utf8.ValidString(t.ID) || schema.HasControl(t.ID) {
-				return nil, "a User target's id is missing or invalid"
-			}
-			ev.UserIDs = append(ev.UserIDs, t.ID)
-		}
-		events = append(events, ev)
+		events = append(events, e.HookEvent())
 	}
 	return events, ""
 }

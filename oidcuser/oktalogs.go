@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/okta/okta-sdk-golang/v2/okta"
 
@@ -54,17 +53,6 @@ type LogReader interface {
 
 var _ LogReader = (*OktaDirectory)(nil)
 
-// logEventJSON is the part of a LogEvent usersvc reads.
-type logEventJSON struct {
-	UUID      string    `json:"uuid"`
-	Published time.Time `json:"published"`
-	EventType string    `json:"eventType"`
-	Target    []struct {
-		ID   string `json:"id"`
-		Type string `json:"type"`
-	} `json:"target"`
-}
-
 // ReadLogs fetches one page of the System Log through the directory's Okta
 // client: its authentication (SSWS or a private-key JWT's access token, which
 // then needs the okta.logs.read scope), its transport (the Budget: rate-limit
@@ -78,25 +66,18 @@ func (d *OktaDirectory) ReadLogs(ctx context.Context, pathQuery string) (LogPage
 	if err != nil {
 		return LogPage{}, classifyLogsError(ctx, nil, err)
 	}
-	var raw []logEventJSON
+	var raw []schema.LogEvent
 	resp, err := rq.Do(ctx, req, &raw)
 	if err != nil {
 		return LogPage{}, classifyLogsError(ctx, resp, err)
 	}
 	page := LogPage{Rate: rateWindow(resp.Header), Next: nextLink(resp.Header)}
 	for _, e := range raw {
-		if e.UUID == "" || e.EventType == "" || len(e.UUID) > 256 || len(e.EventType) > 256 ||
-			schema.HasControl(e.UUID) || schema.HasControl(e.EventType) {
+		if !e.Usable() {
 			page.Dropped++
 			continue
 		}
-		ev := schema.HookEvent{UUID: e.UUID, Type: e.EventType, Published: e.Published}
-		for _, t := range e.Target {
-			if t.Type == "User" && t.ID != "" && len(t.ID) <= 256 && utf8.ValidString(t.ID) && !schema.HasControl(t.ID) {
-				ev.UserIDs = append(ev.UserIDs, t.ID)
-			}
-		}
-		page.Events = append(page.Events, ev)
+		page.Events = append(page.Events, e.HookEvent())
 	}
 	return page, nil
 }
