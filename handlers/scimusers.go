@@ -18,25 +18,27 @@ import (
 // only the attributes scimUserAttrs and scimEnterpriseAttrs declare.
 func encodeSCIMUser(base string, u schema.ProvisionedUser) map[string]any {
 	m := map[string]any{
-		"schemas":  []any{scimUserURN, scimEnterpriseURN},
-		"id":       u.ID,
-		"userName": u.UserName,
-		"active":   u.Active,
-		"meta":     map[string]any{"resourceType": "User", "location": base + "/Users/" + u.ID},
+		"schemas": []any{scimUserURN, scimEnterpriseURN},
+		"id":      u.ID,
+		"active":  u.Active,
+		"meta":    map[string]any{"resourceType": "User", "location": base + "/Users/" + u.ID},
 	}
-	putString(m, "externalId", u.ExternalID)
-	putString(m, "title", u.Title)
-	name := map[string]any{}
-	putString(name, "givenName", u.GivenName)
-	putString(name, "familyName", u.FamilyName)
-	if len(name) > 0 {
-		m["name"] = name
+	for _, a := range scimStrings {
+		if v := *a.field(&u); v != "" {
+			o := m
+			for _, name := range a.path[:len(a.path)-1] {
+				o = child(o, name, true)
+			}
+			o[a.path[len(a.path)-1]] = v
+		}
 	}
 	if len(u.Emails) > 0 {
 		emails := make([]any, len(u.Emails))
 		for i, e := range u.Emails {
 			o := map[string]any{"value": e.Value}
-			putString(o, "type", e.Type)
+			if e.Type != "" {
+				o["type"] = e.Type
+			}
 			if e.Primary != nil {
 				o["primary"] = *e.Primary
 			}
@@ -44,24 +46,7 @@ func encodeSCIMUser(base string, u schema.ProvisionedUser) map[string]any {
 		}
 		m["emails"] = emails
 	}
-	ent := map[string]any{}
-	putString(ent, "department", u.Department)
-	manager := map[string]any{}
-	putString(manager, "value", u.ManagerID)
-	putString(manager, "displayName", u.ManagerName)
-	if len(manager) > 0 {
-		ent["manager"] = manager
-	}
-	if len(ent) > 0 {
-		m[scimEnterpriseURN] = ent
-	}
 	return m
-}
-
-func putString(m map[string]any, k, v string) {
-	if v != "" {
-		m[k] = v
-	}
 }
 
 // field finds an attribute by name, case-insensitively (RFC 7643 §2.1).
@@ -129,6 +114,35 @@ func objectAttr(m map[string]any, name, path string) (map[string]any, error) {
 	return o, nil
 }
 
+// scimStrings ties each string attribute the User resource maps (by its
+// path of nested objects) to its field: the one list decoding reads.
+var scimStrings = []struct {
+	path  []string
+	field func(*schema.ProvisionedUser) *string
+}{
+	{[]string{"userName"}, func(u *schema.ProvisionedUser) *string { return &u.UserName }},
+	{[]string{"externalId"}, func(u *schema.ProvisionedUser) *string { return &u.ExternalID }},
+	{[]string{"title"}, func(u *schema.ProvisionedUser) *string { return &u.Title }},
+	{[]string{"name", "givenName"}, func(u *schema.ProvisionedUser) *string { return &u.GivenName }},
+	{[]string{"name", "familyName"}, func(u *schema.ProvisionedUser) *string { return &u.FamilyName }},
+	{[]string{scimEnterpriseURN, "department"}, func(u *schema.ProvisionedUser) *string { return &u.Department }},
+	{[]string{scimEnterpriseURN, "manager", "value"}, func(u *schema.ProvisionedUser) *string { return &u.ManagerID }},
+	{[]string{scimEnterpriseURN, "manager", "displayName"}, func(u *schema.ProvisionedUser) *string { return &u.ManagerName }},
+}
+
+// stringAt reads the string at path through nested objects; absent or
+// null anywhere on the way is "".
+func stringAt(m map[string]any, path []string) (string, error) {
+	for i, name := range path[:len(path)-1] {
+		o, err := objectAttr(m, name, strings.Join(path[:i+1], "."))
+		if err != nil || o == nil {
+			return "", err
+		}
+		m = o
+	}
+	return stringAttr(m, path[len(path)-1], strings.Join(path, "."))
+}
+
 // decodeSCIMUser maps a User resource onto a provisioned person: what
 // scimUserAttrs and scimEnterpriseAttrs declare; other attributes (Entra's
 // default mappings send displayName, phoneNumbers, addresses and more) are
@@ -147,55 +161,26 @@ func decodeSCIMUser(m map[string]any) (schema.ProvisionedUser, error) {
 			}
 		}
 	}
-	if u.UserName, err = stringAttr(m, "userName", "userName"); err != nil {
-		return u, err
+	// Entra sends manager as a plain string (its id) in PATCH values.
+	if ent, err := objectAttr(m, scimEnterpriseURN, scimEnterpriseURN); err == nil && ent != nil {
+		if v, ok := field(ent, "manager"); ok {
+			if id, isString := v.(string); isString {
+				ent[key(ent, "manager")] = map[string]any{"value": id}
+			}
+		}
+	}
+	for _, a := range scimStrings {
+		if *a.field(&u), err = stringAt(m, a.path); err != nil {
+			return u, err
+		}
 	}
 	if strings.TrimSpace(u.UserName) == "" {
 		return u, invalidValue("userName is required")
 	}
-	if u.ExternalID, err = stringAttr(m, "externalId", "externalId"); err != nil {
-		return u, err
-	}
-	if u.Title, err = stringAttr(m, "title", "title"); err != nil {
-		return u, err
-	}
 	if u.Active, err = boolAttr(m, "active", "active", true); err != nil {
 		return u, err
 	}
-	name, err := objectAttr(m, "name", "name")
-	if err != nil {
-		return u, err
-	}
-	if u.GivenName, err = stringAttr(name, "givenName", "name.givenName"); err != nil {
-		return u, err
-	}
-	if u.FamilyName, err = stringAttr(name, "familyName", "name.familyName"); err != nil {
-		return u, err
-	}
 	if u.Emails, u.Email, err = decodeEmails(m); err != nil {
-		return u, err
-	}
-	ent, err := objectAttr(m, scimEnterpriseURN, scimEnterpriseURN)
-	if err != nil {
-		return u, err
-	}
-	if u.Department, err = stringAttr(ent, "department", "department"); err != nil {
-		return u, err
-	}
-	// Entra sends manager as a plain string (its id) in PATCH values.
-	if v, ok := field(ent, "manager"); ok {
-		if s, isString := v.(string); isString {
-			ent = map[string]any{"manager": map[string]any{"value": s}}
-		}
-	}
-	manager, err := objectAttr(ent, "manager", "manager")
-	if err != nil {
-		return u, err
-	}
-	if u.ManagerID, err = stringAttr(manager, "value", "manager.value"); err != nil {
-		return u, err
-	}
-	if u.ManagerName, err = stringAttr(manager, "displayName", "manager.displayName"); err != nil {
 		return u, err
 	}
 	return u, nil

@@ -155,32 +155,25 @@ func (o observed) SetUserPropertyIfAbsent(ctx context.Context, key, name, value 
 }
 
 func (o observed) PageUserKeys(ctx context.Context, offset, limit int) ([]string, int, error) {
-	type page struct {
-		keys  []string
-		total int
-	}
-	p, err := timed(o, "page_user_keys", func() (page, error) {
-		ix, err := o.userIndex()
-		if err != nil {
-			return page{}, err
-		}
-		keys, total, err := ix.PageUserKeys(ctx, offset, limit)
-		return page{keys, total}, err
-	})
-	return p.keys, p.total, err
+	return o.page("page_user_keys", func(ix UserIndex) ([]string, int, error) { return ix.PageUserKeys(ctx, offset, limit) })
 }
 
 func (o observed) PageSCIMUserKeys(ctx context.Context, offset, limit int) ([]string, int, error) {
+	return o.page("page_scim_user_keys", func(ix UserIndex) ([]string, int, error) { return ix.PageSCIMUserKeys(ctx, offset, limit) })
+}
+
+// page times one paging call of the user index.
+func (o observed) page(op string, call func(UserIndex) ([]string, int, error)) ([]string, int, error) {
 	type page struct {
 		keys  []string
 		total int
 	}
-	p, err := timed(o, "page_scim_user_keys", func() (page, error) {
+	p, err := timed(o, op, func() (page, error) {
 		ix, err := o.userIndex()
 		if err != nil {
 			return page{}, err
 		}
-		keys, total, err := ix.PageSCIMUserKeys(ctx, offset, limit)
+		keys, total, err := call(ix)
 		return page{keys, total}, err
 	})
 	return p.keys, p.total, err

@@ -97,7 +97,30 @@ func (s *Store) SetUserPropertyIfAbsent(ctx context.Context, key, name, value st
 		return "", schema.Errorf(schema.KindInvalid, "user property %s: the value is empty", name)
 	}
 	var held string
-	err := s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]*userRecord) error {
+	err := s.updateRecord(ctx, key, func(rec *userRecord) bool {
+		if cur, ok := schema.PropertyString(rec.Props[name]); ok && cur != "" {
+			held = cur
+			return false
+		}
+		if rec.Props == nil {
+			rec.Props = map[string]any{}
+		}
+		rec.Props[name] = value
+		held = value
+		return true
+	})
+	if err != nil {
+		return "", err
+	}
+	return held, nil
+}
+
+// updateRecord runs change on key's record in one write transaction,
+// through updateUsers so the record cache follows; when change reports a
+// change, the record is stamped and stored and the directory-id index
+// follows its okta_id. KindNotFound when there is no record.
+func (s *Store) updateRecord(ctx context.Context, key string, change func(rec *userRecord) bool) error {
+	return s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]*userRecord) error {
 		users := tx.Bucket(bucketUsers)
 		var rec userRecord
 		found, err := getJSON(users, key, &rec)
@@ -107,27 +130,17 @@ func (s *Store) SetUserPropertyIfAbsent(ctx context.Context, key, name, value st
 		if !found {
 			return schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
 		}
-		if cur, ok := schema.PropertyString(rec.Props[name]); ok && cur != "" {
-			held = cur
+		oldID := directoryID(rec)
+		if !change(&rec) {
 			return nil
 		}
-		oldID := directoryID(rec)
-		if rec.Props == nil {
-			rec.Props = map[string]any{}
-		}
-		rec.Props[name] = value
 		rec.UpdatedEpochMs = s.now().UnixMilli()
-		held = value
 		written[key] = &rec
 		if err := indexDirectoryID(tx.Bucket(bucketDirectoryIDs), oldID, key, rec); err != nil {
 			return err
 		}
 		return putJSON(users, key, rec)
 	})
-	if err != nil {
-		return "", err
-	}
-	return held, nil
 }
 
 // PageUserKeys walks the users bucket's cursor: bbolt orders keys by their
@@ -204,17 +217,7 @@ func (s *Store) ClearUserProperties(ctx context.Context, key string, names ...st
 		}
 		return schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
 	}
-	return s.updateUsers(ctx, func(tx *bolt.Tx, written map[string]*userRecord) error {
-		users := tx.Bucket(bucketUsers)
-		var rec userRecord
-		found, err := getJSON(users, key, &rec)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
-		}
-		oldID := directoryID(rec)
+	return s.updateRecord(ctx, key, func(rec *userRecord) bool {
 		for _, name := range names {
 			if field := userField(&rec.User, name); field != nil {
 				*field = ""
@@ -229,12 +232,7 @@ func (s *Store) ClearUserProperties(ctx context.Context, key string, names ...st
 		if len(rec.User.OtherKeyValues) == 0 {
 			rec.User.OtherKeyValues = nil
 		}
-		rec.UpdatedEpochMs = s.now().UnixMilli()
-		written[key] = &rec
-		if err := indexDirectoryID(tx.Bucket(bucketDirectoryIDs), oldID, key, rec); err != nil {
-			return err
-		}
-		return putJSON(users, key, rec)
+		return true
 	})
 }
 
