@@ -460,7 +460,8 @@ func TestScenarioSpecifics(t *testing.T) {
 			}
 		}
 		want := map[string]string{"FLASK_OIDC_CLIENT_SECRET": "usersvc-oidc", "OKTA_CLIENT_TOKEN": "usersvc-okta",
-			"OKTA_CLIENT_PRIVATEKEY": "usersvc-okta", "OKTA_EVENT_HOOK_SECRET": "usersvc-okta", "CREDENTIALS_PROXY_PASSWORD": "usersvc-neo4j"}
+			"OKTA_CLIENT_PRIVATEKEY": "usersvc-okta", "OKTA_EVENT_HOOK_SECRET": "usersvc-okta", "CREDENTIALS_PROXY_PASSWORD": "usersvc-neo4j",
+			"SCIM_TOKEN": "usersvc-scim"}
 		if fmt.Sprint(refs) != fmt.Sprint(want) {
 			t.Fatalf("secret refs = %v, want %v", refs, want)
 		}
