@@ -527,3 +527,56 @@ func TestSCIMStoreOutageIs503(t *testing.T) {
 		}
 	}
 }
+
+// Attributes with no place of their own on the node (Entra's default
+// mappings send displayName, phoneNumbers, addresses, name.formatted and
+// the enterprise employeeNumber) are kept as sent and answered back, so a
+// client reading a person back sees what it wrote; displayName also names
+// the node.
+func TestSCIMKeepsUnmappedAttributes(t *testing.T) {
+	e := newSCIMEnv(t)
+	body := `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","` + entURN + `"],"userName":"ada@example.com","active":true,
+"displayName":"Countess Lovelace","name":{"givenName":"Ada","familyName":"Lovelace","formatted":"Ada Lovelace"},
+"emails":[{"value":"ada@example.com","type":"work","primary":true}],"phoneNumbers":[{"type":"work","value":"+44 20 7946 0000"}],
+"` + entURN + `":{"employeeNumber":"1815","department":"Analytics"}}`
+	created := scimBody(t, e.do(t, "POST", "/scim/v2/Users", body), 201)
+	id := created["id"].(string)
+	got := scimBody(t, e.do(t, "GET", "/scim/v2/Users/"+id, ""), 200)
+	if got["displayName"] != "Countess Lovelace" || got["name"].(map[string]any)["formatted"] != "Ada Lovelace" ||
+		got["phoneNumbers"].([]any)[0].(map[string]any)["value"] != "+44 20 7946 0000" ||
+		got[entURN].(map[string]any)["employeeNumber"] != "1815" || got[entURN].(map[string]any)["department"] != "Analytics" {
+		t.Fatalf("read back %v", got)
+	}
+	if n := e.node(t, "ada@example.com"); n.DisplayName != "Countess Lovelace" || n.TeamName != "Analytics" {
+		t.Fatalf("node %+v", n)
+	}
+	patch := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+{"op":"Replace","path":"phoneNumbers[type eq \"work\"].value","value":"+44 20 7946 0001"},
+{"op":"Replace","path":"displayName","value":"Ada"}]}`
+	got = scimBody(t, e.do(t, "PATCH", "/scim/v2/Users/"+id, patch), 200)
+	if got["displayName"] != "Ada" || got["phoneNumbers"].([]any)[0].(map[string]any)["value"] != "+44 20 7946 0001" {
+		t.Fatalf("after PATCH %v", got)
+	}
+	if n := e.node(t, "ada@example.com"); n.DisplayName != "Ada" {
+		t.Fatalf("display_name after PATCH %q", n.DisplayName)
+	}
+	// PUT without them: gone; display_name derived from the name again.
+	got = scimBody(t, e.do(t, "PUT", "/scim/v2/Users/"+id, `{"userName":"ada@example.com","name":{"givenName":"Ada","familyName":"Lovelace"},"emails":[{"value":"ada@example.com","primary":true}]}`), 200)
+	for _, k := range []string{"displayName", "phoneNumbers", entURN} {
+		if _, ok := got[k]; ok {
+			t.Fatalf("after PUT %s is still there: %v", k, got)
+		}
+	}
+	if name := got["name"].(map[string]any); len(name) != 2 {
+		t.Fatalf("after PUT name = %v", name)
+	}
+	if n := e.node(t, "ada@example.com"); n.DisplayName != "Ada Lovelace" || n.TeamName != "" {
+		t.Fatalf("node after PUT %+v", n)
+	}
+	// More than the node keeps: refused, nothing written.
+	big := `{"userName":"ada@example.com","notes":"` + strings.Repeat("x", 5000) + `"}`
+	wantSCIMError(t, e.do(t, "PUT", "/scim/v2/Users/"+id, big), 400, "invalidValue")
+	if n := e.node(t, "ada@example.com"); n.FirstName != "Ada" {
+		t.Fatalf("a refused PUT changed the node: %+v", n)
+	}
+}

@@ -32,6 +32,7 @@ var scimUserAttrs = []scimAttr{
 		str("givenName", "first_name"),
 		str("familyName", "last_name"),
 	}},
+	str("displayName", "The name to show: display_name (else derived from the name or the email)."),
 	str("title", "role_name"),
 	{name: "active", typ: "boolean", description: "is_active; false hides the person in Amundsen."},
 	{name: "emails", typ: "complex", multi: true,

@@ -17,12 +17,11 @@ import (
 // encodeSCIMUser is the SCIM representation of a provisioned person, with
 // only the attributes scimUserAttrs and scimEnterpriseAttrs declare.
 func encodeSCIMUser(base string, u schema.ProvisionedUser) map[string]any {
-	m := map[string]any{
-		"schemas": []any{scimUserURN, scimEnterpriseURN},
-		"id":      u.ID,
-		"active":  u.Active,
-		"meta":    map[string]any{"resourceType": "User", "location": base + "/Users/" + u.ID},
-	}
+	m := deepCopy(u.Rest)
+	m["schemas"] = []any{scimUserURN, scimEnterpriseURN}
+	m["id"] = u.ID
+	m["active"] = u.Active
+	m["meta"] = map[string]any{"resourceType": "User", "location": base + "/Users/" + u.ID}
 	for _, a := range scimStrings {
 		if v := *a.field(&u); v != "" {
 			o := m
@@ -144,9 +143,9 @@ func stringAt(m map[string]any, path []string) (string, error) {
 }
 
 // decodeSCIMUser maps a User resource onto a provisioned person: what
-// scimUserAttrs and scimEnterpriseAttrs declare; other attributes (Entra's
-// default mappings send displayName, phoneNumbers, addresses and more) are
-// accepted and not stored. id and meta are the server's and ignored.
+// scimUserAttrs and scimEnterpriseAttrs declare into its fields, the rest
+// (Entra's default mappings send phoneNumbers, addresses and more) into
+// Rest, kept as sent. id and meta are the server's and ignored.
 func decodeSCIMUser(m map[string]any) (schema.ProvisionedUser, error) {
 	var u schema.ProvisionedUser
 	var err error
@@ -183,7 +182,69 @@ func decodeSCIMUser(m map[string]any) (schema.ProvisionedUser, error) {
 	if u.Emails, u.Email, err = decodeEmails(m); err != nil {
 		return u, err
 	}
+	u.Rest = unmapped(m)
 	return u, nil
+}
+
+// unmapped is what of m no field of ProvisionedUser holds: a copy without
+// the server's attributes (schemas, id, meta), the mapped ones, and
+// objects that held mapped attributes only.
+func unmapped(m map[string]any) map[string]any {
+	rest := deepCopy(m)
+	for _, name := range []string{"schemas", "id", "meta", "active", "emails"} {
+		delete(rest, key(rest, name))
+	}
+	for _, a := range scimStrings {
+		o := rest
+		var parents []map[string]any
+		for _, name := range a.path[:len(a.path)-1] {
+			if o = child(o, name, false); o == nil {
+				break
+			}
+			parents = append(parents, o)
+		}
+		if o == nil {
+			continue
+		}
+		delete(o, key(o, a.path[len(a.path)-1]))
+		for i := len(parents) - 1; i >= 0; i-- { // drop what is left empty
+			up := rest
+			if i > 0 {
+				up = parents[i-1]
+			}
+			if len(parents[i]) == 0 {
+				delete(up, key(up, a.path[i]))
+			}
+		}
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	return rest
+}
+
+// deepCopy copies a decoded JSON object, so a change to the copy never
+// reaches the original.
+func deepCopy(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = copyValue(v)
+	}
+	return out
+}
+
+func copyValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return deepCopy(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = copyValue(e)
+		}
+		return out
+	}
+	return v
 }
 
 // decodeEmails reads emails and picks the node's email: the primary one,

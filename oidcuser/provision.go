@@ -29,6 +29,11 @@ const (
 	// are answered as sent (types, several addresses); the node's email is
 	// the one they pick.
 	scimEmailsProperty = "scim_emails"
+	// scimRestProperty holds, as JSON, the attributes the client sent that
+	// have no property of their own (schema.ProvisionedUser.Rest).
+	scimRestProperty = "scim_rest"
+	// maxRest bounds it: a node property written like other_key_values.
+	maxRest = 4096
 )
 
 // provisionedProperties are the node's user-model properties a
@@ -55,7 +60,7 @@ var provisionedProperties = []struct {
 }
 
 // scimProperties are the SCIM-only node properties read with a node.
-var scimProperties = []string{proxy.SCIMIDProperty, proxy.SCIMExternalIDProperty, scimUserNameProperty, scimEmailsProperty, scimDeletedProperty}
+var scimProperties = []string{proxy.SCIMIDProperty, proxy.SCIMExternalIDProperty, scimUserNameProperty, scimEmailsProperty, scimRestProperty, scimDeletedProperty}
 
 // ProvisionStore is what provisioning needs of the graph.
 type ProvisionStore interface {
@@ -173,7 +178,18 @@ func (n node) provisioned() schema.ProvisionedUser {
 		Department:  u.TeamName,
 		ManagerID:   u.ManagerID,
 		ManagerName: u.ManagerFullname,
+		Rest:        restOf(n.props[scimRestProperty]),
 	}
+}
+
+// restOf decodes the stored unmapped attributes; what does not decode (a
+// value another writer put there) is none.
+func restOf(stored string) map[string]any {
+	var rest map[string]any
+	if stored == "" || json.Unmarshal([]byte(stored), &rest) != nil {
+		return nil
+	}
+	return rest
 }
 
 // emailsOf is the client's emails as stored, when they still hold the
@@ -309,7 +325,10 @@ func (p *Provisioner) userOf(in schema.ProvisionedUser) (schema.User, error) {
 		}
 	}
 	full := strings.TrimSpace(in.GivenName + " " + in.FamilyName)
-	display := full
+	display, _ := in.Rest["displayName"].(string)
+	if display == "" {
+		display = full
+	}
 	if display == "" {
 		display = in.Email
 	}
@@ -336,6 +355,16 @@ func (p *Provisioner) userOf(in schema.ProvisionedUser) (schema.User, error) {
 			return schema.User{}, err
 		}
 		u.OtherKeyValues[scimEmailsProperty] = string(b)
+	}
+	if len(in.Rest) > 0 {
+		b, err := json.Marshal(in.Rest)
+		if err != nil {
+			return schema.User{}, schema.Errorf(schema.KindInvalid, "the attributes usersvc does not map cannot be stored: %v", err)
+		}
+		if len(b) > maxRest {
+			return schema.User{}, schema.Errorf(schema.KindInvalid, "the attributes usersvc does not map take %d bytes of JSON; at most %d are kept", len(b), maxRest)
+		}
+		u.OtherKeyValues[scimRestProperty] = string(b)
 	}
 	u.NodeKey = PersonKey(in.Email, in.UserName, false)
 	if err := p.decoder.Validate(u); err != nil {
@@ -399,7 +428,7 @@ func (p *Provisioner) write(ctx context.Context, id string, prior *node, u schem
 				clear = append(clear, prop.name)
 			}
 		}
-		for _, name := range []string{proxy.SCIMExternalIDProperty, scimEmailsProperty, scimDeletedProperty} {
+		for _, name := range []string{proxy.SCIMExternalIDProperty, scimEmailsProperty, scimRestProperty, scimDeletedProperty} {
 			if u.OtherKeyValues[name] == "" && target.props[name] != "" {
 				clear = append(clear, name)
 			}

@@ -25,6 +25,12 @@ type ProvisionedUser struct {
 	// and manager.displayName (manager_id, manager_fullname).
 	ManagerID   string
 	ManagerName string
+	// Rest holds the attributes the client sent that have no place of
+	// their own on the node (displayName, phoneNumbers, addresses, the
+	// unmapped parts of name and of the enterprise extension...), kept as
+	// sent and answered back. A string displayName also names the node
+	// (display_name).
+	Rest map[string]any
 }
 
 // ProvisionedEmail is one value of SCIM's multi-valued emails.

@@ -84,6 +84,7 @@ func checkSCIMConformance(t *testing.T, base, token string, logs *syncbuffer.Buf
 			t.Errorf("scim2-tester: %s (not listed in the README's exceptions)", c)
 		}
 	}
+	t.Logf("scim2-tester: %d results", len(checks))
 	for i, e := range exceptions {
 		if !used[i] {
 			t.Errorf("the README excuses %s (on %q), which passes now: remove the row", e.key, e.attribute)
