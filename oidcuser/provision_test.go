@@ -228,3 +228,50 @@ func TestProvisionConcurrentCreates(t *testing.T) {
 		})
 	}
 }
+
+// TestProvisionedPersonIsTheDirectoryPerson: Grace provisioned by SCIM
+// (userName her login, her email) and then synced and resolved from Okta
+// is one node, in both orders; a SCIM deactivation lands on the node sync
+// wrote.
+func TestProvisionedPersonIsTheDirectoryPerson(t *testing.T) {
+	graceSCIM := schema.ProvisionedUser{UserName: "ghopper", GivenName: "Grace", FamilyName: "Hopper",
+		Email: "grace.hopper@example.com", Active: true}
+	for name, newStore := range personStores {
+		t.Run(name+"/scim first", func(t *testing.T) {
+			e := newPersonEnv(t, newStore)
+			p := oidcuser.NewProvisioner(e.store.(oidcuser.ProvisionStore), nil, nil)
+			created, err := p.Create(context.Background(), graceSCIM)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.sync(t)
+			if code, body := e.do(t, "GET", "/user/ghopper"); code != 200 {
+				t.Fatalf("GET /user/ghopper = %d %s", code, body)
+			}
+			e.checkOneGrace(t)
+			if got, err := p.Get(context.Background(), created.ID); err != nil || got.Email != "grace.hopper@example.com" {
+				t.Fatalf("the SCIM resource after sync: %+v, %v", got, err)
+			}
+		})
+		t.Run(name+"/sync first", func(t *testing.T) {
+			e := newPersonEnv(t, newStore)
+			e.sync(t)
+			p := oidcuser.NewProvisioner(e.store.(oidcuser.ProvisionStore), nil, nil)
+			found, err := p.Find(context.Background(), schema.ProvisionQuery{UserName: "ghopper"})
+			if err != nil || len(found) != 1 {
+				t.Fatalf("Find ghopper after sync: %+v, %v", found, err)
+			}
+			off := graceSCIM
+			off.Active = false
+			if _, err := p.Replace(context.Background(), found[0].ID, off); err != nil {
+				t.Fatal(err)
+			}
+			if u, err := e.store.GetUser(context.Background(), "grace.hopper@example.com"); err != nil || u.IsActive {
+				t.Fatalf("the synced node after the SCIM deactivation: %+v, %v", u, err)
+			}
+			if _, err := e.store.GetUser(context.Background(), "ghopper"); !schema.IsNotFound(err) {
+				t.Fatalf("a node under the login: %v", err)
+			}
+		})
+	}
+}
