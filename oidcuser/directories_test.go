@@ -161,7 +161,7 @@ func TestDirectoriesListAlike(t *testing.T) {
 			order := map[string][]string{}
 			for kind, d := range dirs {
 				var last time.Time
-				err := d.ListUsers(context.Background(), tt.query, func(page []oidcuser.OktaUser) error {
+				err := d.ListUsers(context.Background(), tt.query, func(page []oidcuser.Person) error {
 					if len(page) > 200 {
 						t.Errorf("%s: page of %d", kind, len(page))
 					}

@@ -25,7 +25,7 @@ type Directory interface {
 // Lister is a directory that can be synced: it pages through its people in
 // lastUpdated order (the Syncer's source).
 type Lister interface {
-	ListUsers(ctx context.Context, q ListQuery, fn func([]OktaUser) error) error
+	ListUsers(ctx context.Context, q ListQuery, fn func([]Person) error) error
 }
 
 // GroupLister is a directory with group memberships: it names the groups a
@@ -130,27 +130,52 @@ func (o OktaUser) ToUser() schema.User {
 	return u
 }
 
-// pickMatch chooses the person an id names among candidates: a login match
+// Person is one person as every directory hands them over: their stable
+// id in the directory (written as okta_id, the one directory-id property),
+// login, email, when the directory last changed them, and the user they
+// map to (ToUser's mapping for Okta; each directory has its own).
+type Person struct {
+	ID          string
+	Login       string
+	Email       string
+	LastUpdated time.Time
+	User        schema.User
+}
+
+// Person is the Okta user as a directory person.
+func (o OktaUser) Person() Person {
+	return Person{ID: o.ID, Login: o.Login(), Email: o.Email(), LastUpdated: o.LastUpdated, User: o.ToUser()}
+}
+
+func persons(users []OktaUser) []Person {
+	out := make([]Person, len(users))
+	for i, u := range users {
+		out[i] = u.Person()
+	}
+	return out
+}
+
+// PickMatch chooses the person an id names among candidates: a login match
 // wins (logins are unique); otherwise exactly one email match. Several email
 // matches without a login match are a conflict: guessing would attach one
-// person's follows to another.
-func pickMatch(id string, candidates []OktaUser) (OktaUser, error) {
-	var byEmail []OktaUser
+// person's follows to another. Every directory looks people up by this rule.
+func PickMatch(id string, candidates []Person) (Person, error) {
+	var byEmail []Person
 	for _, c := range candidates {
-		if strings.EqualFold(c.Login(), id) {
+		if strings.EqualFold(c.Login, id) {
 			return c, nil
 		}
-		if strings.EqualFold(c.Email(), id) {
+		if strings.EqualFold(c.Email, id) {
 			byEmail = append(byEmail, c)
 		}
 	}
 	switch len(byEmail) {
 	case 0:
-		return OktaUser{}, schema.Errorf(schema.KindNotFound, "user_id %s not found in the directory", id)
+		return Person{}, schema.Errorf(schema.KindNotFound, "user_id %s not found in the directory", id)
 	case 1:
 		return byEmail[0], nil
 	default:
-		return OktaUser{}, schema.Errorf(schema.KindConflict, "user_id %s matches %d directory users by email and none by login; nothing was written", id, len(byEmail))
+		return Person{}, schema.Errorf(schema.KindConflict, "user_id %s matches %d directory users by email and none by login; nothing was written", id, len(byEmail))
 	}
 }
 

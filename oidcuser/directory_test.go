@@ -68,7 +68,7 @@ func TestPickMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := pickMatch(tt.id, tt.cands)
+			got, err := PickMatch(tt.id, persons(tt.cands))
 			if tt.kind != 0 {
 				if schema.KindOf(err) != tt.kind {
 					t.Fatalf("err = %v, want kind %v", err, tt.kind)

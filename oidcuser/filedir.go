@@ -52,6 +52,15 @@ type filePeople struct {
 	stamp fileStamp        // the file version it was read from
 }
 
+// sameEmail is everyone in the file under email.
+func (p *filePeople) sameEmail(email string) []Person {
+	var out []Person
+	for _, i := range p.byKey[strings.ToLower(email)] {
+		out = append(out, p.users[i].Person())
+	}
+	return out
+}
+
 // FileError locates a problem in a directory file.
 type FileError struct {
 	Path  string
@@ -356,19 +365,15 @@ func (d *FileDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 	}
 	p := d.current()
 	idx := p.byKey[strings.ToLower(strings.TrimSpace(id))]
-	candidates := make([]OktaUser, 0, len(idx))
+	candidates := make([]Person, 0, len(idx))
 	for _, i := range idx {
-		candidates = append(candidates, p.users[i])
+		candidates = append(candidates, p.users[i].Person())
 	}
-	match, err := pickMatch(id, candidates)
+	match, err := PickMatch(id, candidates)
 	if err != nil {
 		return schema.User{}, err
 	}
-	var sameEmail []OktaUser
-	for _, i := range p.byKey[strings.ToLower(match.Email())] {
-		sameEmail = append(sameEmail, p.users[i])
-	}
-	return personUser(match, emailShared(match, sameEmail)), nil
+	return KeyedUser(match, p.sameEmail(match.Email)), nil
 }
 
 // filePageSize matches the Okta directory's page size.
@@ -376,15 +381,15 @@ const filePageSize = 200
 
 // ListUsers pages through the people in lastUpdated order, as the Okta
 // directory does.
-func (d *FileDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]OktaUser) error) error {
+func (d *FileDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Person) error) error {
 	p := d.current()
-	page := make([]OktaUser, 0, filePageSize)
+	page := make([]Person, 0, filePageSize)
 	for _, i := range p.order {
 		u := p.users[i]
 		if !q.UpdatedAfter.IsZero() && (u.LastUpdated.Before(q.UpdatedAfter) || (!q.Inclusive && u.LastUpdated.Equal(q.UpdatedAfter))) {
 			continue
 		}
-		page = append(page, u)
+		page = append(page, u.Person())
 		if len(page) == filePageSize {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -392,7 +397,7 @@ func (d *FileDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 			if err := fn(page); err != nil {
 				return err
 			}
-			page = make([]OktaUser, 0, filePageSize)
+			page = make([]Person, 0, filePageSize)
 		}
 	}
 	if len(page) > 0 {
@@ -411,11 +416,7 @@ func (d *FileDirectory) LookupByID(ctx context.Context, id string) (schema.User,
 		if u.ID != id {
 			continue
 		}
-		var sameEmail []OktaUser
-		for _, i := range p.byKey[strings.ToLower(u.Email())] {
-			sameEmail = append(sameEmail, p.users[i])
-		}
-		return personUser(u, emailShared(u, sameEmail)), nil
+		return KeyedUser(u.Person(), p.sameEmail(u.Email())), nil
 	}
 	return schema.User{}, schema.Errorf(schema.KindNotFound, "directory id %s not found", id)
 }

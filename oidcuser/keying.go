@@ -18,27 +18,28 @@ func PersonKey(email, login string, emailShared bool) string {
 	return schema.UserKey(login)
 }
 
-// personUser maps a directory person onto the node they are written to:
-// keyed by PersonKey, with the lowercased login as user_id, so that a
-// request by login finds the node through the user_id index.
-func personUser(ou OktaUser, emailShared bool) schema.User {
-	u := ou.ToUser()
-	u.NodeKey = PersonKey(ou.Email(), ou.Login(), emailShared)
-	if login := schema.UserKey(ou.Login()); login != "" {
+// KeyedUser maps a directory person onto the node they are written to,
+// given the people the directory has under their email (themselves
+// included, or not): keyed by PersonKey, with the lowercased login as
+// user_id, so that a request by login finds the node through the user_id
+// index. Every directory hands people over through it.
+func KeyedUser(p Person, sameEmail []Person) schema.User {
+	u := p.User
+	u.NodeKey = PersonKey(p.Email, p.Login, emailShared(p, sameEmail))
+	if login := schema.UserKey(p.Login); login != "" {
 		u.UserID = login
 	}
 	return u
 }
 
-// emailShared reports whether anyone else among people has ou's email
-// (Okta compares emails case-insensitively).
-func emailShared(ou OktaUser, people []OktaUser) bool {
-	email := ou.Email()
-	if email == "" {
+// emailShared reports whether anyone else among people has p's email
+// (directories compare emails case-insensitively).
+func emailShared(p Person, people []Person) bool {
+	if p.Email == "" {
 		return false
 	}
-	for _, p := range people {
-		if p.ID != ou.ID && strings.EqualFold(p.Email(), email) {
+	for _, o := range people {
+		if o.ID != p.ID && strings.EqualFold(o.Email, p.Email) {
 			return true
 		}
 	}

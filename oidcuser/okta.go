@@ -188,9 +188,8 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 	}
 	u, err := d.byLogin(ctx, id)
 	if err == nil {
-		shared := false
+		var sameEmail []OktaUser
 		if u.Email() != "" {
-			var sameEmail []OktaUser
 			var err error
 			if byEmail != nil && strings.EqualFold(u.Email(), id) {
 				res := byEmail.wait()
@@ -201,9 +200,8 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 			if err != nil {
 				return schema.User{}, err
 			}
-			shared = emailShared(u, sameEmail)
 		}
-		return personUser(u, shared), nil
+		return KeyedUser(u.Person(), persons(sameEmail)), nil
 	}
 	if !schema.IsNotFound(err) {
 		return schema.User{}, err
@@ -217,11 +215,12 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 	if res.err != nil {
 		return schema.User{}, res.err
 	}
-	match, err := pickMatch(id, res.users)
+	candidates := persons(res.users)
+	match, err := PickMatch(id, candidates)
 	if err != nil {
 		return schema.User{}, err
 	}
-	return personUser(match, emailShared(match, res.users)), nil
+	return KeyedUser(match, candidates), nil
 }
 
 type searchResult struct {
@@ -281,7 +280,7 @@ func (d *OktaDirectory) byLogin(ctx context.Context, id string) (OktaUser, error
 	if err != nil {
 		return OktaUser{}, err
 	}
-	if _, err := pickMatch(id, []OktaUser{ou}); err != nil {
+	if _, err := PickMatch(id, []Person{ou.Person()}); err != nil {
 		return OktaUser{}, err
 	}
 	return ou, nil
@@ -352,7 +351,7 @@ const (
 // status is included), calling fn for each page. A spent rate-limit budget
 // is waited out (Retry-After) and brief outages retried rather than treated
 // as failure.
-func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]OktaUser) error) error {
+func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Person) error) error {
 	since := q.UpdatedAfter
 	if since.IsZero() {
 		since = time.Unix(0, 0)
@@ -385,7 +384,7 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Ok
 		if convErr != nil {
 			return fmt.Errorf("page %d: %w", pageNo, convErr)
 		}
-		if err := fn(page); err != nil {
+		if err := fn(persons(page)); err != nil {
 			return err
 		}
 		if resp == nil || !resp.HasNextPage() {
@@ -473,13 +472,11 @@ func (d *OktaDirectory) LookupByID(ctx context.Context, id string) (schema.User,
 	if ou.ID != id {
 		return schema.User{}, schema.Errorf(schema.KindNotFound, "directory id %s not found", id)
 	}
-	shared := false
+	var sameEmail []OktaUser
 	if ou.Email() != "" {
-		sameEmail, err := d.searchEmail(ctx, ou.Email())
-		if err != nil {
+		if sameEmail, err = d.searchEmail(ctx, ou.Email()); err != nil {
 			return schema.User{}, err
 		}
-		shared = emailShared(ou, sameEmail)
 	}
-	return personUser(ou, shared), nil
+	return KeyedUser(ou.Person(), persons(sameEmail)), nil
 }

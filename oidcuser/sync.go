@@ -261,8 +261,8 @@ func (s *Syncer) resumeQuery(state proxy.SyncState) ListQuery {
 // guard must see the whole change), keyed and in the directory's
 // lastUpdated order.
 func (s *Syncer) fetch(ctx context.Context, q ListQuery, rep *SyncReport, lease *leaseKeeper) ([]pending, error) {
-	var fetched []OktaUser
-	err := s.dir.ListUsers(ctx, q, func(page []OktaUser) error {
+	var fetched []Person
+	err := s.dir.ListUsers(ctx, q, func(page []Person) error {
 		fetched = append(fetched, page...)
 		s.cfg.Progress(SyncProgress{Phase: "fetch", Done: len(fetched)})
 		return lease.renew(ctx)
@@ -397,20 +397,20 @@ func (l *leaseKeeper) renew(ctx context.Context) error {
 
 // keyPeople keys the people of a listing by PersonKey; an email shared by
 // several of them keys each by login.
-func keyPeople(fetched []OktaUser) []pending {
-	byEmail := map[string][]OktaUser{}
-	for _, ou := range fetched {
-		if e := schema.UserKey(ou.Email()); e != "" {
-			byEmail[e] = append(byEmail[e], ou)
+func keyPeople(fetched []Person) []pending {
+	byEmail := map[string][]Person{}
+	for _, p := range fetched {
+		if e := schema.UserKey(p.Email); e != "" {
+			byEmail[e] = append(byEmail[e], p)
 		}
 	}
 	todo := make([]pending, 0, len(fetched))
-	for _, ou := range fetched {
-		u := personUser(ou, emailShared(ou, byEmail[schema.UserKey(ou.Email())]))
+	for _, p := range fetched {
+		u := KeyedUser(p, byEmail[schema.UserKey(p.Email)])
 		if u.Key() == "" {
 			continue
 		}
-		todo = append(todo, pending{user: u, oktaID: ou.ID, lastUpdated: ou.LastUpdated})
+		todo = append(todo, pending{user: u, oktaID: p.ID, lastUpdated: p.LastUpdated})
 	}
 	return todo
 }
