@@ -2,6 +2,7 @@ package oidcuser
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"time"
@@ -41,6 +42,20 @@ type GroupLister interface {
 type Reloader interface {
 	Watch(ctx context.Context, every time.Duration, onChange func())
 }
+
+// Prober is a directory that can check, with one cheap call, that it
+// reaches its provider and that usersvc's credentials are accepted
+// (check-config and health): an error wrapping ErrDirectoryCredentials
+// when they are refused, KindUnavailable when the provider is away.
+type Prober interface {
+	Probe(ctx context.Context) error
+}
+
+// ErrDirectoryCredentials marks failures caused by usersvc's own directory
+// credentials or permissions (an operator must act). Every directory wraps
+// it, so the resolver logs it once and check-config names it, whichever
+// directory runs.
+var ErrDirectoryCredentials = errors.New("the directory refused usersvc's credentials or permissions")
 
 // IDLookup is a directory that can re-read one person by their directory
 // id (Okta's user id): what the Okta event hooks need, since an event names

@@ -51,10 +51,6 @@ var oktaStatusClasses = map[int]oktaClass{
 	http.StatusTooManyRequests: classRateLimited,
 }
 
-// ErrDirectoryCredentials marks failures caused by usersvc's own Okta
-// credentials or permissions (an operator must act).
-var ErrDirectoryCredentials = errors.New("okta refused usersvc's credentials or permissions")
-
 // Retry-After hints per class.
 const (
 	retryCredentials = 30 * time.Second
