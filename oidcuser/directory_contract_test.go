@@ -84,4 +84,3 @@ func TestDirectoryContract(t *testing.T) {
 		})
 	})
 }
-
