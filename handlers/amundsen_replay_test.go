@@ -19,6 +19,7 @@ import (
 	"github.com/usersvc/usersvc/handlers"
 	"github.com/usersvc/usersvc/handlers/auth"
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/file"
 	"github.com/usersvc/usersvc/proxy/embedded"
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
@@ -151,7 +152,7 @@ func TestFrontendReplay(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			dir, err := oidcuser.OpenFile(filepath.Join("..", "examples", "directory.json"), nil)
+			dir, err := file.Open(filepath.Join("..", "examples", "directory.json"), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

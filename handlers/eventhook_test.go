@@ -16,6 +16,7 @@ import (
 
 	"github.com/usersvc/usersvc/handlers"
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/file"
 	"github.com/usersvc/usersvc/proxy/embedded"
 	"github.com/usersvc/usersvc/schema"
 )
@@ -236,7 +237,7 @@ func processorEnv(t *testing.T, queue int, run bool) (http.Handler, *embedded.St
 	if err := os.WriteFile(path, []byte(people), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	file, err := oidcuser.OpenFile(path, nil)
+	file, err := file.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

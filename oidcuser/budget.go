@@ -87,18 +87,22 @@ func (b *Budget) CloseIdleConnections() {
 // Okta's rate-limit buckets for the calls a lookup makes: fetching one user
 // and listing/searching users are limited separately.
 const (
-	bucketGetUser   = "users:get"
-	bucketListUsers = "users:list"
+	BucketGetUser   = "users:get"
+	BucketListUsers = "users:list"
 )
+
+// Spent is how long calls to bucket are refused because its window is
+// known to be spent; 0 when it is not.
+func (b *Budget) Spent(bucket string) time.Duration { return b.spent(bucket) }
 
 // bucketOf names Okta's rate-limit bucket of a request.
 func bucketOf(r *http.Request) string {
 	p := strings.TrimSuffix(r.URL.Path, "/")
 	switch {
 	case p == "/api/v1/users":
-		return bucketListUsers
+		return BucketListUsers
 	case strings.HasPrefix(p, "/api/v1/users/") && !strings.Contains(strings.TrimPrefix(p, "/api/v1/users/"), "/"):
-		return bucketGetUser
+		return BucketGetUser
 	case strings.HasPrefix(p, "/api/v1/users/"):
 		return "users:sub"
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/file"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
 )
@@ -32,7 +34,7 @@ func directoryKinds(t *testing.T, users []oktaapi.User) (*oktaapi.Server, map[st
 	if err := os.WriteFile(path, export, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	file, err := oidcuser.OpenFile(path, nil)
+	file, err := file.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func directoryKinds(t *testing.T, users []oktaapi.User) (*oktaapi.Server, map[st
 		oidcuser.Directory
 		oidcuser.Lister
 	}{
-		"okta": newDirectory(t, org, oidcuser.OktaConfig{}),
+		"okta": newDirectory(t, org, okta.Config{}),
 		"file": file,
 	}
 }

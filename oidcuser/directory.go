@@ -3,10 +3,8 @@ package oidcuser
 import (
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/usersvc/usersvc/schema"
 )
@@ -22,6 +20,14 @@ type Directory interface {
 // What a directory can do beyond LookupUser. cmd/usersvc discovers these
 // capabilities with a type assertion on the Directory it built; each
 // directory asserts at compile time which ones it has (below).
+
+// ListQuery selects the people a sync pages through.
+type ListQuery struct {
+	// UpdatedAfter: only people whose lastUpdated is after it (zero: all).
+	UpdatedAfter time.Time
+	// Inclusive: lastUpdated at UpdatedAfter counts too (resuming a run).
+	Inclusive bool
+}
 
 // Lister is a directory that can be synced: it pages through its people in
 // lastUpdated order (the Syncer's source).
@@ -64,86 +70,9 @@ type IDLookup interface {
 	LookupByID(ctx context.Context, id string) (schema.User, error)
 }
 
-// The capabilities of each directory, checked by the compiler. io.Closer
-// is a capability too: the Okta directory holds connections to release.
-var (
-	_ Directory   = (*OktaDirectory)(nil)
-	_ Lister      = (*OktaDirectory)(nil)
-	_ GroupLister = (*OktaDirectory)(nil)
-	_ io.Closer   = (*OktaDirectory)(nil)
-	_ IDLookup    = (*OktaDirectory)(nil)
-
-	_ Directory = (*FileDirectory)(nil)
-	_ Lister    = (*FileDirectory)(nil)
-	_ Reloader  = (*FileDirectory)(nil)
-	_ IDLookup  = (*FileDirectory)(nil)
-)
-
 // OtherKeyOktaID is the other_key_values entry holding the person's id in the
 // directory, so graph records can be traced back to their source.
 const OtherKeyOktaID = schema.DirectoryIDProperty
-
-// Okta user statuses that mean the person no longer works here.
-var inactiveStatuses = map[string]bool{"SUSPENDED": true, "DEPROVISIONED": true}
-
-// OktaUser is the part of an Okta user object (the Users API's JSON shape)
-// that usersvc maps.
-type OktaUser struct {
-	ID          string         `json:"id"`
-	Status      string         `json:"status"`
-	LastUpdated time.Time      `json:"lastUpdated"`
-	Profile     map[string]any `json:"profile"`
-	Links       struct {
-		Self struct {
-			Href string `json:"href"`
-		} `json:"self"`
-	} `json:"_links"`
-}
-
-func (o OktaUser) profileString(name string) string {
-	s, _ := o.Profile[name].(string)
-	return strings.TrimSpace(s)
-}
-
-// Login is the profile's login (unique in the org, case-insensitively).
-func (o OktaUser) Login() string { return o.profileString("login") }
-
-// Email is the profile's primary email (not unique).
-func (o OktaUser) Email() string { return o.profileString("email") }
-
-// ToUser maps an Okta profile onto Amundsen's user (DESIGN §5): title is the
-// role, department the team, userType the employee type; SUSPENDED and
-// DEPROVISIONED people are inactive. The login is the user id.
-func (o OktaUser) ToUser() schema.User {
-	u := schema.User{
-		UserID:          o.Login(),
-		Email:           o.Email(),
-		FirstName:       o.profileString("firstName"),
-		LastName:        o.profileString("lastName"),
-		DisplayName:     o.profileString("displayName"),
-		RoleName:        o.profileString("title"),
-		TeamName:        o.profileString("department"),
-		EmployeeType:    o.profileString("userType"),
-		ManagerFullname: o.profileString("manager"),
-		ManagerID:       o.profileString("managerId"),
-		ProfileURL:      o.profileString("profileUrl"),
-		IsActive:        !inactiveStatuses[strings.ToUpper(o.Status)],
-	}
-	if u.FirstName != "" && u.LastName != "" {
-		u.FullName = u.FirstName + " " + u.LastName
-	}
-	if u.DisplayName == "" {
-		u.DisplayName = u.FullName
-	}
-	if u.ProfileURL == "" {
-		u.ProfileURL = o.Links.Self.Href
-	}
-	if o.ID != "" {
-		u.OtherKeyValues = map[string]string{OtherKeyOktaID: o.ID}
-	}
-	u.Normalize()
-	return u
-}
 
 // Person is one person as every directory hands them over: their stable
 // id in the directory (written as okta_id, the one directory-id property),
@@ -155,19 +84,6 @@ type Person struct {
 	Email       string
 	LastUpdated time.Time
 	User        schema.User
-}
-
-// Person is the Okta user as a directory person.
-func (o OktaUser) Person() Person {
-	return Person{ID: o.ID, Login: o.Login(), Email: o.Email(), LastUpdated: o.LastUpdated, User: o.ToUser()}
-}
-
-func persons(users []OktaUser) []Person {
-	out := make([]Person, len(users))
-	for i, u := range users {
-		out[i] = u.Person()
-	}
-	return out
 }
 
 // PickMatch chooses the person an id names among candidates: a login match
@@ -192,26 +108,4 @@ func PickMatch(id string, candidates []Person) (Person, error) {
 	default:
 		return Person{}, schema.Errorf(schema.KindConflict, "user_id %s matches %d directory users by email and none by login; nothing was written", id, len(byEmail))
 	}
-}
-
-// SearchEqual builds an Okta search expression `attr eq "value"`, escaping the
-// two characters SCIM string literals give meaning to. Control characters
-// are refused: ids reaching here were already checked, but the filter
-// grammar must never see them.
-func SearchEqual(attr, value string) (string, error) {
-	if !utf8.ValidString(value) || schema.HasControl(value) {
-		return "", schema.Errorf(schema.KindInvalid, "search value must be UTF-8 without control characters")
-	}
-	var b strings.Builder
-	b.Grow(len(attr) + len(value) + 8)
-	b.WriteString(attr)
-	b.WriteString(` eq "`)
-	for _, r := range value {
-		if r == '"' || r == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	b.WriteByte('"')
-	return b.String(), nil
 }

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/usersvc/usersvc/oidcuser"
 	"github.com/usersvc/usersvc/oidcuser/directorytest"
+	"github.com/usersvc/usersvc/oidcuser/file"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
 )
 
@@ -52,7 +53,7 @@ func TestDirectoryContract(t *testing.T) {
 			org := oktaapi.New(t, oktaapi.WithSSWSToken(ssws))
 			org.AddUsers(oktaPeople(people)...)
 			return directorytest.Env{
-				Dir:            newDirectory(t, org, oidcuser.OktaConfig{}),
+				Dir:            newDirectory(t, org, okta.Config{}),
 				NoManagerEmail: true,
 				Throttle: func(retryAfter time.Duration) func() {
 					org.FailNext(1000, http.StatusTooManyRequests)
@@ -76,7 +77,7 @@ func TestDirectoryContract(t *testing.T) {
 			if err := os.WriteFile(path, export, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			file, err := oidcuser.OpenFile(path, nil)
+			file, err := file.Open(path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

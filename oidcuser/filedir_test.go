@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/file"
 	"github.com/usersvc/usersvc/schema"
 )
 
@@ -51,8 +51,8 @@ func TestFileDirectoryRejectsBadFiles(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "people.json")
 			writeFile(t, path, tt.content)
-			_, err := oidcuser.OpenFile(path, nil)
-			var fe *oidcuser.FileError
+			_, err := file.Open(path, nil)
+			var fe *file.FileError
 			if !errors.As(err, &fe) {
 				t.Fatalf("err = %v, want a FileError", err)
 			}
@@ -61,7 +61,7 @@ func TestFileDirectoryRejectsBadFiles(t *testing.T) {
 			}
 		})
 	}
-	if _, err := oidcuser.OpenFile(filepath.Join(t.TempDir(), "absent.json"), nil); !errors.Is(err, os.ErrNotExist) {
+	if _, err := file.Open(filepath.Join(t.TempDir(), "absent.json"), nil); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: err = %v", err)
 	}
 }
@@ -72,7 +72,7 @@ func TestFileDirectoryRejectsBadFiles(t *testing.T) {
 func TestFileDirectoryFollowsChanges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "people.json")
 	writeFile(t, path, "["+personA+"]")
-	d, err := oidcuser.OpenFile(path, nil)
+	d, err := file.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestFileDirectoryFollowsChanges(t *testing.T) {
 // TestExampleDirectory keeps examples/directory.json (what make run uses)
 // showing what it promises.
 func TestExampleDirectory(t *testing.T) {
-	d, err := oidcuser.OpenFile("../examples/directory.json", nil)
+	d, err := file.Open("../examples/directory.json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
 )
@@ -17,7 +17,7 @@ func FuzzSearchEqual(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, value string) {
-		expr, err := oidcuser.SearchEqual("profile.email", value)
+		expr, err := okta.SearchEqual("profile.email", value)
 		if schema.HasControl(value) || !utf8.ValidString(value) {
 			if err == nil {
 				t.Fatalf("%q accepted: control characters and invalid UTF-8 must be refused", value)

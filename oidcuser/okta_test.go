@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
 )
@@ -64,7 +65,7 @@ func newOrg(t *testing.T, opts ...oktaapi.Option) *oktaapi.Server {
 	return org
 }
 
-func newDirectory(t *testing.T, org *oktaapi.Server, cfg oidcuser.OktaConfig) *oidcuser.OktaDirectory {
+func newDirectory(t *testing.T, org *oktaapi.Server, cfg okta.Config) *okta.Directory {
 	t.Helper()
 	isolateSDK(t)
 	cfg.OrgURL = org.URL() + "/" // a trailing slash must not break paths
@@ -75,7 +76,7 @@ func newDirectory(t *testing.T, org *oktaapi.Server, cfg oidcuser.OktaConfig) *o
 	if cfg.Transport == nil {
 		cfg.Transport = oidcuser.NewBudget(nil, oidcuser.BudgetConfig{})
 	}
-	d, err := oidcuser.NewOkta(context.Background(), cfg)
+	d, err := okta.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func lookup(t *testing.T, d oidcuser.Directory, id string) (schema.User, error) 
 
 func TestOktaProfileMapping(t *testing.T) {
 	org := newOrg(t)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	u, err := lookup(t, d, "ada.lovelace+data@example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +143,7 @@ func TestOktaPrivateKeyMode(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			org := oktaapi.New(t, oktaapi.WithPrivateKeyClient("0oa-usersvc", tt.pub))
 			org.AddUsers(people()...)
-			d := newDirectory(t, org, oidcuser.OktaConfig{AuthorizationMode: "PrivateKey", ClientID: "0oa-usersvc",
+			d := newDirectory(t, org, okta.Config{AuthorizationMode: "PrivateKey", ClientID: "0oa-usersvc",
 				PrivateKey: tt.pem, PrivateKeyID: "key-1", Scopes: []string{"okta.users.read"}})
 			u, err := lookup(t, d, "ghopper")
 			if tt.ok && (err != nil || u.Email != "grace.hopper@example.com") {
@@ -156,7 +157,7 @@ func TestOktaPrivateKeyMode(t *testing.T) {
 			}
 		})
 	}
-	if err := oidcuser.ValidatePrivateKey("not a pem"); err == nil {
+	if err := okta.ValidatePrivateKey("not a pem"); err == nil {
 		t.Fatal("garbage accepted as a private key")
 	}
 }
@@ -178,9 +179,9 @@ func TestOktaFailuresAreUnavailable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			org := newOrg(t)
-			cfg := oidcuser.OktaConfig{}
+			cfg := okta.Config{}
 			if tt.fault == nil {
-				cfg = oidcuser.OktaConfig{AuthorizationMode: "SSWS", Token: "revoked"}
+				cfg = okta.Config{AuthorizationMode: "SSWS", Token: "revoked"}
 			} else {
 				tt.fault(org)
 			}
@@ -204,7 +205,7 @@ func TestOktaRateLimitStopsCalling(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
 	org := newOrg(t, oktaapi.WithClock(clock), oktaapi.WithRateLimits(3, 600))
-	d := newDirectory(t, org, oidcuser.OktaConfig{Transport: oidcuser.NewBudget(nil, oidcuser.BudgetConfig{Reserve: 0, Now: clock})})
+	d := newDirectory(t, org, okta.Config{Transport: oidcuser.NewBudget(nil, oidcuser.BudgetConfig{Reserve: 0, Now: clock})})
 	for i := range 3 {
 		if _, err := lookup(t, d, "ghopper"); err != nil {
 			t.Fatalf("call %d: %v", i, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
 	"github.com/usersvc/usersvc/testsupport/syncbuffer"
 )
@@ -111,7 +112,7 @@ func TestRefusedCredentialsLoggedOncePerMinute(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	logs := &syncbuffer.Buffer{}
 	r := oidcuser.NewResolver(syncStore(t), oidcuser.ResolverConfig{
-		Directory: newDirectory(t, org, oidcuser.OktaConfig{}),
+		Directory: newDirectory(t, org, okta.Config{}),
 		Logger:    slog.New(slog.NewJSONHandler(logs, nil)), Now: clock,
 	})
 	org.FailNextWith(1000, 401, oktaapi.CodeInvalidToken)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/usersvc/usersvc/handlers"
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/proxy/embedded"
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
@@ -60,7 +61,7 @@ type personEnv struct {
 	h     http.Handler
 	org   *oktaapi.Server
 	store personStore
-	dir   *oidcuser.OktaDirectory
+	dir   *okta.Directory
 }
 
 func newPersonEnv(t *testing.T, newStore func(*testing.T) personStore) *personEnv {
@@ -70,7 +71,7 @@ func newPersonEnv(t *testing.T, newStore func(*testing.T) personStore) *personEn
 	if err := store.LoadCatalog(context.Background(), proxytest.Catalog()); err != nil {
 		t.Fatal(err)
 	}
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	log := slog.New(slog.DiscardHandler)
 	// A generous lookup budget: these tests are about one node per person,
 	// not about timing, and a cold Neo4j 4.4 on a loaded 2-core CI machine

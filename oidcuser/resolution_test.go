@@ -18,6 +18,7 @@ import (
 
 	"github.com/usersvc/usersvc/handlers"
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/proxy/embedded"
 	"github.com/usersvc/usersvc/proxy/embedded/embeddedtest"
 	"github.com/usersvc/usersvc/proxy/proxytest"
@@ -40,7 +41,7 @@ type resolutionEnv struct {
 func newResolutionEnv(t *testing.T, org *oktaapi.Server, budget oidcuser.BudgetConfig) *resolutionEnv {
 	t.Helper()
 	store := embeddedtest.WithCatalog(t)
-	dir := newDirectory(t, org, oidcuser.OktaConfig{Transport: oidcuser.NewBudget(nil, budget)})
+	dir := newDirectory(t, org, okta.Config{Transport: oidcuser.NewBudget(nil, budget)})
 	logs := &syncbuffer.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	resolver := oidcuser.NewResolver(store, oidcuser.ResolverConfig{Directory: dir, LookupTimeout: 500 * time.Millisecond, Logger: log})
@@ -285,7 +286,7 @@ func TestAuditNamesTheActor(t *testing.T) {
 	t.Cleanup(func() { _ = store.Close() })
 	logs := &syncbuffer.Buffer{}
 	r := oidcuser.NewResolver(store, oidcuser.ResolverConfig{
-		Directory: newDirectory(t, newOrg(t), oidcuser.OktaConfig{}),
+		Directory: newDirectory(t, newOrg(t), okta.Config{}),
 		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
 	})
 	ctx := schema.WithPrincipal(context.Background(), schema.Principal{Subject: "00u-caller", UserID: "caller@example.com"})
@@ -312,7 +313,7 @@ func TestLateFlightRechecksTheGraph(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	late := &missOnceStore{UserStore: store}
-	r := oidcuser.NewResolver(late, oidcuser.ResolverConfig{Directory: newDirectory(t, org, oidcuser.OktaConfig{})})
+	r := oidcuser.NewResolver(late, oidcuser.ResolverConfig{Directory: newDirectory(t, org, okta.Config{})})
 	ctx := context.Background()
 	if _, err := r.ResolveUser(ctx, "ghopper"); err != nil {
 		t.Fatal(err)
@@ -375,7 +376,7 @@ func TestOktaFaultsAtDefaultTimeouts(t *testing.T) {
 			if _, _, err := store.CreateUpdateUser(context.Background(), schema.User{UserID: "known@example.com", Email: "known@example.com", DisplayName: "Known", IsActive: true}); err != nil {
 				t.Fatal(err)
 			}
-			dir := newDirectory(t, org, oidcuser.OktaConfig{})
+			dir := newDirectory(t, org, okta.Config{})
 			h := handlers.New(handlers.Deps{Users: oidcuser.NewResolver(store, oidcuser.ResolverConfig{Directory: dir}), Store: store})
 			tt.fault(org)
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/proxy/embedded"
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
@@ -69,7 +70,7 @@ func activeCount(t *testing.T, s *embedded.Store) int {
 
 func TestSyncFullThenIncremental(t *testing.T) {
 	org := bigOrg(t, 5000)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	s := syncStore(t)
 	ctx := context.Background()
 
@@ -137,7 +138,7 @@ func TestSyncFullThenIncremental(t *testing.T) {
 
 func TestSyncMassChangeGuard(t *testing.T) {
 	org := bigOrg(t, 1000)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	s := syncStore(t)
 	if _, err := runSync(t, d, s, oidcuser.SyncConfig{}); err != nil {
 		t.Fatal(err)
@@ -196,7 +197,7 @@ func lastLeaver(n int) int {
 
 func TestSyncResumesAfterInterruption(t *testing.T) {
 	org := bigOrg(t, 3000)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	s := syncStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	_, err := oidcuser.NewSyncer(d, s, oidcuser.SyncConfig{Owner: "first", Progress: func(p oidcuser.SyncProgress) {
@@ -229,7 +230,7 @@ func TestSyncResumesAfterInterruption(t *testing.T) {
 func TestSyncSingleRunner(t *testing.T) {
 	org := bigOrg(t, 400)
 	org.SetLatency(20 * time.Millisecond)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	s := syncStore(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -259,7 +260,7 @@ func TestSyncSingleRunner(t *testing.T) {
 
 func TestSyncWaitsOutRateLimits(t *testing.T) {
 	org := bigOrg(t, 1000, oktaapi.WithRateLimits(1200, 2), oktaapi.WithWindow(time.Second))
-	d := newDirectory(t, org, oidcuser.OktaConfig{Transport: oidcuser.NewBudget(nil, oidcuser.BudgetConfig{Reserve: 0})})
+	d := newDirectory(t, org, okta.Config{Transport: oidcuser.NewBudget(nil, oidcuser.BudgetConfig{Reserve: 0})})
 	s := syncStore(t)
 	rep, err := runSync(t, d, s, oidcuser.SyncConfig{})
 	if err != nil || rep.Fetched != 1000 {
@@ -277,7 +278,7 @@ func TestSyncTeamsFromGroups(t *testing.T) {
 		u.Groups = []oktaapi.Group{{ID: "g0", Name: "Everyone"}, {ID: fmt.Sprint("g", i), Name: fmt.Sprint("team-data-", i)}}
 		org.AddUsers(u)
 	}
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	s := syncStore(t)
 	// user1's team was set through the API.
 	if _, _, err := s.CreateUpdateUser(context.Background(), schema.User{UserID: "user00001@example.com", Email: "user00001@example.com", DisplayName: "U", TeamName: "Set by hand", IsActive: true}); err != nil {
@@ -307,7 +308,7 @@ func TestSyncTeamsFromGroups(t *testing.T) {
 // whose login node belongs to someone else too is skipped.
 func TestSyncKeysSharedEmailsByLogin(t *testing.T) {
 	org := newOrg(t) // twin-a and twin-b share an email
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	s := syncStore(t)
 	ctx := context.Background()
 	for _, other := range []schema.User{
@@ -356,7 +357,7 @@ func TestSyncKeysSharedEmailsByLogin(t *testing.T) {
 // consistent, so a change can become visible after a later one was synced.
 func TestSyncLookbackCatchesLateArrivals(t *testing.T) {
 	org := bigOrg(t, 300)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	s := syncStore(t)
 	if _, err := runSync(t, d, s, oidcuser.SyncConfig{}); err != nil {
 		t.Fatal(err)
@@ -378,7 +379,7 @@ func TestSyncLookbackCatchesLateArrivals(t *testing.T) {
 // moving the watermark past what was written.
 func TestSyncRidesOutBriefOutages(t *testing.T) {
 	org := bigOrg(t, 700)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	s := syncStore(t)
 	faults := []struct {
 		name   string
@@ -406,7 +407,7 @@ func TestSyncRidesOutBriefOutages(t *testing.T) {
 // next incremental run reads the rest of the pass.
 func TestSyncInterruptedFullPassResumes(t *testing.T) {
 	org := bigOrg(t, 3000)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	s := syncStore(t)
 	if _, err := runSync(t, d, s, oidcuser.SyncConfig{Owner: "first"}); err != nil {
 		t.Fatal(err)
@@ -449,7 +450,7 @@ func (h hangingRelease) ReleaseLease(ctx context.Context, _, _ string) error {
 // the process exiting after it) beyond a bound; the lease expires by itself.
 func TestSyncReleaseLeaseIsBounded(t *testing.T) {
 	org := bigOrg(t, 10)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	done := make(chan error, 1)
 	go func() {
 		_, err := oidcuser.NewSyncer(d, hangingRelease{syncStore(t)}, oidcuser.SyncConfig{Owner: "x"}).Run(context.Background())
@@ -471,7 +472,7 @@ func TestSyncReleaseLeaseIsBounded(t *testing.T) {
 // guard, and an incremental run leaves it alone.
 func TestSyncFullPassDeactivatesDeletedPeople(t *testing.T) {
 	org := bigOrg(t, 200)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	s := syncStore(t)
 	if _, err := runSync(t, d, s, oidcuser.SyncConfig{}); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
 )
 
@@ -46,7 +47,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // arriving in the middle of it is turned away.
 func TestSyncRenewsTheLeaseThroughTheTeamsPhase(t *testing.T) {
 	org := teamsOrg(t, 40)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	s := syncStore(t)
 	cfg := oidcuser.SyncConfig{LeaseTTL: 300 * time.Millisecond, TeamPattern: regexp.MustCompile(`^team-(.+)$`), Groups: d}
 	done := make(chan error, 1)
@@ -74,7 +75,7 @@ func TestSyncRenewsTheLeaseThroughTheTeamsPhase(t *testing.T) {
 // read group lists stops before writing anyone.
 func TestSyncStopsWhenItsLeaseIsTaken(t *testing.T) {
 	org := teamsOrg(t, 40)
-	d := newDirectory(t, org, oidcuser.OktaConfig{})
+	d := newDirectory(t, org, okta.Config{})
 	s := syncStore(t)
 	ctx := context.Background()
 	done := make(chan error, 1)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestSyncFailedPageFailsTheRun(t *testing.T) {
 	const people, pages = 600, 3 // the directory pages by 200
 	org := bigOrg(t, people)
-	d := newDirectory(t, org, oidcuser.OktaConfig{BatchBackoff: 5 * time.Millisecond})
+	d := newDirectory(t, org, okta.Config{BatchBackoff: 5 * time.Millisecond})
 	s := syncStore(t)
 	ctx := context.Background()
 	if _, err := runSync(t, d, s, oidcuser.SyncConfig{}); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/proxy/embedded"
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
@@ -25,10 +26,10 @@ import (
 //     the middle, and none lost or applied twice.
 
 // benchDirectory is newDirectory for benchmarks.
-func benchDirectory(b *testing.B, org *oktaapi.Server) *oidcuser.OktaDirectory {
+func benchDirectory(b *testing.B, org *oktaapi.Server) *okta.Directory {
 	b.Helper()
 	b.Setenv("HOME", b.TempDir()) // no ~/.okta/okta.yaml
-	d, err := oidcuser.NewOkta(context.Background(), oidcuser.OktaConfig{OrgURL: org.URL(), Token: ssws, DisableHTTPSCheck: true,
+	d, err := okta.New(context.Background(), okta.Config{OrgURL: org.URL(), Token: ssws, DisableHTTPSCheck: true,
 		Transport: oidcuser.NewBudget(nil, oidcuser.BudgetConfig{MaxConcurrent: 8})})
 	if err != nil {
 		b.Fatal(err)

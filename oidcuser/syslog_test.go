@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
@@ -265,7 +266,7 @@ func deactivations(org *oktaapi.Server, from, to int) {
 // and written with audit source syslog; the cursor is saved in the graph.
 func TestSyslogPollsInPollingModeAndAppliesEvents(t *testing.T) {
 	org := syslogOrg(t, 3)
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	store := syncStore(t)
 	logs := &syncbuffer.Buffer{}
 	rec := newRecorder()
@@ -333,7 +334,7 @@ func TestSyslogPollsInPollingModeAndAppliesEvents(t *testing.T) {
 // short backoff) the poller spins against the spent window.
 func TestSyslogRateLimitedOnPage3(t *testing.T) {
 	org := syslogOrg(t, 25)
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	counted := newCountingDir(dir)
 	store := syncStore(t)
 	rec := newRecorder()
@@ -376,7 +377,7 @@ func TestSyslogRateLimitedOnPage3(t *testing.T) {
 // poll) the test times out.
 func TestSyslogDroppedConnectionMidPage(t *testing.T) {
 	org := syslogOrg(t, 25)
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	counted := newCountingDir(dir)
 	store := syncStore(t)
 	rec := newRecorder()
@@ -404,7 +405,7 @@ func TestSyslogRestartBetweenPages(t *testing.T) {
 	for name, newStore := range personStores {
 		t.Run(name, func(t *testing.T) {
 			org := syslogOrg(t, 25)
-			dir := newDirectory(t, org, oidcuser.OktaConfig{})
+			dir := newDirectory(t, org, okta.Config{})
 			counted := newCountingDir(dir)
 			store := newStore(t)
 			deactivations(org, 0, 25)
@@ -447,7 +448,7 @@ func TestSyslogRestartBetweenPages(t *testing.T) {
 // again. Nothing is lost; only the page cut short is applied again.
 func TestSyslogKilledMidPageLosesNothing(t *testing.T) {
 	org := syslogOrg(t, 25)
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	counted := newCountingDir(dir)
 	store := syncStore(t)
 	deactivations(org, 0, 25)
@@ -491,7 +492,7 @@ func TestSyslogKilledMidPageLosesNothing(t *testing.T) {
 // Without the uuid memory the person is re-read for the second page.
 func TestSyslogDuplicateDeliveries(t *testing.T) {
 	org := syslogOrg(t, 3)
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	counted := newCountingDir(dir)
 	store := syncStore(t)
 	rec := newRecorder()
@@ -519,7 +520,7 @@ func TestSyslogDuplicateDeliveries(t *testing.T) {
 // deactivated and the second active.
 func TestSyslogOutOfOrderEvents(t *testing.T) {
 	org := syslogOrg(t, 2)
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	store := syncStore(t)
 	t0 := time.Now().Add(-time.Minute)
 	// Person 0: deactivated at t0, reactivated at t0+1s; now ACTIVE.
@@ -547,7 +548,7 @@ func TestSyslogOutOfOrderEvents(t *testing.T) {
 // deactivated.
 func TestSyslogCoalescesEventsPerPerson(t *testing.T) {
 	org := syslogOrg(t, 2)
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	counted := newCountingDir(dir)
 	store := syncStore(t)
 	for _, typ := range []string{"user.lifecycle.create", "user.lifecycle.activate", "user.account.update_profile", "user.lifecycle.suspend", "user.lifecycle.unsuspend"} {
@@ -570,7 +571,7 @@ func TestSyslogCoalescesEventsPerPerson(t *testing.T) {
 // and gives the lease up; it then resumes at the holder's cursor.
 func TestSyslogOnlyTheLeaseHolderPolls(t *testing.T) {
 	org := syslogOrg(t, 4)
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	counted := newCountingDir(dir)
 	store := syncStore(t)
 	org.Deactivate(userID(0))
@@ -606,7 +607,7 @@ func TestSyslogOnlyTheLeaseHolderPolls(t *testing.T) {
 // keeps retrying at its slow pace, and resumes once permission is granted.
 func TestSyslogForbiddenWarnsOnceAndRetries(t *testing.T) {
 	org := syslogOrg(t, 1)
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	store := syncStore(t)
 	logs := &syncbuffer.Buffer{}
 	rec := newRecorder()
@@ -636,7 +637,7 @@ func TestSyslogForbiddenWarnsOnceAndRetries(t *testing.T) {
 // Without the reserve the poller spends the whole window.
 func TestSyslogKeepsItsShareOfTheRateLimit(t *testing.T) {
 	org := syslogOrg(t, 40, oktaapi.WithLogsRateLimit(4), oktaapi.WithWindow(time.Second))
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	store := syncStore(t)
 	deactivations(org, 0, 40)
 	startPoller(t, oidcuser.NewSyslogPoller(dir, dir, store, fast(oidcuser.SyslogConfig{PageSize: 5, MaxRateWait: 5 * time.Second})))
@@ -654,7 +655,7 @@ func TestSyslogKeepsItsShareOfTheRateLimit(t *testing.T) {
 // can bring two arrivals closer than their departures were.)
 func TestSyslogMinGapCapsTheRate(t *testing.T) {
 	org := syslogOrg(t, 30)
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	store := syncStore(t)
 	deactivations(org, 0, 30)
 	gap := 200 * time.Millisecond
@@ -696,7 +697,7 @@ func (l *timedLogs) times() []time.Time {
 // (400) is replaced by a recent starting point, with a warning.
 func TestSyslogRefusedCursorStartsAgain(t *testing.T) {
 	org := syslogOrg(t, 1)
-	dir := newDirectory(t, org, oidcuser.OktaConfig{})
+	dir := newDirectory(t, org, okta.Config{})
 	store := syncStore(t)
 	if err := store.PutSyncState(context.Background(), oidcuser.DefaultSyslogName, proxy.SyncState{Cursor: "/api/v1/logs?after=garbage&limit=10&sortOrder=ASCENDING"}); err != nil {
 		t.Fatal(err)

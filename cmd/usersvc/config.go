@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	neo4jstore "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/schema"
 )
@@ -180,7 +181,7 @@ type OIDCConfig struct {
 // Enabled is false when no Okta is configured (unknown users are then 404).
 type OktaConfig struct {
 	Enabled bool
-	oidcuser.OktaConfig
+	okta.Config
 	Budget oidcuser.BudgetConfig
 }
 
@@ -660,7 +661,7 @@ var oktaDomains = []string{".okta.com", ".oktapreview.com", ".okta-emea.com", ".
 
 func loadOkta(r *envReader, oidcConfigURL string) OktaConfig {
 	o := OktaConfig{
-		OktaConfig: oidcuser.OktaConfig{
+		Config: okta.Config{
 			OrgURL:            strings.TrimRight(r.str("OKTA_CLIENT_ORGURL", ""), "/"),
 			AuthorizationMode: r.oneOf("OKTA_CLIENT_AUTHORIZATIONMODE", "ssws", "ssws", "privatekey"),
 			Token:             r.str("OKTA_CLIENT_TOKEN", ""),
@@ -709,7 +710,7 @@ func loadOkta(r *envReader, oidcConfigURL string) OktaConfig {
 		o.PrivateKey = string(data)
 	}
 	if o.AuthorizationMode == "privatekey" && o.PrivateKey != "" {
-		if err := oidcuser.ValidatePrivateKey(o.PrivateKey); err != nil {
+		if err := okta.ValidatePrivateKey(o.PrivateKey); err != nil {
 			r.fail("OKTA_CLIENT_PRIVATEKEY", "%v", err)
 		}
 	}

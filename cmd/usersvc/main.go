@@ -28,6 +28,8 @@ import (
 	"github.com/usersvc/usersvc/handlers"
 	"github.com/usersvc/usersvc/handlers/auth"
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/file"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/proxy/embedded"
 	neo4jstore "github.com/usersvc/usersvc/proxy/neo4j"
@@ -418,7 +420,7 @@ func introspectionAudience(o OIDCConfig) string {
 func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, onRateRemaining func(bucket string, remaining int)) (oidcuser.Directory, error) {
 	switch cfg.Directory {
 	case "file":
-		dir, err := oidcuser.OpenFile(cfg.DirectoryFile, log)
+		dir, err := file.Open(cfg.DirectoryFile, log)
 		if err != nil {
 			return nil, &configError{Var: "DIRECTORY_FILE", Problem: err.Error()}
 		}
@@ -429,12 +431,12 @@ func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, onRateRemai
 		log.Info("no directory configured: users unknown to the graph answer 404")
 		return nil, nil
 	}
-	o, budget := cfg.Okta.OktaConfig, cfg.Okta.Budget
+	o, budget := cfg.Okta.Config, cfg.Okta.Budget
 	budget.OnRemaining = onRateRemaining
 	// nil: the budget builds its own *http.Transport, so the directory's
 	// Close closes only its own connections, not http.DefaultTransport's.
 	o.Transport = oidcuser.NewBudget(nil, budget)
-	dir, err := oidcuser.NewOkta(ctx, o)
+	dir, err := okta.New(ctx, o)
 	if err != nil {
 		return nil, &configError{Var: "OKTA_CLIENT_ORGURL", Problem: err.Error()}
 	}

@@ -428,7 +428,7 @@ func TestBinaryNeo4jPutRacesResolution(t *testing.T) {
 // and one Okta org share 500 simultaneous first requests for one person
 // (round-robin): all 200, one node, and at most one directory lookup per
 // process. A lookup of an email is one GET by login plus one email search
-// (oidcuser.OktaDirectory.LookupUser: they run side by side), so at most
+// (okta.Directory.LookupUser: they run side by side), so at most
 // three lookups are at most six API calls.
 func TestBinaryNeo4jReplicasShareFirstRequests(t *testing.T) {
 	if testing.Short() {

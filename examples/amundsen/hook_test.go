@@ -23,6 +23,7 @@ import (
 	"github.com/usersvc/usersvc/handlers"
 	"github.com/usersvc/usersvc/handlers/auth"
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/file"
 	"github.com/usersvc/usersvc/proxy/embedded"
 	"github.com/usersvc/usersvc/testsupport/issuer"
 )
@@ -74,7 +75,7 @@ func usersvc(t *testing.T) (base string, iss *issuer.Issuer) {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	log := slog.New(slog.DiscardHandler)
-	dir, err := oidcuser.OpenFile("../directory.json", log)
+	dir, err := file.Open("../directory.json", log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package oidcuser
+package okta
 
 import (
 	"context"
@@ -10,21 +10,23 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/usersvc/usersvc/oidcuser"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	josev3 "github.com/go-jose/go-jose/v3"
-	"github.com/okta/okta-sdk-golang/v2/okta"
+	oktasdk "github.com/okta/okta-sdk-golang/v2/okta"
 	"github.com/okta/okta-sdk-golang/v2/okta/query"
 
 	"github.com/usersvc/usersvc/schema"
 )
 
-// OktaConfig configures the Okta directory. The names mirror the SDK's
+// Config configures the Okta directory. The names mirror the SDK's
 // OKTA_CLIENT_* settings.
-type OktaConfig struct {
+type Config struct {
 	OrgURL string
 	// AuthorizationMode is "SSWS" (API token) or "PrivateKey" (OAuth 2.0
 	// client credentials with a private-key JWT).
@@ -44,52 +46,52 @@ type OktaConfig struct {
 	BatchBackoff time.Duration
 }
 
-// OktaDirectory looks people up through okta-sdk-golang/v2.
-type OktaDirectory struct {
-	client       *okta.Client
+// Directory looks people up through okta-sdk-golang/v2.
+type Directory struct {
+	client       *oktasdk.Client
 	transport    http.RoundTripper
 	batchBackoff time.Duration
 }
 
 // Close releases the directory's idle connections.
-func (d *OktaDirectory) Close() error {
+func (d *Directory) Close() error {
 	if c, ok := d.transport.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
 	return nil
 }
 
-// NewOkta builds the SDK client. Every SDK setting is given explicitly,
+// New builds the SDK client. Every SDK setting is given explicitly,
 // because the SDK silently merges ~/.okta/okta.yaml, ./.okta.yaml and
 // OKTA_* variables into anything left unset.
-func NewOkta(ctx context.Context, cfg OktaConfig) (*OktaDirectory, error) {
+func New(ctx context.Context, cfg Config) (*Directory, error) {
 	orgURL := strings.TrimRight(cfg.OrgURL, "/") // a trailing slash breaks the SDK's paths
 	transport := cfg.Transport
 	if transport == nil {
-		transport = NewBudget(nil, BudgetConfig{})
+		transport = oidcuser.NewBudget(nil, oidcuser.BudgetConfig{})
 	}
-	opts := []okta.ConfigSetter{
-		okta.WithOrgUrl(orgURL),
-		okta.WithCache(false), // on by default, lists included: stale answers
+	opts := []oktasdk.ConfigSetter{
+		oktasdk.WithOrgUrl(orgURL),
+		oktasdk.WithCache(false), // on by default, lists included: stale answers
 		// Callers' contexts bound lookups; the Budget bounds the SDK's
 		// context-less token fetches.
-		okta.WithHttpClientPtr(&http.Client{Transport: transport}),
-		okta.WithRequestTimeout(0),      // the caller's context bounds each lookup
-		okta.WithRateLimitMaxRetries(0), // the Budget answers 429s; the SDK must not sleep
-		okta.WithRateLimitMaxBackOff(0),
-		okta.WithConnectionTimeout(10),
-		okta.WithTestingDisableHttpsCheck(cfg.DisableHTTPSCheck),
-		okta.WithProxyHost(""), okta.WithProxyPort(0), okta.WithProxyUsername(""), okta.WithProxyPassword(""),
-		okta.WithUserAgentExtra("usersvc"),
-		okta.WithClientAssertion(""),
-		okta.WithPrivateKey(""), okta.WithPrivateKeyId(""), okta.WithPrivateKeySigner(nil),
+		oktasdk.WithHttpClientPtr(&http.Client{Transport: transport}),
+		oktasdk.WithRequestTimeout(0),      // the caller's context bounds each lookup
+		oktasdk.WithRateLimitMaxRetries(0), // the Budget answers 429s; the SDK must not sleep
+		oktasdk.WithRateLimitMaxBackOff(0),
+		oktasdk.WithConnectionTimeout(10),
+		oktasdk.WithTestingDisableHttpsCheck(cfg.DisableHTTPSCheck),
+		oktasdk.WithProxyHost(""), oktasdk.WithProxyPort(0), oktasdk.WithProxyUsername(""), oktasdk.WithProxyPassword(""),
+		oktasdk.WithUserAgentExtra("usersvc"),
+		oktasdk.WithClientAssertion(""),
+		oktasdk.WithPrivateKey(""), oktasdk.WithPrivateKeyId(""), oktasdk.WithPrivateKeySigner(nil),
 	}
 	switch strings.ToLower(cfg.AuthorizationMode) {
 	case "", "ssws":
 		if cfg.Token == "" {
 			return nil, errors.New("SSWS mode needs an API token")
 		}
-		opts = append(opts, okta.WithAuthorizationMode("SSWS"), okta.WithToken(cfg.Token), okta.WithClientId(""), okta.WithScopes(nil))
+		opts = append(opts, oktasdk.WithAuthorizationMode("SSWS"), oktasdk.WithToken(cfg.Token), oktasdk.WithClientId(""), oktasdk.WithScopes(nil))
 	case "privatekey":
 		signer, err := newAssertionSigner(cfg.PrivateKey, cfg.PrivateKeyID)
 		if err != nil {
@@ -102,12 +104,12 @@ func NewOkta(ctx context.Context, cfg OktaConfig) (*OktaDirectory, error) {
 		if len(scopes) == 0 {
 			scopes = []string{"okta.users.read"}
 		}
-		opts = append(opts, okta.WithAuthorizationMode("PrivateKey"), okta.WithToken(""),
-			okta.WithClientId(cfg.ClientID), okta.WithScopes(scopes), okta.WithPrivateKeySigner(signer))
+		opts = append(opts, oktasdk.WithAuthorizationMode("PrivateKey"), oktasdk.WithToken(""),
+			oktasdk.WithClientId(cfg.ClientID), oktasdk.WithScopes(scopes), oktasdk.WithPrivateKeySigner(signer))
 	default:
 		return nil, fmt.Errorf("authorization mode %q is not SSWS or PrivateKey", cfg.AuthorizationMode)
 	}
-	_, client, err := okta.NewClient(ctx, opts...)
+	_, client, err := oktasdk.NewClient(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("okta client: %w", err)
 	}
@@ -115,10 +117,10 @@ func NewOkta(ctx context.Context, cfg OktaConfig) (*OktaDirectory, error) {
 	if backoff <= 0 {
 		backoff = time.Second
 	}
-	return &OktaDirectory{client: client, transport: transport, batchBackoff: backoff}, nil
+	return &Directory{client: client, transport: transport, batchBackoff: backoff}, nil
 }
 
-// ValidatePrivateKey reports whether pemText is a private key NewOkta can
+// ValidatePrivateKey reports whether pemText is a private key New can
 // sign client assertions with.
 func ValidatePrivateKey(pemText string) error {
 	_, err := newAssertionSigner(pemText, "")
@@ -168,7 +170,7 @@ func newAssertionSigner(pemText, keyID string) (josev3.Signer, error) {
 // consistent, the higher rate limit), then an exact email search.
 // The answer is keyed by PersonKey, so whether the person's email is
 // shared is looked up too.
-func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User, error) {
+func (d *Directory) LookupUser(ctx context.Context, id string) (schema.User, error) {
 	// An id shaped like an email needs the email search whatever the GET
 	// answers (the person's email, or no login match), so both run at once:
 	// a cold lookup then costs one Okta round trip, not two.
@@ -179,8 +181,8 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 		// Such a lookup needs the search whatever the GET answers (Okta
 		// requires every person's email), so while either bucket is known to
 		// be spent it answers now and sends neither call for nothing.
-		if wait := d.spent(bucketGetUser, bucketListUsers); wait > 0 {
-			return schema.User{}, classifyOktaError(ctx, id, nil, &RateLimitedError{RetryAfter: wait})
+		if wait := d.spent(oidcuser.BucketGetUser, oidcuser.BucketListUsers); wait > 0 {
+			return schema.User{}, classifyOktaError(ctx, id, nil, &oidcuser.RateLimitedError{RetryAfter: wait})
 		}
 		sctx, cancel := context.WithCancel(ctx)
 		byEmail = d.searchEmailAsync(sctx, id)
@@ -188,7 +190,7 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 	}
 	u, err := d.byLogin(ctx, id)
 	if err == nil {
-		var sameEmail []OktaUser
+		var sameEmail []User
 		if u.Email() != "" {
 			var err error
 			if byEmail != nil && strings.EqualFold(u.Email(), id) {
@@ -201,7 +203,7 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 				return schema.User{}, err
 			}
 		}
-		return KeyedUser(u.Person(), persons(sameEmail)), nil
+		return oidcuser.KeyedUser(u.Person(), persons(sameEmail)), nil
 	}
 	if !schema.IsNotFound(err) {
 		return schema.User{}, err
@@ -216,15 +218,15 @@ func (d *OktaDirectory) LookupUser(ctx context.Context, id string) (schema.User,
 		return schema.User{}, res.err
 	}
 	candidates := persons(res.users)
-	match, err := PickMatch(id, candidates)
+	match, err := oidcuser.PickMatch(id, candidates)
 	if err != nil {
 		return schema.User{}, err
 	}
-	return KeyedUser(match, candidates), nil
+	return oidcuser.KeyedUser(match, candidates), nil
 }
 
 type searchResult struct {
-	users []OktaUser
+	users []User
 	err   error
 }
 
@@ -245,13 +247,13 @@ func (p *pendingSearch) wait() searchResult {
 
 // spent is how long the first of buckets that the directory's Budget knows
 // to be spent refuses calls; 0 when none is, or without a Budget.
-func (d *OktaDirectory) spent(buckets ...string) time.Duration {
-	b, ok := d.transport.(*Budget)
+func (d *Directory) spent(buckets ...string) time.Duration {
+	b, ok := d.transport.(*oidcuser.Budget)
 	if !ok {
 		return 0
 	}
 	for _, bucket := range buckets {
-		if wait := b.spent(bucket); wait > 0 {
+		if wait := b.Spent(bucket); wait > 0 {
 			return wait
 		}
 	}
@@ -259,7 +261,7 @@ func (d *OktaDirectory) spent(buckets ...string) time.Duration {
 }
 
 // searchEmailAsync starts searchEmail in its own goroutine.
-func (d *OktaDirectory) searchEmailAsync(ctx context.Context, email string) *pendingSearch {
+func (d *Directory) searchEmailAsync(ctx context.Context, email string) *pendingSearch {
 	p := &pendingSearch{ch: make(chan searchResult, 1)}
 	go func() {
 		users, err := d.searchEmail(ctx, email)
@@ -271,24 +273,24 @@ func (d *OktaDirectory) searchEmailAsync(ctx context.Context, email string) *pen
 // byLogin fetches /api/v1/users/{login}. Okta also answers that path for a
 // user id; such an answer only counts when login or email is the id asked
 // about, so "00u..." ids never alias people.
-func (d *OktaDirectory) byLogin(ctx context.Context, id string) (OktaUser, error) {
+func (d *Directory) byLogin(ctx context.Context, id string) (User, error) {
 	user, resp, err := d.client.User.GetUser(ctx, url.PathEscape(id))
 	if err != nil {
-		return OktaUser{}, classifyOktaError(ctx, id, resp, err)
+		return User{}, classifyOktaError(ctx, id, resp, err)
 	}
 	ou, err := fromSDK(user)
 	if err != nil {
-		return OktaUser{}, err
+		return User{}, err
 	}
-	if _, err := PickMatch(id, []Person{ou.Person()}); err != nil {
-		return OktaUser{}, err
+	if _, err := oidcuser.PickMatch(id, []oidcuser.Person{ou.Person()}); err != nil {
+		return User{}, err
 	}
 	return ou, nil
 }
 
 // searchEmail runs search=profile.email eq "<id>". Search is eventually
 // consistent and includes SUSPENDED and DEPROVISIONED people.
-func (d *OktaDirectory) searchEmail(ctx context.Context, id string) ([]OktaUser, error) {
+func (d *Directory) searchEmail(ctx context.Context, id string) ([]User, error) {
 	expr, err := SearchEqual("profile.email", id)
 	if err != nil {
 		return nil, err
@@ -300,26 +302,26 @@ func (d *OktaDirectory) searchEmail(ctx context.Context, id string) ([]OktaUser,
 	return fromSDKUsers(users)
 }
 
-// fromSDK converts the SDK's user into OktaUser through JSON, the one
+// fromSDK converts the SDK's user into User through JSON, the one
 // shape both the SDK and the file directory share.
-func fromSDK(u *okta.User) (OktaUser, error) {
+func fromSDK(u *oktasdk.User) (User, error) {
 	if u == nil {
-		return OktaUser{}, schema.Unavailable("directory returned an empty user", 0, nil)
+		return User{}, schema.Unavailable("directory returned an empty user", 0, nil)
 	}
 	data, err := json.Marshal(u)
 	if err != nil {
-		return OktaUser{}, fmt.Errorf("encode okta user: %w", err)
+		return User{}, fmt.Errorf("encode okta user: %w", err)
 	}
-	var ou OktaUser
+	var ou User
 	if err := json.Unmarshal(data, &ou); err != nil {
-		return OktaUser{}, schema.Unavailable("directory returned an unreadable user", 0, err)
+		return User{}, schema.Unavailable("directory returned an unreadable user", 0, err)
 	}
 	return ou, nil
 }
 
 // fromSDKUsers converts a page of SDK users.
-func fromSDKUsers(users []*okta.User) ([]OktaUser, error) {
-	out := make([]OktaUser, 0, len(users))
+func fromSDKUsers(users []*oktasdk.User) ([]User, error) {
+	out := make([]User, 0, len(users))
 	for _, u := range users {
 		ou, err := fromSDK(u)
 		if err != nil {
@@ -328,14 +330,6 @@ func fromSDKUsers(users []*okta.User) ([]OktaUser, error) {
 		out = append(out, ou)
 	}
 	return out, nil
-}
-
-// ListQuery selects the people a sync pages through.
-type ListQuery struct {
-	// UpdatedAfter: only people whose lastUpdated is after it (zero: all).
-	UpdatedAfter time.Time
-	// Inclusive: lastUpdated at UpdatedAfter counts too (resuming a run).
-	Inclusive bool
 }
 
 // Batch calls (sync pages, group lists) wait out spent rate-limit windows
@@ -351,7 +345,7 @@ const (
 // status is included), calling fn for each page. A spent rate-limit budget
 // is waited out (Retry-After) and brief outages retried rather than treated
 // as failure.
-func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Person) error) error {
+func (d *Directory) ListUsers(ctx context.Context, q oidcuser.ListQuery, fn func([]oidcuser.Person) error) error {
 	since := q.UpdatedAfter
 	if since.IsZero() {
 		since = time.Unix(0, 0)
@@ -366,8 +360,8 @@ func (d *OktaDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Pe
 		SortOrder: "asc",
 		Limit:     200,
 	}
-	var users []*okta.User
-	var resp *okta.Response
+	var users []*oktasdk.User
+	var resp *oktasdk.Response
 	err := retryBatchCall(ctx, d.batchBackoff, func() error {
 		var err error
 		users, resp, err = d.client.User.ListUsers(ctx, params)
@@ -410,7 +404,7 @@ func retryBatchCall(ctx context.Context, backoff time.Duration, call func() erro
 		if err == nil || schema.KindOf(err) != schema.KindUnavailable || ctx.Err() != nil {
 			return err
 		}
-		var limited *RateLimitedError
+		var limited *oidcuser.RateLimitedError
 		var wait time.Duration
 		switch {
 		case errors.As(err, &limited) && rateWaits < maxRateWaits:
@@ -435,12 +429,12 @@ func retryBatchCall(ctx context.Context, backoff time.Duration, call func() erro
 }
 
 // Groups returns the names of the groups the person (by Okta id) is in.
-func (d *OktaDirectory) Groups(ctx context.Context, oktaID string) ([]string, error) {
-	var groups []*okta.Group
+func (d *Directory) Groups(ctx context.Context, oktaID string) ([]string, error) {
+	var groups []*oktasdk.Group
 	var names []string
 	err := retryBatchCall(ctx, d.batchBackoff, func() error {
 		var err error
-		var resp *okta.Response
+		var resp *oktasdk.Response
 		groups, resp, err = d.client.User.ListUserGroups(ctx, url.PathEscape(oktaID))
 		return classifyOktaError(ctx, oktaID, resp, err)
 	})
@@ -460,7 +454,7 @@ func (d *OktaDirectory) Groups(ctx context.Context, oktaID string) ([]string, er
 // truth, whatever an event's payload says. The answer counts only when its
 // id is the one asked about. Whether the person's email is shared is looked
 // up too, so they are keyed by PersonKey as everywhere else.
-func (d *OktaDirectory) LookupByID(ctx context.Context, id string) (schema.User, error) {
+func (d *Directory) LookupByID(ctx context.Context, id string) (schema.User, error) {
 	user, resp, err := d.client.User.GetUser(ctx, url.PathEscape(id))
 	if err != nil {
 		return schema.User{}, classifyOktaError(ctx, id, resp, err)
@@ -472,11 +466,20 @@ func (d *OktaDirectory) LookupByID(ctx context.Context, id string) (schema.User,
 	if ou.ID != id {
 		return schema.User{}, schema.Errorf(schema.KindNotFound, "directory id %s not found", id)
 	}
-	var sameEmail []OktaUser
+	var sameEmail []User
 	if ou.Email() != "" {
 		if sameEmail, err = d.searchEmail(ctx, ou.Email()); err != nil {
 			return schema.User{}, err
 		}
 	}
-	return KeyedUser(ou.Person(), persons(sameEmail)), nil
+	return oidcuser.KeyedUser(ou.Person(), persons(sameEmail)), nil
 }
+
+// The capabilities of the Okta directory, checked by the compiler.
+var (
+	_ oidcuser.Directory   = (*Directory)(nil)
+	_ oidcuser.Lister      = (*Directory)(nil)
+	_ oidcuser.GroupLister = (*Directory)(nil)
+	_ oidcuser.IDLookup    = (*Directory)(nil)
+	_ io.Closer            = (*Directory)(nil)
+)

@@ -1,15 +1,16 @@
-package oidcuser
+package okta
 
 import (
 	"context"
 	"errors"
+	"github.com/usersvc/usersvc/oidcuser"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/okta/okta-sdk-golang/v2/okta"
+	oktasdk "github.com/okta/okta-sdk-golang/v2/okta"
 
 	"github.com/usersvc/usersvc/schema"
 )
@@ -22,56 +23,27 @@ import (
 // place. The endpoint has its own rate-limit bucket, reported in the
 // X-Rate-Limit-Limit, -Remaining and -Reset (UTC epoch seconds) headers.
 
-// LogsPath is the System Log API's path.
-const LogsPath = "/api/v1/logs"
-
-// LogPage is one page of the System Log as the poller needs it.
-type LogPage struct {
-	// Events in the order Okta sent them; events without a uuid or type
-	// are left out and counted in Dropped.
-	Events  []schema.HookEvent
-	Dropped int
-	// Next is the path and query of the rel="next" link (no scheme or
-	// host); "" when the answer had none.
-	Next string
-	Rate RateWindow
-}
-
-// RateWindow is what Okta's rate-limit headers said of a bucket's window.
-type RateWindow struct {
-	Known     bool // false: the headers were absent or unreadable
-	Limit     int
-	Remaining int
-	Reset     time.Time
-}
-
-// LogReader reads one page of the Okta System Log: pathQuery is a path
-// under LogsPath with its query (a first request, or a next link).
-type LogReader interface {
-	ReadLogs(ctx context.Context, pathQuery string) (LogPage, error)
-}
-
-var _ LogReader = (*OktaDirectory)(nil)
+var _ oidcuser.LogReader = (*Directory)(nil)
 
 // ReadLogs fetches one page of the System Log through the directory's Okta
 // client: its authentication (SSWS or a private-key JWT's access token, which
 // then needs the okta.logs.read scope), its transport (the Budget: rate-limit
 // windows, resets translated) and its HTTPS check.
-func (d *OktaDirectory) ReadLogs(ctx context.Context, pathQuery string) (LogPage, error) {
-	if !strings.HasPrefix(pathQuery, LogsPath+"?") && pathQuery != LogsPath {
-		return LogPage{}, schema.Errorf(schema.KindInvalid, "not a System Log request: %q", pathQuery)
+func (d *Directory) ReadLogs(ctx context.Context, pathQuery string) (oidcuser.LogPage, error) {
+	if !strings.HasPrefix(pathQuery, oidcuser.LogsPath+"?") && pathQuery != oidcuser.LogsPath {
+		return oidcuser.LogPage{}, schema.Errorf(schema.KindInvalid, "not a System Log request: %q", pathQuery)
 	}
 	rq := d.client.CloneRequestExecutor()
 	req, err := rq.WithAccept("application/json").NewRequest(http.MethodGet, pathQuery, nil)
 	if err != nil {
-		return LogPage{}, classifyLogsError(ctx, nil, err)
+		return oidcuser.LogPage{}, classifyLogsError(ctx, nil, err)
 	}
 	var raw []schema.LogEvent
 	resp, err := rq.Do(ctx, req, &raw)
 	if err != nil {
-		return LogPage{}, classifyLogsError(ctx, resp, err)
+		return oidcuser.LogPage{}, classifyLogsError(ctx, resp, err)
 	}
-	page := LogPage{Rate: rateWindow(resp.Header), Next: nextLink(resp.Header)}
+	page := oidcuser.LogPage{Rate: rateWindow(resp.Header), Next: nextLink(resp.Header)}
 	for _, e := range raw {
 		if !e.Usable() {
 			page.Dropped++
@@ -82,29 +54,25 @@ func (d *OktaDirectory) ReadLogs(ctx context.Context, pathQuery string) (LogPage
 	return page, nil
 }
 
-// ErrLogsRefused marks a System Log request Okta refused as invalid (400):
-// a cursor it no longer knows, say.
-var ErrLogsRefused = errors.New("okta refused the System Log request")
-
 // classifyLogsError classifies a /logs failure as lookups are classified,
 // except that a refused request is the request's fault, not a person's.
-func classifyLogsError(ctx context.Context, resp *okta.Response, err error) error {
+func classifyLogsError(ctx context.Context, resp *oktasdk.Response, err error) error {
 	c := classifyOktaError(ctx, "System Log request", resp, err)
 	if schema.IsNotFound(c) {
-		return &schema.Error{Kind: schema.KindInvalid, Message: "okta refused the System Log request", Err: errors.Join(ErrLogsRefused, err)}
+		return &schema.Error{Kind: schema.KindInvalid, Message: "okta refused the System Log request", Err: errors.Join(oidcuser.ErrLogsRefused, err)}
 	}
 	return c
 }
 
 // rateWindow reads X-Rate-Limit-Limit, -Remaining and -Reset.
-func rateWindow(h http.Header) RateWindow {
+func rateWindow(h http.Header) oidcuser.RateWindow {
 	limit, err1 := strconv.Atoi(h.Get("X-Rate-Limit-Limit"))
 	remaining, err2 := strconv.Atoi(h.Get("X-Rate-Limit-Remaining"))
 	reset, err3 := strconv.ParseInt(h.Get("X-Rate-Limit-Reset"), 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil {
-		return RateWindow{}
+		return oidcuser.RateWindow{}
 	}
-	return RateWindow{Known: true, Limit: limit, Remaining: remaining, Reset: time.Unix(reset, 0)}
+	return oidcuser.RateWindow{Known: true, Limit: limit, Remaining: remaining, Reset: time.Unix(reset, 0)}
 }
 
 // nextLink returns the path and query of the rel="next" Link, or "". A
@@ -121,7 +89,7 @@ func nextLink(h http.Header) string {
 				continue
 			}
 			u, err := url.Parse(target[1 : len(target)-1])
-			if err != nil || u.EscapedPath() != LogsPath {
+			if err != nil || u.EscapedPath() != oidcuser.LogsPath {
 				continue
 			}
 			return u.RequestURI()

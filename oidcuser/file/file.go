@@ -1,4 +1,4 @@
-package oidcuser
+package file
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/okta"
 	"io"
 	"log/slog"
 	"os"
@@ -18,7 +20,7 @@ import (
 	"github.com/usersvc/usersvc/schema"
 )
 
-// FileDirectory serves people from a JSON file in the shape of Okta's
+// Directory serves people from a JSON file in the shape of Okta's
 // GET /api/v1/users answer (an array of user objects), so an export of a
 // real org works unchanged. It stands in for Okta the way the embedded store
 // stands in for Neo4j: same mapping, matching, conflicts and status rules.
@@ -27,7 +29,7 @@ import (
 // used (at most twice a second) and by Watch, and re-read without a restart.
 // A change that does not parse is logged and the last good contents stay in
 // use.
-type FileDirectory struct {
+type Directory struct {
 	path string
 	log  *slog.Logger
 	now  func() time.Time
@@ -46,15 +48,15 @@ type fileStamp struct {
 
 // filePeople is one parsed version of the file; it is never modified.
 type filePeople struct {
-	users []OktaUser       // in file order
+	users []okta.User      // in file order
 	byKey map[string][]int // lower-cased login and email → indexes
 	order []int            // indexes sorted by lastUpdated, then id
 	stamp fileStamp        // the file version it was read from
 }
 
 // sameEmail is everyone in the file under email.
-func (p *filePeople) sameEmail(email string) []Person {
-	var out []Person
+func (p *filePeople) sameEmail(email string) []oidcuser.Person {
+	var out []oidcuser.Person
 	for _, i := range p.byKey[strings.ToLower(email)] {
 		out = append(out, p.users[i].Person())
 	}
@@ -77,13 +79,13 @@ func (e *FileError) Error() string {
 	return loc + ": " + e.Msg
 }
 
-// OpenFile reads the directory file; a missing or invalid file is an error
+// Open reads the directory file; a missing or invalid file is an error
 // (a *FileError when the content is at fault).
-func OpenFile(path string, log *slog.Logger) (*FileDirectory, error) {
+func Open(path string, log *slog.Logger) (*Directory, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &FileDirectory{path: path, log: log, now: time.Now}
+	d := &Directory{path: path, log: log, now: time.Now}
 	people, err := readPeopleFile(path)
 	if err != nil {
 		return nil, err
@@ -93,12 +95,12 @@ func OpenFile(path string, log *slog.Logger) (*FileDirectory, error) {
 }
 
 // Len reports how many people the directory holds now.
-func (d *FileDirectory) Len() int { return len(d.current().users) }
+func (d *Directory) Len() int { return len(d.current().users) }
 
 // Watch checks the file every interval until ctx ends, so changes are
 // picked up even when no lookup reaches the directory, and calls onChange
 // after each re-read (to drop cached "not found" answers, say).
-func (d *FileDirectory) Watch(ctx context.Context, every time.Duration, onChange func()) {
+func (d *Directory) Watch(ctx context.Context, every time.Duration, onChange func()) {
 	d.mu.Lock()
 	d.onChange = onChange
 	d.mu.Unlock()
@@ -116,7 +118,7 @@ func (d *FileDirectory) Watch(ctx context.Context, every time.Duration, onChange
 
 // current returns the people, re-reading the file when it changed. The
 // file is parsed outside the lock, so lookups are not held up by a re-read.
-func (d *FileDirectory) current() *filePeople {
+func (d *Directory) current() *filePeople {
 	d.mu.Lock()
 	people, now := d.people, d.now()
 	if now.Sub(d.checked) < time.Second/2 {
@@ -291,7 +293,7 @@ func leadingSkip(data []byte, offset int64) int64 {
 
 // checkPerson decodes one user object and checks what usersvc relies on;
 // it returns the failing field and why.
-func checkPerson(raw json.RawMessage) (u OktaUser, field, msg string) {
+func checkPerson(raw json.RawMessage) (u okta.User, field, msg string) {
 	var shape map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &shape); err != nil {
 		return u, "", "must be a JSON object (an Okta user)"
@@ -359,21 +361,21 @@ func checkPerson(raw json.RawMessage) (u OktaUser, field, msg string) {
 
 // LookupUser finds the person id names by login, then by email, with the
 // Okta directory's rules (pickMatch).
-func (d *FileDirectory) LookupUser(ctx context.Context, id string) (schema.User, error) {
+func (d *Directory) LookupUser(ctx context.Context, id string) (schema.User, error) {
 	if err := ctx.Err(); err != nil {
 		return schema.User{}, schema.Unavailable("lookup canceled", 0, err)
 	}
 	p := d.current()
 	idx := p.byKey[strings.ToLower(strings.TrimSpace(id))]
-	candidates := make([]Person, 0, len(idx))
+	candidates := make([]oidcuser.Person, 0, len(idx))
 	for _, i := range idx {
 		candidates = append(candidates, p.users[i].Person())
 	}
-	match, err := PickMatch(id, candidates)
+	match, err := oidcuser.PickMatch(id, candidates)
 	if err != nil {
 		return schema.User{}, err
 	}
-	return KeyedUser(match, p.sameEmail(match.Email)), nil
+	return oidcuser.KeyedUser(match, p.sameEmail(match.Email)), nil
 }
 
 // filePageSize matches the Okta directory's page size.
@@ -381,9 +383,9 @@ const filePageSize = 200
 
 // ListUsers pages through the people in lastUpdated order, as the Okta
 // directory does.
-func (d *FileDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Person) error) error {
+func (d *Directory) ListUsers(ctx context.Context, q oidcuser.ListQuery, fn func([]oidcuser.Person) error) error {
 	p := d.current()
-	page := make([]Person, 0, filePageSize)
+	page := make([]oidcuser.Person, 0, filePageSize)
 	for _, i := range p.order {
 		u := p.users[i]
 		if !q.UpdatedAfter.IsZero() && (u.LastUpdated.Before(q.UpdatedAfter) || (!q.Inclusive && u.LastUpdated.Equal(q.UpdatedAfter))) {
@@ -397,7 +399,7 @@ func (d *FileDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Pe
 			if err := fn(page); err != nil {
 				return err
 			}
-			page = make([]Person, 0, filePageSize)
+			page = make([]oidcuser.Person, 0, filePageSize)
 		}
 	}
 	if len(page) > 0 {
@@ -407,7 +409,7 @@ func (d *FileDirectory) ListUsers(ctx context.Context, q ListQuery, fn func([]Pe
 }
 
 // LookupByID finds the person whose directory id is id (the file's "id").
-func (d *FileDirectory) LookupByID(ctx context.Context, id string) (schema.User, error) {
+func (d *Directory) LookupByID(ctx context.Context, id string) (schema.User, error) {
 	if err := ctx.Err(); err != nil {
 		return schema.User{}, schema.Unavailable("lookup canceled", 0, err)
 	}
@@ -416,7 +418,15 @@ func (d *FileDirectory) LookupByID(ctx context.Context, id string) (schema.User,
 		if u.ID != id {
 			continue
 		}
-		return KeyedUser(u.Person(), p.sameEmail(u.Email())), nil
+		return oidcuser.KeyedUser(u.Person(), p.sameEmail(u.Email())), nil
 	}
 	return schema.User{}, schema.Errorf(schema.KindNotFound, "directory id %s not found", id)
 }
+
+// The capabilities of the file directory, checked by the compiler.
+var (
+	_ oidcuser.Directory = (*Directory)(nil)
+	_ oidcuser.Lister    = (*Directory)(nil)
+	_ oidcuser.Reloader  = (*Directory)(nil)
+	_ oidcuser.IDLookup  = (*Directory)(nil)
+)

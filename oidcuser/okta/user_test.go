@@ -1,15 +1,16 @@
-package oidcuser
+package okta
 
 import (
 	"encoding/json"
+	"github.com/usersvc/usersvc/oidcuser"
 	"testing"
 
 	"github.com/usersvc/usersvc/schema"
 )
 
-func oktaUser(t *testing.T, js string) OktaUser {
+func oktaUser(t *testing.T, js string) User {
 	t.Helper()
-	var u OktaUser
+	var u User
 	if err := json.Unmarshal([]byte(js), &u); err != nil {
 		t.Fatal(err)
 	}
@@ -56,19 +57,19 @@ func TestPickMatch(t *testing.T) {
 	tests := []struct {
 		name   string
 		id     string
-		cands  []OktaUser
+		cands  []User
 		wantID string
 		kind   schema.ErrorKind
 	}{
-		{"login match wins over email matches", "SHARED@x.com", []OktaUser{other, login, third}, "1", 0},
-		{"one email match", "shared@x.com", []OktaUser{other}, "2", 0},
-		{"several email matches, no login", "shared@x.com", []OktaUser{other, third}, "", schema.KindConflict},
-		{"nothing matches", "nobody@x.com", []OktaUser{other}, "", schema.KindNotFound},
+		{"login match wins over email matches", "SHARED@x.com", []User{other, login, third}, "1", 0},
+		{"one email match", "shared@x.com", []User{other}, "2", 0},
+		{"several email matches, no login", "shared@x.com", []User{other, third}, "", schema.KindConflict},
+		{"nothing matches", "nobody@x.com", []User{other}, "", schema.KindNotFound},
 		{"no candidates", "nobody@x.com", nil, "", schema.KindNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := PickMatch(tt.id, persons(tt.cands))
+			got, err := oidcuser.PickMatch(tt.id, persons(tt.cands))
 			if tt.kind != 0 {
 				if schema.KindOf(err) != tt.kind {
 					t.Fatalf("err = %v, want kind %v", err, tt.kind)

@@ -1,13 +1,14 @@
-package oidcuser
+package okta
 
 import (
 	"context"
 	"errors"
+	"github.com/usersvc/usersvc/oidcuser"
 	"net"
 	"net/http"
 	"time"
 
-	"github.com/okta/okta-sdk-golang/v2/okta"
+	oktasdk "github.com/okta/okta-sdk-golang/v2/okta"
 
 	"github.com/usersvc/usersvc/schema"
 )
@@ -61,16 +62,16 @@ const (
 
 // classifyOktaError maps an SDK failure to a classified error through the
 // tables above. resp is the SDK's answer, when there was one.
-func classifyOktaError(ctx context.Context, id string, resp *okta.Response, err error) error {
+func classifyOktaError(ctx context.Context, id string, resp *oktasdk.Response, err error) error {
 	if err == nil {
 		return nil
 	}
-	var limited *RateLimitedError
+	var limited *oidcuser.RateLimitedError
 	if errors.As(err, &limited) {
 		return schema.Unavailable("the directory's rate limit is spent; try again later", limited.RetryAfter, err)
 	}
 	class := classUnavailable
-	var oerr *okta.Error
+	var oerr *oktasdk.Error
 	if errors.As(err, &oerr) {
 		if c, ok := oktaErrorCodes[oerr.ErrorCode]; ok {
 			class = c
@@ -84,7 +85,7 @@ func classifyOktaError(ctx context.Context, id string, resp *okta.Response, err 
 	case classNotFound:
 		return &schema.Error{Kind: schema.KindNotFound, Message: "user_id " + id + " not found in the directory", Err: err}
 	case classCredentials:
-		return schema.Unavailable("the directory refused usersvc's credentials", retryCredentials, errors.Join(ErrDirectoryCredentials, err))
+		return schema.Unavailable("the directory refused usersvc's credentials", retryCredentials, errors.Join(oidcuser.ErrDirectoryCredentials, err))
 	case classRateLimited:
 		return schema.Unavailable("the directory's rate limit is spent; try again later", retryRateLimited, err)
 	}
