@@ -58,7 +58,7 @@ func TestBinaryCheckConfig(t *testing.T) {
 		"FLASK_OIDC_CONFIG_URL="+up.URL+"/.well-known/openid-configuration", "OIDC_AUDIENCE=x")
 	stdout, _, code = runBinary(t, bad, "check-config")
 	for _, want := range []string{"ok    configuration", "FAIL  oidc          discovery URL answered status 404",
-		"FAIL  directory     the directory refused usersvc's credentials", "FAIL  store         neo4j bolt://" + closedPort} {
+		"FAIL  directory     okta refused usersvc's credentials", "FAIL  store         neo4j bolt://" + closedPort} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("failing dependencies: no line %q in\n%s", want, stdout)
 		}
