@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/entra"
+	"github.com/usersvc/usersvc/oidcuser/google"
+	"github.com/usersvc/usersvc/oidcuser/ldap"
 	"github.com/usersvc/usersvc/oidcuser/okta"
 	neo4jstore "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/schema"
@@ -62,7 +65,7 @@ var envVars = []envVar{
 	{"OIDC_INTROSPECTION_CLIENT_RATE", "a quarter of OIDC_INTROSPECTION_RATE (at least 1)", "Introspection calls per second that one client address (IPv6: its /64) may cause, so one source cannot spend the others' share; behind a proxy, set TRUSTED_PROXIES."},
 	{"OIDC_INTROSPECTION_CACHE_SIZE", "10000", "Introspection answers remembered, active and refused each (by SHA-256); always on, whatever OIDC_TOKEN_CACHE_SIZE says."},
 	{"TRUSTED_PROXIES", "", "Comma list of CIDRs (or addresses) of proxies whose X-Forwarded-For, -Proto and -Host are believed: the client address and public URL come from them. Empty: none, the peer is the client."},
-	{"DIRECTORY", "okta when Okta is configured, file when DIRECTORY_FILE is set, else off", "Where unknown users are resolved from: okta, file or off."},
+	{"DIRECTORY", "the one directory configured (okta when Okta is, file when DIRECTORY_FILE is set), else off", "Where unknown users are resolved from: okta, entra, google, ldap, file or off. Settings of two directories without DIRECTORY, or of one other than DIRECTORY, exit 2."},
 	{"DIRECTORY_FILE", "", "JSON file of people in the shape of Okta's GET /api/v1/users answer; re-read when it changes."},
 	{"OKTA_CLIENT_ORGURL", "scheme+host of an Okta OIDC issuer", "Okta org URL for resolving unknown users; no Okta config turns resolution off."},
 	{"OKTA_CLIENT_AUTHORIZATIONMODE", "SSWS", "SSWS (API token) or PrivateKey (OAuth 2.0 private-key JWT)."},
@@ -75,6 +78,23 @@ var envVars = []envVar{
 	{"OKTA_REQUEST_TIMEOUT", "2s", "Deadline of one directory lookup (the Amundsen frontend waits 3s)."},
 	{"OKTA_MAX_CONCURRENT", "8", "Most Okta calls in flight at once."},
 	{"OKTA_RATE_LIMIT_RESERVE", "10", "Calls of each rate-limit window left unused; past it, lookups answer 503 until the window resets."},
+	{"ENTRA_TENANT_ID", "", "Microsoft Entra ID: the tenant (directory) id; with DIRECTORY=entra."},
+	{"ENTRA_CLIENT_ID", "", "Entra: the application (client) id of usersvc's app registration (Microsoft Graph application permission User.Read.All)."},
+	{"ENTRA_CLIENT_SECRET_FILE", "", "Entra: file holding the client secret's value (secret; never logged)."},
+	{"ENTRA_GRAPH_URL", "https://graph.microsoft.com", "Entra: Microsoft Graph's root (national clouds have their own)."},
+	{"ENTRA_LOGIN_URL", "https://login.microsoftonline.com", "Entra: the identity platform's token host."},
+	{"GOOGLE_CREDENTIALS_FILE", "", "Google Workspace: the service account's JSON key (secret; never logged); with DIRECTORY=google."},
+	{"GOOGLE_ADMIN_SUBJECT", "", "Google: the administrator the service account acts as (domain-wide delegation of admin.directory.user.readonly)."},
+	{"GOOGLE_CUSTOMER", "my_customer", "Google: the customer users.list lists (my_customer: the subject's own)."},
+	{"GOOGLE_DIRECTORY_URL", "https://admin.googleapis.com/", "Google: the Admin SDK Directory API's root."},
+	{"LDAP_URL", "", "LDAP or Active Directory: ldap://host or ldaps://host; with DIRECTORY=ldap."},
+	{"LDAP_START_TLS", "false", "LDAP: upgrade an ldap:// connection with StartTLS before binding."},
+	{"LDAP_CA_FILE", "", "LDAP: PEM file of the CAs that sign the server's certificate (default: the system's); the certificate is always verified."},
+	{"LDAP_BIND_DN", "", "LDAP: usersvc's service account DN (empty: anonymous)."},
+	{"LDAP_BIND_PASSWORD_FILE", "", "LDAP: file holding the bind password (secret; never logged); required with LDAP_BIND_DN."},
+	{"LDAP_BASE_DN", "", "LDAP: the subtree searched for people."},
+	{"LDAP_USER_FILTER", "(objectClass=person); with ad (&(objectClass=user)(!(objectClass=computer)))", "LDAP: the filter (RFC 4515) that selects people, ANDed with every search."},
+	{"LDAP_FLAVOR", "openldap", "LDAP: openldap (inetOrgPerson: uid, mail, givenName, sn, cn, title, departmentNumber, manager) or ad (sAMAccountName, userPrincipalName, department, userAccountControl)."},
 	{"OKTA_EVENT_HOOK_SECRET_FILE", "", "File holding the secret Okta sends with event hooks; turns on POST /okta/event-hooks (needs DIRECTORY okta or file). Secret: never logged."},
 	{"OKTA_EVENT_HOOK_SECRET", "", "The event-hook secret itself, instead of OKTA_EVENT_HOOK_SECRET_FILE (secret; never logged)."},
 	{"OKTA_EVENT_HOOK_HEADER", "Authorization", "Header Okta sends the event-hook secret in (the hook's Authentication field)."},
@@ -127,6 +147,9 @@ type Config struct {
 	Directory     string
 	DirectoryFile string
 	Okta          OktaConfig
+	Entra         entra.Config
+	Google        google.Config
+	LDAP          ldap.Config
 	Resolver      ResolverConfig
 	Sync          SyncConfig
 	EventHook     EventHookConfig
@@ -392,13 +415,29 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.Okta = loadOkta(r, c.OIDC.ConfigURL)
 	c.DirectoryFile = r.str("DIRECTORY_FILE", "")
 	defaultDirectory := "off"
+	others := configuredDirectories(r)
 	switch {
+	case len(others) > 1:
+		defaultDirectory = others[0]
+		if r.str("DIRECTORY", "") == "" {
+			r.fail("DIRECTORY", "must choose one directory: settings of %s are set", strings.Join(others, " and "))
+		}
+	case len(others) == 1 && r.str("OKTA_CLIENT_ORGURL", "") == "" && c.DirectoryFile == "":
+		defaultDirectory = others[0]
 	case c.Okta.Enabled:
 		defaultDirectory = "okta"
 	case c.DirectoryFile != "":
 		defaultDirectory = "file"
 	}
-	switch r.oneOf("DIRECTORY", defaultDirectory, "okta", "file", "off") {
+	chosen := r.oneOf("DIRECTORY", defaultDirectory, "okta", "entra", "google", "ldap", "file", "off")
+	checkMarkers(r, chosen)
+	switch chosen {
+	case "entra":
+		c.Directory, c.Entra = "entra", loadEntra(r)
+	case "google":
+		c.Directory, c.Google = "google", loadGoogle(r)
+	case "ldap":
+		c.Directory, c.LDAP = "ldap", loadLDAP(r)
 	case "okta":
 		c.Directory = "okta"
 		if !c.Okta.Enabled {

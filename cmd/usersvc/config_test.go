@@ -179,13 +179,19 @@ func TestEveryReadVariableIsDocumented(t *testing.T) {
 	}
 	read := map[string]bool{}
 	_, _ = loadConfig(func(k string) string { read[k] = true; return "" })
-	_, _ = loadConfig(func(k string) string {
-		read[k] = true
-		if k == "AUTH_DISABLED" {
-			return "true"
-		}
-		return ""
-	})
+	// Each directory's settings are read when it is chosen.
+	for _, directory := range []string{"", "entra", "google", "ldap"} {
+		_, _ = loadConfig(func(k string) string {
+			read[k] = true
+			switch k {
+			case "AUTH_DISABLED":
+				return "true"
+			case "DIRECTORY":
+				return directory
+			}
+			return ""
+		})
+	}
 	for k := range read {
 		if _, ok := inList[k]; !ok {
 			t.Errorf("%s is read but not in envVars", k)

@@ -28,7 +28,10 @@ import (
 	"github.com/usersvc/usersvc/handlers"
 	"github.com/usersvc/usersvc/handlers/auth"
 	"github.com/usersvc/usersvc/oidcuser"
+	"github.com/usersvc/usersvc/oidcuser/entra"
 	"github.com/usersvc/usersvc/oidcuser/file"
+	"github.com/usersvc/usersvc/oidcuser/google"
+	"github.com/usersvc/usersvc/oidcuser/ldap"
 	"github.com/usersvc/usersvc/oidcuser/okta"
 	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/proxy/embedded"
@@ -426,6 +429,12 @@ func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, onRateRemai
 		}
 		log.Info("resolving unknown users from a directory file", "path", cfg.DirectoryFile, "people", dir.Len())
 		return dir, nil
+	case "entra":
+		return wrapDirectory(entra.New(ctx, cfg.Entra))("ENTRA_TENANT_ID", log, "resolving unknown users from Microsoft Entra ID", "tenant", cfg.Entra.TenantID)
+	case "google":
+		return wrapDirectory(google.New(ctx, cfg.Google))("GOOGLE_CREDENTIALS_FILE", log, "resolving unknown users from Google Workspace", "subject", cfg.Google.Subject)
+	case "ldap":
+		return wrapDirectory(ldap.New(ctx, cfg.LDAP))("LDAP_URL", log, "resolving unknown users from LDAP", "url", cfg.LDAP.URL, "flavor", cfg.LDAP.Flavor)
 	case "okta":
 	default:
 		log.Info("no directory configured: users unknown to the graph answer 404")
@@ -442,6 +451,19 @@ func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, onRateRemai
 	}
 	log.Info("resolving unknown users from Okta", "org_url", o.OrgURL, "mode", o.AuthorizationMode)
 	return dir, nil
+}
+
+// wrapDirectory turns a directory constructor's answer into newDirectory's:
+// a refused configuration is a configError (exit 2), naming variable when
+// the constructor's message names none.
+func wrapDirectory[D oidcuser.Directory](dir D, err error) func(variable string, log *slog.Logger, msg string, args ...any) (oidcuser.Directory, error) {
+	return func(variable string, log *slog.Logger, msg string, args ...any) (oidcuser.Directory, error) {
+		if err != nil {
+			return nil, &configError{Var: variable, Problem: err.Error()}
+		}
+		log.Info(msg, args...)
+		return dir, nil
+	}
 }
 
 // buildInfo describes this binary: ldflags when set, else the module's own
