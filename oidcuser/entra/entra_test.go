@@ -55,11 +55,10 @@ func newTenant(t *testing.T, users []entraapi.User, opts ...entraapi.Option) *te
 // the userPrincipalName, which in Entra has the shape of an email and is
 // usually the person's address: every fixture person has an email, so it
 // is their UPN (LoginIsEmail). UPNs are unique in a tenant, so the twins,
-// who share one address, cannot both have it as UPN: the second twin gets
-// a UPN of its own and keeps the shared mail (mail is not unique). A lookup
-// of the shared address then finds the first twin by UPN, so the contract's
-// shared-email conflict cannot hold (UniqueEmails skips it); the conflict
-// is tested on its own (TestSharedMailConflict). Disabled people have
+// who share one address, cannot both have it as UPN: only the first is
+// seeded (UniqueEmails; the contract then skips the shared-email
+// conflict, which TestSharedMailConflict covers with two people whose
+// mail is shared and whose UPNs differ). Disabled people have
 // accountEnabled false; the manager is the manager navigation property.
 func entraUsers(people []directorytest.Person) []entraapi.User {
 	ids := map[string]string{}
@@ -70,8 +69,11 @@ func entraUsers(people []directorytest.Person) []entraapi.User {
 	seen := map[string]bool{}
 	for i, p := range people {
 		upn := p.Email
-		if upn == "" || seen[strings.ToLower(upn)] {
+		if upn == "" {
 			upn = p.Login + "@example.com"
+		}
+		if seen[strings.ToLower(upn)] {
+			continue
 		}
 		seen[strings.ToLower(upn)] = true
 		u := entraapi.NewUser(entraapi.ObjectID(i), upn, p.Email, p.GivenName, p.FamilyName)

@@ -248,7 +248,8 @@ func TestErrorsAreClassified(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tn := newTenant(t, []entraapi.User{ada})
-			tn.useClock(newFakeClock()) // frozen: a remembered Retry-After reads back exactly
+			// A frozen clock: a remembered Retry-After reads back exactly.
+			tn.useClock(newFakeClock())
 			if _, err := lookup(t, tn.dir, "ada@example.com"); err != nil { // token cached
 				t.Fatal(err)
 			}
