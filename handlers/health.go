@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -70,10 +71,13 @@ func (s *server) respondChecks(c *gin.Context, gating, reported []Check) {
 // healthcheck is Amundsen's /healthcheck: the store must answer; the
 // upstream's reachability is shown but never fails it, since the user routes
 // work without the upstream.
-func (s *server) healthcheck(c *gin.Context) { s.respondChecks(c, s.health, s.reported) }
+func (s *server) healthcheck(c *gin.Context) {
+	s.respondChecks(c, s.health, append(slices.Clip(s.reported), s.advisory...))
+}
 
-// readyz gates traffic: store reachable and auth keys loaded.
-func (s *server) readyz(c *gin.Context) { s.respondChecks(c, s.ready, nil) }
+// readyz gates traffic: store reachable and auth keys loaded; the advisory
+// checks are shown beside them.
+func (s *server) readyz(c *gin.Context) { s.respondChecks(c, s.ready, s.advisory) }
 
 // livez says only that the process serves HTTP.
 func (s *server) livez(c *gin.Context) {

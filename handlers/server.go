@@ -69,6 +69,11 @@ type Deps struct {
 	// Reported checks run for /healthcheck only: shown there, never failing
 	// it or readiness (the upstream's reachability).
 	Reported []Check
+	// Advisory checks are shown by /healthcheck and /readyz and fail
+	// neither: they must make no call (the directory's credentials, as its
+	// last answer judged them); a directory's trouble must not take pods out
+	// of service.
+	Advisory []Check
 
 	// AccessLog writes the record of every request; optional, default:
 	// through Logger.
@@ -108,6 +113,7 @@ type server struct {
 	openapi []byte
 
 	reported []Check
+	advisory []Check
 	upstream http.Handler
 	own      ownPaths
 
@@ -132,6 +138,7 @@ func New(d Deps) http.Handler {
 		openapi: d.OpenAPI,
 
 		reported: d.Reported,
+		advisory: d.Advisory,
 		upstream: d.Upstream,
 
 		userRoutes: newUserRouter(userRouteTable),

@@ -70,6 +70,9 @@ type Resolver struct {
 	// credentials: every lookup fails alike until an operator acts.
 	credsMu       sync.Mutex
 	credsLoggedAt time.Time
+	// credsRefused is the directory's last verdict on usersvc's
+	// credentials: set by a refusal, cleared by any answer about a person.
+	credsRefused error
 }
 
 // credentialsLogEvery is how often refused credentials are logged.
@@ -228,9 +231,7 @@ func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error)
 	start := time.Now()
 	u, err := r.cfg.Directory.LookupUser(ctx, key)
 	r.cfg.Observer.DirectoryLookup(lookupOutcome(err), time.Since(start))
-	if errors.Is(err, ErrDirectoryCredentials) {
-		r.logRefusedCredentials(ctx, err)
-	}
+	r.noteCredentials(ctx, err)
 	if schema.IsNotFound(err) {
 		r.negative.Add(key, r.cfg.Now().Add(r.cfg.NegativeTTL))
 		return schema.User{}, err
@@ -255,12 +256,21 @@ func (r *Resolver) resolve(ctx context.Context, key string) (schema.User, error)
 	return stored, nil
 }
 
-// logRefusedCredentials logs, at most once per credentialsLogEvery, that
-// the directory refused usersvc's credentials or permissions.
-func (r *Resolver) logRefusedCredentials(ctx context.Context, err error) {
+// noteCredentials keeps the directory's verdict on usersvc's credentials
+// from one of its answers: a refusal is remembered (for health) and logged
+// at most once per credentialsLogEvery; an answer about a person (found,
+// not found, several) clears it; other failures say nothing about it.
+func (r *Resolver) noteCredentials(ctx context.Context, err error) {
+	refused := errors.Is(err, ErrDirectoryCredentials)
 	r.credsMu.Lock()
+	switch {
+	case refused:
+		r.credsRefused = err
+	case err == nil || schema.IsNotFound(err) || schema.KindOf(err) == schema.KindConflict:
+		r.credsRefused = nil
+	}
 	now := r.cfg.Now()
-	due := r.credsLoggedAt.IsZero() || now.Sub(r.credsLoggedAt) >= credentialsLogEvery
+	due := refused && (r.credsLoggedAt.IsZero() || now.Sub(r.credsLoggedAt) >= credentialsLogEvery)
 	if due {
 		r.credsLoggedAt = now
 	}
@@ -268,6 +278,34 @@ func (r *Resolver) logRefusedCredentials(ctx context.Context, err error) {
 	if due {
 		r.cfg.Logger.ErrorContext(ctx, "the directory refuses usersvc's credentials or permissions; lookups answer 503 until fixed",
 			"source", r.cfg.Source, "error", err, "repeats_suppressed_for", credentialsLogEvery.String())
+	}
+}
+
+// DirectoryCredentials is the health check of the directory's credentials:
+// an error while its last answer refused them (lookups then answer 503),
+// nil before any answer and once it answers about a person again. It
+// makes no call: health probes must not spend the directory's rate limit.
+func (r *Resolver) DirectoryCredentials(context.Context) error {
+	r.credsMu.Lock()
+	defer r.credsMu.Unlock()
+	if r.credsRefused != nil {
+		return schema.Unavailable("the directory refuses usersvc's credentials or permissions", 0, ErrDirectoryCredentials)
+	}
+	return nil
+}
+
+// ProbeDirectory asks a directory that can (Prober) once, at start, whether
+// it accepts usersvc's credentials, so that a wrong secret shows in health
+// and the log before the first unknown user does; within timeout.
+func (r *Resolver) ProbeDirectory(ctx context.Context, timeout time.Duration) {
+	p, ok := r.cfg.Directory.(Prober)
+	if !ok {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := p.Probe(pctx); errors.Is(err, ErrDirectoryCredentials) {
+		r.noteCredentials(ctx, err)
 	}
 }
 

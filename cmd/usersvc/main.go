@@ -224,6 +224,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 		Logger:        log,
 		Observer:      m,
 	})
+	var advisory []handlers.Check
+	if directory != nil {
+		advisory = append(advisory, handlers.Check{Name: "directory:" + cfg.Directory, Probe: resolver.DirectoryCredentials})
+		probed := make(chan struct{})
+		go func() { defer close(probed); resolver.ProbeDirectory(ctx, 10*time.Second) }()
+		defer func() { <-probed }()
+	}
 	if reloader, ok := directory.(oidcuser.Reloader); ok {
 		watchCtx, stopWatch := context.WithCancel(ctx)
 		watched := make(chan struct{})
@@ -289,6 +296,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 		CORSOrigins: cfg.CORSOrigins,
 		Upstream:    upstreamHandler,
 		Reported:    upstreamChecks,
+		Advisory:    advisory,
 
 		TrustedProxies: cfg.TrustedProxies,
 		EventHook:      hookCfg,
