@@ -25,8 +25,10 @@ import (
 
 const chartDir = "usersvc"
 
-// secretValues appear in the test values files; none may land in a ConfigMap.
-var secretValues = []string{"s3cr3t-oidc-client", "n3o4j-password", "00okta-ssws-token", "frontend-secret-unused", "scim-token-0123456789abcdef"}
+// secretValues appear in the test values files; none may land in a
+// ConfigMap or in an env value.
+var secretValues = []string{"s3cr3t-oidc-client", "n3o4j-password", "00okta-ssws-token", "frontend-secret-unused", "scim-token-0123456789abcdef",
+	"hook-secret-0123456789", "entra-cl13nt-s3cret~value", "g00gle-pr1vate-key", "g00gle-key-id", "ld4p-b1nd-passw0rd"}
 
 // secretNames are settings that only ever come from a Secret.
 var secretNames = []string{"FLASK_OIDC_CLIENT_SECRET", "OKTA_CLIENT_TOKEN", "OKTA_CLIENT_PRIVATEKEY", "CREDENTIALS_PROXY_PASSWORD", "SCIM_TOKEN"}
@@ -216,6 +218,12 @@ var scenarios = []struct {
 	{"everything enabled", "testdata/everything.yaml"},
 	{"embedded with persistence", "testdata/embedded-persistent.yaml"},
 	{"pass-through", "testdata/passthrough.yaml"},
+	{"entra", "testdata/entra.yaml"},
+	{"entra, existing secret", "testdata/entra-existing-secret.yaml"},
+	{"google", "testdata/google.yaml"},
+	{"google, existing secret", "testdata/google-existing-secret.yaml"},
+	{"ldap", "testdata/ldap.yaml"},
+	{"ldap, existing secrets", "testdata/ldap-existing-secret.yaml"},
 }
 
 func valuesArgs(file string) []string {
@@ -289,6 +297,34 @@ func TestRenderedManifests(t *testing.T) {
 				if slices.Contains(secretNames, e.Name) && (e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
 					t.Fatalf("%s is not read from a Secret: %+v", e.Name, e)
 				}
+				for _, s := range secretValues {
+					if strings.Contains(e.Value, s) {
+						t.Fatalf("env %s holds a secret value", e.Name)
+					}
+				}
+			}
+			assertSecretRefsResolve(t, r)
+
+			// Secret files: each *_FILE names a file of a read-only Secret
+			// volume that only root and the pod's group can read.
+			for _, e := range c.Env {
+				if !slices.Contains(secretFileNames, e.Name) {
+					continue
+				}
+				src, ok := r.fileSource(t, e.Value)
+				if !ok {
+					t.Fatalf("%s=%q is not a file of a mounted Secret volume", e.Name, e.Value)
+				}
+				if src.mode != 0o440 || pod.SecurityContext.FSGroup == nil {
+					t.Fatalf("%s: mode %#o, fsGroup %v: want 0440 for root and the pod's fsGroup", e.Name, src.mode, pod.SecurityContext.FSGroup)
+				}
+			}
+			for _, m := range c.VolumeMounts {
+				for _, v := range pod.Volumes {
+					if v.Name == m.Name && v.Secret != nil && !m.ReadOnly {
+						t.Fatalf("Secret volume %s is mounted writable", v.Name)
+					}
+				}
 			}
 
 			// Config and secret changes roll the pods.
@@ -297,6 +333,85 @@ func TestRenderedManifests(t *testing.T) {
 				t.Fatalf("checksum annotations = %v", ann)
 			}
 		})
+	}
+}
+
+// secretFileNames are the settings that name a file holding a secret (or,
+// for LDAP_CA_FILE, a CA taken from a Secret); the chart mounts each.
+var secretFileNames = []string{"ENTRA_CLIENT_SECRET_FILE", "GOOGLE_CREDENTIALS_FILE", "LDAP_BIND_PASSWORD_FILE", "LDAP_CA_FILE"}
+
+// fileSource is where a mounted file comes from.
+type fileSource struct {
+	volume, secret, key string
+	mode                int32
+}
+
+// fileSource follows path through the container's mounts to a key of a
+// Secret volume; mounts must be read-only.
+func (r rendered) fileSource(t *testing.T, path string) (fileSource, bool) {
+	t.Helper()
+	pod := r.deployment.Spec.Template.Spec
+	for _, m := range r.container(t).VolumeMounts {
+		rel, ok := strings.CutPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/")
+		if !ok || m.SubPath != "" {
+			continue
+		}
+		if !m.ReadOnly {
+			t.Fatalf("volume %s holding %s is mounted writable", m.Name, path)
+		}
+		for _, v := range pod.Volumes {
+			if v.Name != m.Name || v.Secret == nil {
+				continue
+			}
+			for _, item := range v.Secret.Items {
+				if item.Path != rel {
+					continue
+				}
+				src := fileSource{volume: v.Name, secret: v.Secret.SecretName, key: item.Key, mode: -1}
+				switch {
+				case item.Mode != nil:
+					src.mode = *item.Mode
+				case v.Secret.DefaultMode != nil:
+					src.mode = *v.Secret.DefaultMode
+				}
+				return src, true
+			}
+		}
+	}
+	return fileSource{}, false
+}
+
+// assertSecretRefsResolve: every reference to the chart's own Secret (env
+// and volumes) names a key it holds; no Secret rendered, none refers to it.
+func assertSecretRefsResolve(t *testing.T, r rendered) {
+	t.Helper()
+	own := r.deployment.Name // the chart's Secret shares the fullname
+	check := func(what, name, key string) {
+		if name != own {
+			return
+		}
+		if r.secret == nil {
+			t.Fatalf("%s refers to Secret %s, which the chart does not render", what, name)
+		}
+		if _, ok := r.secret.Data[key]; !ok {
+			t.Fatalf("%s refers to key %s, which Secret %s does not hold", what, key, name)
+		}
+	}
+	for _, e := range r.container(t).Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			check("env "+e.Name, e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key)
+		}
+	}
+	for _, v := range r.deployment.Spec.Template.Spec.Volumes {
+		if v.Secret == nil {
+			continue
+		}
+		if len(v.Secret.Items) == 0 {
+			t.Fatalf("Secret volume %s mounts every key; list the one the service reads", v.Name)
+		}
+		for _, item := range v.Secret.Items {
+			check("volume "+v.Name, v.Secret.SecretName, item.Key)
+		}
 	}
 }
 
@@ -579,6 +694,239 @@ func TestScenarioSpecifics(t *testing.T) {
 	})
 }
 
+// TestDirectories: each directory's settings reach the ConfigMap, its
+// secrets a read-only file from the right Secret and key.
+func TestDirectories(t *testing.T) {
+	type file struct{ secret, key, inline string }
+	for _, tt := range []struct {
+		values string
+		env    map[string]string
+		absent []string        // ConfigMap keys that must not be set
+		files  map[string]file // *_FILE setting -> its source; secret "" = the chart's
+	}{
+		{
+			values: "testdata/entra.yaml",
+			env: map[string]string{"DIRECTORY": "entra", "ENTRA_TENANT_ID": "7d1b2c3e-0a4f-4e5d-9c8b-1a2b3c4d5e6f",
+				"ENTRA_CLIENT_ID": "2f8e4a6c-1b3d-4c5e-8f9a-0b1c2d3e4f5a", "ENTRA_GRAPH_URL": "https://graph.microsoft.us",
+				"ENTRA_LOGIN_URL": "https://login.microsoftonline.us"},
+			files: map[string]file{"ENTRA_CLIENT_SECRET_FILE": {"", "entra-client-secret", "entra-cl13nt-s3cret~value"}},
+		},
+		{
+			values: "testdata/entra-existing-secret.yaml",
+			env: map[string]string{"DIRECTORY": "entra", "ENTRA_TENANT_ID": "contoso.onmicrosoft.com",
+				"ENTRA_CLIENT_ID": "2f8e4a6c-1b3d-4c5e-8f9a-0b1c2d3e4f5a", "ENTRA_GRAPH_URL": "https://graph.microsoft.com", "ENTRA_LOGIN_URL": "https://login.microsoftonline.com"},
+			files: map[string]file{"ENTRA_CLIENT_SECRET_FILE": {"usersvc-entra", "client-secret", ""}},
+		},
+		{
+			values: "testdata/google.yaml",
+			env: map[string]string{"DIRECTORY": "google", "GOOGLE_ADMIN_SUBJECT": "admin@example.com", "GOOGLE_CUSTOMER": "C03az79cb",
+				"GOOGLE_DIRECTORY_URL": "https://admin.googleapis.com/"},
+			files: map[string]file{"GOOGLE_CREDENTIALS_FILE": {"", "google-credentials.json", "g00gle-pr1vate-key"}},
+		},
+		{
+			values: "testdata/google-existing-secret.yaml",
+			env: map[string]string{"DIRECTORY": "google", "GOOGLE_ADMIN_SUBJECT": "admin@example.com", "GOOGLE_CUSTOMER": "my_customer",
+				"GOOGLE_DIRECTORY_URL": "https://admin.googleapis.com/"},
+			files: map[string]file{"GOOGLE_CREDENTIALS_FILE": {"usersvc-google", "credentials.json", ""}},
+		},
+		{
+			values: "testdata/ldap.yaml",
+			env: map[string]string{
+				"DIRECTORY":        "ldap",
+				"LDAP_URL":         "ldaps://dc1.corp.example.com",
+				"LDAP_START_TLS":   "false",
+				"LDAP_BIND_DN":     "CN=usersvc,OU=Service Accounts,DC=corp,DC=example,DC=com",
+				"LDAP_BASE_DN":     "OU=People,DC=corp,DC=example,DC=com",
+				"LDAP_USER_FILTER": "(&(objectClass=user)(!(objectClass=computer))(memberOf=CN=Staff,OU=Groups,DC=corp,DC=example,DC=com))",
+				"LDAP_FLAVOR":      "ad",
+			},
+			files: map[string]file{"LDAP_BIND_PASSWORD_FILE": {"", "ldap-bind-password", "ld4p-b1nd-passw0rd"}, "LDAP_CA_FILE": {"corp-ca", "ca.crt", ""}},
+		},
+		{
+			values: "testdata/ldap-existing-secret.yaml",
+			env: map[string]string{"DIRECTORY": "ldap", "LDAP_URL": "ldap://openldap.directory.svc.cluster.local:1389", "LDAP_START_TLS": "true",
+				"LDAP_BIND_DN": "cn=usersvc,ou=services,dc=example,dc=com", "LDAP_BASE_DN": "ou=people,dc=example,dc=com", "LDAP_FLAVOR": "openldap"},
+			absent: []string{"LDAP_USER_FILTER"},
+			files:  map[string]file{"LDAP_BIND_PASSWORD_FILE": {"usersvc-ldap", "bind-password", ""}, "LDAP_CA_FILE": {"openldap-ca", "ca.crt", ""}},
+		},
+	} {
+		t.Run(strings.TrimSuffix(filepath.Base(tt.values), ".yaml"), func(t *testing.T) {
+			r := render(t, "-f", tt.values)
+			cm := r.configMap.Data
+			for k, v := range tt.env {
+				if cm[k] != v {
+					t.Errorf("ConfigMap %s = %q, want %q", k, cm[k], v)
+				}
+			}
+			// Only the chosen directory's settings: usersvc exits 2 on another's.
+			for k := range cm {
+				if (strings.HasPrefix(k, "OKTA_") || strings.HasPrefix(k, "ENTRA_") || strings.HasPrefix(k, "GOOGLE_") || strings.HasPrefix(k, "LDAP_") || strings.HasPrefix(k, "SYNC_")) && tt.env[k] == "" {
+					t.Errorf("ConfigMap sets %s=%q, which is not the %s directory's", k, cm[k], cm["DIRECTORY"])
+				}
+			}
+			for _, k := range tt.absent {
+				if _, ok := cm[k]; ok {
+					t.Errorf("ConfigMap sets %s", k)
+				}
+			}
+			env := map[string]corev1.EnvVar{}
+			for _, e := range r.container(t).Env {
+				env[e.Name] = e
+			}
+			for name, want := range tt.files {
+				if _, ok := cm[name]; ok {
+					t.Errorf("%s is in the ConfigMap; the container's env sets it beside the mount", name)
+				}
+				e, ok := env[name]
+				if !ok || e.ValueFrom != nil || !strings.HasPrefix(e.Value, "/etc/usersvc/") {
+					t.Fatalf("%s = %+v, want the path of a mounted file", name, e)
+				}
+				src, ok := r.fileSource(t, e.Value)
+				if !ok {
+					t.Fatalf("%s=%s is not on a Secret volume", name, e.Value)
+				}
+				if want.secret == "" {
+					want.secret = r.deployment.Name
+				}
+				if src.secret != want.secret || src.key != want.key {
+					t.Errorf("%s: from Secret %s key %s, want Secret %s key %s", name, src.secret, src.key, want.secret, want.key)
+				}
+				if src.mode != 0o440 {
+					t.Errorf("%s: mode %#o, want 0440", name, src.mode)
+				}
+				if want.inline != "" && (r.secret == nil || !strings.Contains(string(r.secret.Data[src.key]), want.inline)) {
+					t.Errorf("%s: the chart's Secret does not hold the inline value under %s", name, src.key)
+				}
+			}
+			// The chart's Secret holds the inline values only (and the
+			// scenario's Neo4j password); with existing Secrets none is rendered.
+			var want []string
+			for _, f := range tt.files {
+				if f.inline != "" {
+					want = append(want, f.key)
+				}
+			}
+			if r.configMap.Data["PROXY_HOST"] != "" {
+				want = append(want, "CREDENTIALS_PROXY_PASSWORD")
+			}
+			slices.Sort(want)
+			switch {
+			case len(want) == 0 && r.secret != nil:
+				t.Errorf("a Secret was rendered although existing ones are named: %v", keys(r.secret.Data))
+			case len(want) > 0 && (r.secret == nil || !slices.Equal(keys(r.secret.Data), want)):
+				t.Errorf("the chart's Secret = %v, want keys %v", r.secret, want)
+			}
+		})
+	}
+
+	t.Run("default: okta when okta.enabled, else DIRECTORY unset", func(t *testing.T) {
+		if d, ok := render(t).configMap.Data["DIRECTORY"]; ok {
+			t.Fatalf("DIRECTORY=%q by default; the service picks its own", d)
+		}
+		if d := render(t, "--set", "directory=off").configMap.Data["DIRECTORY"]; d != "off" {
+			t.Fatalf("directory=off: DIRECTORY=%q", d)
+		}
+		a := render(t, "-f", "testdata/everything.yaml")
+		b := render(t, "-f", "testdata/everything.yaml", "--set", "directory=okta")
+		if a.configMap.Data["DIRECTORY"] != "okta" || fmt.Sprint(a.configMap.Data) != fmt.Sprint(b.configMap.Data) {
+			t.Fatalf("okta.enabled: DIRECTORY=%q; with directory=okta the ConfigMap differs", a.configMap.Data["DIRECTORY"])
+		}
+	})
+
+	t.Run("the other directories' values are not rendered", func(t *testing.T) {
+		r := render(t, "-f", "testdata/entra.yaml", "--set", "ldap.url=ldap://x", "--set", "ldap.bindPassword=p", "--set", "google.credentialsJson=k")
+		for k := range r.configMap.Data {
+			if strings.HasPrefix(k, "LDAP_") || strings.HasPrefix(k, "GOOGLE_") {
+				t.Fatalf("directory entra renders %s", k)
+			}
+		}
+		if len(r.secret.Data) != 2 || r.secret.Data["entra-client-secret"] == nil {
+			t.Fatalf("the chart's Secret holds %v", keys(r.secret.Data))
+		}
+		if len(r.container(t).VolumeMounts) != 2 { // tmp and the client secret
+			t.Fatalf("mounts = %+v", r.container(t).VolumeMounts)
+		}
+	})
+
+	t.Run("an anonymous LDAP bind mounts no password", func(t *testing.T) {
+		r := render(t, "--set", "directory=ldap", "--set", "ldap.url=ldap://ldap.example.com", "--set", "ldap.baseDn=dc=example\\,dc=com")
+		for _, e := range r.container(t).Env {
+			if strings.HasPrefix(e.Name, "LDAP_") {
+				t.Fatalf("env %s set for an anonymous bind without a CA", e.Name)
+			}
+		}
+		if r.secret != nil || r.configMap.Data["LDAP_START_TLS"] != "false" || r.configMap.Data["LDAP_FLAVOR"] != "openldap" {
+			t.Fatalf("secret %v, env %v", r.secret, r.configMap.Data)
+		}
+	})
+
+	t.Run("egress to the directory", func(t *testing.T) {
+		ports := func(r rendered) []string {
+			var out []string
+			for _, rule := range r.netpol.Spec.Egress {
+				for _, p := range rule.Ports {
+					out = append(out, p.Port.String())
+				}
+			}
+			return out
+		}
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"-f", "testdata/entra.yaml"}, "443"},
+			{[]string{"-f", "testdata/google.yaml", "--set", "networkPolicy.enabled=true", "--set", "networkPolicy.egress.enabled=true"}, "443"},
+			{[]string{"-f", "testdata/ldap.yaml"}, "636"},
+			{[]string{"-f", "testdata/ldap.yaml", "--set", "ldap.url=ldaps://dc1.corp.example.com:3269"}, "3269"},
+			{[]string{"-f", "testdata/ldap-existing-secret.yaml", "--set", "networkPolicy.enabled=true", "--set", "networkPolicy.egress.enabled=true"}, "1389"},
+			{[]string{"-f", "testdata/ldap.yaml", "--set", "ldap.url=ldap://dc1", "--set", "ldap.startTLS=true"}, "389"},
+		} {
+			if got := ports(render(t, tt.args...)); !slices.Contains(got, tt.want) {
+				t.Errorf("%v: egress ports %v, want %s among them", tt.args, got, tt.want)
+			}
+		}
+		if got := ports(render(t, "-f", "testdata/ldap.yaml")); slices.Contains(got, "443") {
+			t.Errorf("ldap without oidc opens 443: %v", got)
+		}
+	})
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestDirectoryMistakesFail: what usersvc would exit 2 on fails the
+// install, naming the values to fix.
+func TestDirectoryMistakesFail(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-f", "testdata/everything.yaml", "--set", "directory=entra"}, "okta.enabled is true but directory is entra"},
+		{[]string{"-f", "testdata/everything.yaml", "--set", "directory=off"}, "okta.enabled is true but directory is off"},
+		{[]string{"--set", "directory=okta"}, "directory is okta: set okta.enabled"},
+		{[]string{"-f", "testdata/entra.yaml", "--set", "entra.tenantId="}, "set entra.tenantId and entra.clientId"},
+		{[]string{"-f", "testdata/entra.yaml", "--set", "entra.clientSecret="}, "set entra.existingSecret (a Secret with key client-secret) or entra.clientSecret"},
+		{[]string{"-f", "testdata/google.yaml", "--set", "google.adminSubject="}, "set google.adminSubject"},
+		{[]string{"-f", "testdata/google.yaml", "--set", "google.credentialsJson="}, "set google.existingSecret (a Secret with key credentials.json)"},
+		{[]string{"-f", "testdata/ldap.yaml", "--set", "ldap.baseDn="}, "set ldap.url and ldap.baseDn"},
+		{[]string{"-f", "testdata/ldap.yaml", "--set", "ldap.bindPassword="}, "ldap.bindDn is set: set ldap.existingSecret"},
+		{[]string{"-f", "testdata/ldap.yaml", "--set", "ldap.bindDn="}, "without ldap.bindDn"},
+		{[]string{"-f", "testdata/ldap.yaml", "--set", "ldap.startTLS=true"}, "ldap.startTLS cannot be used with an ldaps://"},
+		{[]string{"-f", "testdata/ldap.yaml", "--set", "ldap.url=ldap://dc1"}, "ldap.caSecret is set but the connection is not TLS"},
+	} {
+		out, err := runHelm(t, append([]string{"template", "rel", chartDir}, tt.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("helm template %v: %v, want an error saying %q\n%s", tt.args, err, tt.want, out)
+		}
+	}
+}
+
 func TestChecksumsFollowConfig(t *testing.T) {
 	a := render(t)
 	b := render(t, "--set", "log.level=debug")
@@ -588,6 +936,15 @@ func TestChecksumsFollowConfig(t *testing.T) {
 	}
 	if a.deployment.Spec.Template.Annotations["checksum/secret"] == c.deployment.Spec.Template.Annotations["checksum/secret"] {
 		t.Fatal("a secret change does not change checksum/secret")
+	}
+	// The directories' secrets are files, re-read only at start: a new
+	// inline value must roll the pods too.
+	for _, set := range []string{"entra.clientSecret=rotated", "google.credentialsJson=rotated", "ldap.bindPassword=rotated"} {
+		values := "testdata/" + strings.SplitN(set, ".", 2)[0] + ".yaml"
+		before, after := render(t, "-f", values), render(t, "-f", values, "--set", set)
+		if before.deployment.Spec.Template.Annotations["checksum/secret"] == after.deployment.Spec.Template.Annotations["checksum/secret"] {
+			t.Errorf("%s does not change checksum/secret", set)
+		}
 	}
 }
 
@@ -611,6 +968,24 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"--set", "upstream.timeout=soon"},
 		{"--set", "upstream.forwardAuth=maybe"},
 		{"--set", "networkPolicy.egress.surprise=1"},
+		{"--set", "directory=azure"},
+		{"--set", "directory=file"}, // the file directory is for local runs (extraEnv)
+		{"--set", "entra.surprise=1"},
+		{"--set", "entra.tenantId=contoso tenant"},
+		{"--set", "entra.graphUrl=http://graph.microsoft.com"},
+		{"--set", "entra.loginUrl=https://login.microsoftonline.com/?x=1"},
+		{"--set", "entra.existingSecret=Usersvc_Entra"},
+		{"--set", "google.adminSubject=admin"},
+		{"--set", "google.directoryUrl=admin.googleapis.com"},
+		{"--set", "google.customer=my customer"},
+		{"--set", "google.credentialsJson.type=service_account"}, // a string, not a map
+		{"--set", "ldap.url=http://dc1.example.com"},
+		{"--set", "ldap.url=ldap://dc1.example.com/dc=example"},
+		{"--set", "ldap.url=ldaps://admin:pw@dc1.example.com"},
+		{"--set", "ldap.flavor=novell"},
+		{"--set", "ldap.startTLS=yes"},
+		{"--set", "ldap.userFilter=objectClass=person"},
+		{"--set", "ldap.caSecret=Corp CA"},
 	} {
 		if _, err := runHelm(t, append([]string{"template", "rel", chartDir}, args...)...); err == nil {
 			t.Errorf("helm template %v succeeded, want a validation error", args)
