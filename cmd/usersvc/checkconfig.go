@@ -99,8 +99,9 @@ func dependencyProbes(cfg Config, log *slog.Logger) []dependencyProbe {
 	return probes
 }
 
-// probeDirectory looks up a person nobody is (a random login): "not found"
-// shows the directory answers and accepts usersvc's credentials.
+// probeDirectory asks a directory that can (Prober) whether it answers and
+// accepts usersvc's credentials; another looks up a person nobody is (a
+// random login): "not found" shows the same.
 func probeDirectory(ctx context.Context, cfg Config, log *slog.Logger) (string, error) {
 	dir, err := newDirectory(ctx, cfg, log, nil)
 	if err != nil {
@@ -109,22 +110,32 @@ func probeDirectory(ctx context.Context, cfg Config, log *slog.Logger) (string, 
 	if c, ok := dir.(io.Closer); ok {
 		defer c.Close()
 	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	_, err = dir.LookupUser(ctx, "usersvc-check-config-"+hex.EncodeToString(b))
+	if p, ok := dir.(oidcuser.Prober); ok {
+		err = p.Probe(ctx)
+	} else {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		_, err = dir.LookupUser(ctx, "usersvc-check-config-"+hex.EncodeToString(b))
+		switch {
+		case schema.IsNotFound(err):
+			err = nil
+		case err == nil:
+			return "", errors.New("a made-up login was found: the directory does not answer lookups as expected")
+		}
+	}
 	switch {
-	case schema.IsNotFound(err):
 	case errors.Is(err, oidcuser.ErrDirectoryCredentials):
 		return "", fmt.Errorf("%s refused usersvc's credentials or permissions", cfg.Directory)
 	case err != nil:
 		return "", err
-	default:
-		return "", errors.New("a made-up login was found: the directory does not answer lookups as expected")
 	}
-	if cfg.Directory == "file" {
+	switch cfg.Directory {
+	case "file":
 		return "file " + cfg.DirectoryFile + " read", nil
+	case "okta":
+		return "okta " + cfg.Okta.OrgURL + " answers and accepts the credentials", nil
 	}
-	return "okta " + cfg.Okta.OrgURL + " answers and accepts the credentials", nil
+	return cfg.Directory + " answers and accepts the credentials", nil
 }
 
 // probeStore reaches the store without writing: Neo4j answers a query, or
