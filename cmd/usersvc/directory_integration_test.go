@@ -145,7 +145,7 @@ func TestBinaryRejectsBadDirectoryFile(t *testing.T) {
 		{"missing file", []string{"DIRECTORY_FILE=" + bad + ".absent"}, "usersvc: invalid configuration: DIRECTORY_FILE: "},
 		{"file directory without a file", []string{"DIRECTORY=file"}, "usersvc: invalid configuration: DIRECTORY_FILE: must name a file when DIRECTORY=file\n"},
 		{"okta directory without okta", []string{"DIRECTORY=okta", "DIRECTORY_FILE=" + bad}, "usersvc: invalid configuration: OKTA_CLIENT_ORGURL: "},
-		{"unknown directory", []string{"DIRECTORY=ldap"}, "usersvc: invalid configuration: DIRECTORY: must be one of okta, file, off"},
+		{"unknown directory", []string{"DIRECTORY=novell"}, "usersvc: invalid configuration: DIRECTORY: must be one of okta, entra, google, ldap, file, off"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
