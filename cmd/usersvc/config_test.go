@@ -60,7 +60,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"guard over 100", []string{"AUTH_DISABLED", "true", "SYNC_MAX_DEACTIVATE_PERCENT", "101"}, "SYNC_MAX_DEACTIVATE_PERCENT"},
 		{"team pattern not a regexp", []string{"AUTH_DISABLED", "true", "SYNC_TEAM_GROUP_PATTERN", "team-("}, "SYNC_TEAM_GROUP_PATTERN"},
 		{"lease too short", []string{"AUTH_DISABLED", "true", "SYNC_LEASE_TTL", "5s"}, "SYNC_LEASE_TTL"},
-		{"unknown directory", []string{"AUTH_DISABLED", "true", "DIRECTORY", "ldap"}, "DIRECTORY"},
+		{"unknown directory", []string{"AUTH_DISABLED", "true", "DIRECTORY", "novell"}, "DIRECTORY"},
 		{"file directory without a file", []string{"AUTH_DISABLED", "true", "DIRECTORY", "file"}, "DIRECTORY_FILE"},
 		{"okta directory without okta", []string{"AUTH_DISABLED", "true", "DIRECTORY", "okta"}, "OKTA_CLIENT_ORGURL"},
 		{"unknown validation mode", []string{"AUTH_DISABLED", "true", "OIDC_TOKEN_VALIDATION", "opaque"}, "OIDC_TOKEN_VALIDATION"},

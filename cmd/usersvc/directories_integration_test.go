@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -394,6 +395,10 @@ func syncedGraph(t *testing.T, env []string, people []dirPerson, loginIsEmail bo
 	wantPerson(t, u, last, people, loginIsEmail)
 }
 
+// retryLogged matches the warning each directory logs when a listing page
+// fails and is tried again.
+var retryLogged = regexp.MustCompile(`failed; (retrying|restarting the search)`)
+
 // wantSyncFailed checks a failed `usersvc sync`: exit 1, a summary saying
 // the listing failed (naming what the directory says of where: marks),
 // nothing written, no secret.
@@ -408,6 +413,10 @@ func wantSyncFailed(t *testing.T, stdout, stderr string, code int, secrets []str
 		if !strings.Contains(stdout, m) {
 			t.Errorf("the failed sync's summary does not say %q: %q", m, stdout)
 		}
+	}
+	// The directory's own retries reach the log (its Logger is wired).
+	if !retryLogged.MatchString(stdout + stderr) {
+		t.Errorf("no retry of the failing page in the log:\n%s", stderr)
 	}
 	for _, secret := range secrets {
 		if strings.Contains(stdout+stderr, secret) {

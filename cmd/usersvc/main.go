@@ -429,6 +429,8 @@ func introspectionAudience(o OIDCConfig) string {
 // when none is configured. onRateRemaining (optional) observes Okta's
 // remaining rate limit.
 func newDirectory(ctx context.Context, cfg Config, log *slog.Logger, onRateRemaining func(bucket string, remaining int)) (oidcuser.Directory, error) {
+	// Each directory logs its own retries and reconnects.
+	cfg.Entra.Logger, cfg.Google.Logger, cfg.LDAP.Logger = log, log, log
 	switch cfg.Directory {
 	case "file":
 		dir, err := file.Open(cfg.DirectoryFile, log)

@@ -61,12 +61,15 @@ func TestBinaryOktaSystemLogPolling(t *testing.T) {
 
 	org.Deactivate("00uada")
 	waitUntil(t, "ada inactive", func() bool { return !isActive(t, addr, "ada@example.com") })
+	// The poll is counted once its page is applied and its cursor saved,
+	// a moment after the node changed: wait for it rather than race it.
+	waitUntil(t, "the poll counted", func() bool {
+		families, _ := scrape(t, metricsAddr)
+		return value(families, "usersvc_okta_syslog_polls_total", map[string]string{"outcome": "events"}) >= 1
+	})
 	families, raw := scrape(t, metricsAddr)
 	if v := value(families, "usersvc_okta_syslog_events_total", map[string]string{"event_type": "user.lifecycle.deactivate", "outcome": "applied"}); v != 1 {
 		t.Fatalf("applied deactivations = %v, want 1:\n%s", v, grep(raw, "usersvc_okta_syslog"))
-	}
-	if value(families, "usersvc_okta_syslog_polls_total", map[string]string{"outcome": "events"}) < 1 {
-		t.Fatalf("no poll with events counted:\n%s", grep(raw, "usersvc_okta_syslog"))
 	}
 	waitUntil(t, "the poller's audit record", func() bool {
 		for _, line := range strings.Split(logs.String(), "\n") {
