@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -166,7 +165,7 @@ func New(ctx context.Context, cfg Config) (*Directory, error) {
 	d := &Directory{
 		graph: graph, graphRoot: graph.String(), pageSize: pageSize, timeout: timeout,
 		client: client, ownsConns: owns, log: logger,
-		now: time.Now, sleep: sleepCtx, retryBase: time.Second,
+		now: time.Now, sleep: oidcuser.Sleep, retryBase: time.Second,
 	}
 	d.tokens = &tokenCache{
 		cfg: clientcredentials.Config{
@@ -224,32 +223,13 @@ func serviceURL(env, raw, def string) (*url.URL, error) {
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
 		return nil, fmt.Errorf("%s %q must be a bare service URL (no credentials, query or fragment)", env, shown)
 	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && oidcuser.IsLoopbackHost(u.Hostname()):
 	default:
 		return nil, fmt.Errorf("%s %q must use https (plain http only to a loopback test server)", env, shown)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	return u, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Probe checks, with a fresh token request and one cheap Graph call (GET

@@ -208,7 +208,7 @@ func (d *Directory) call(ctx context.Context, p policy, id string, do func(ctx c
 				}
 				return asError(ctx, last, id, wait)
 			}
-			if err := sleep(ctx, wait); err != nil {
+			if err := oidcuser.Sleep(ctx, wait); err != nil {
 				return asError(ctx, failure{classFailed, err}, id, wait)
 			}
 		}
@@ -240,7 +240,7 @@ func (d *Directory) call(ctx context.Context, p policy, id string, do func(ctx c
 			level = slog.LevelWarn // a listing riding out trouble is worth knowing
 		}
 		d.log.Log(ctx, level, "google directory call failed; retrying", "attempt", attempt, "wait", wait.String(), "error", last.err)
-		if err := sleep(ctx, wait); err != nil {
+		if err := oidcuser.Sleep(ctx, wait); err != nil {
 			return asError(ctx, last, id, wait)
 		}
 	}
@@ -254,15 +254,4 @@ func fits(ctx context.Context, wait, limit time.Duration) bool {
 	}
 	dl, ok := ctx.Deadline()
 	return !ok || time.Until(dl) > 2*wait
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -266,19 +265,11 @@ func checkURL(raw string) (string, error) {
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && loopback(u.Hostname()):
+	case u.Scheme == "http" && oidcuser.IsLoopbackHost(u.Hostname()):
 	default:
 		return "", errors.New("must be an https URL (http only on loopback)")
 	}
 	return u.String(), nil
-}
-
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Close releases idle connections once any token fetch under way is over.
