@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -739,6 +740,13 @@ func TestDirectories(t *testing.T) {
 				"LDAP_BASE_DN":     "OU=People,DC=corp,DC=example,DC=com",
 				"LDAP_USER_FILTER": "(&(objectClass=user)(!(objectClass=computer))(memberOf=CN=Staff,OU=Groups,DC=corp,DC=example,DC=com))",
 				"LDAP_FLAVOR":      "ad",
+				// resolution.* and sync.* (testdata/ldap.yaml): rendered for any directory.
+				"OKTA_REQUEST_TIMEOUT":        "2500ms",
+				"NEGATIVE_CACHE_TTL":          "10m",
+				"SYNC_INTERVAL":               "6h",
+				"SYNC_MAX_DEACTIVATE_PERCENT": "20",
+				"SYNC_TEAM_OVERWRITE":         "true",
+				"SYNC_LEASE_TTL":              "15m",
 			},
 			files: map[string]file{"LDAP_BIND_PASSWORD_FILE": {"", "ldap-bind-password", "ld4p-b1nd-passw0rd"}, "LDAP_CA_FILE": {"corp-ca", "ca.crt", ""}},
 		},
@@ -753,14 +761,18 @@ func TestDirectories(t *testing.T) {
 		t.Run(strings.TrimSuffix(filepath.Base(tt.values), ".yaml"), func(t *testing.T) {
 			r := render(t, "-f", tt.values)
 			cm := r.configMap.Data
-			for k, v := range tt.env {
+			// The settings every directory shares, at their defaults unless
+			// the scenario sets them; SYNC_INTERVAL only when set.
+			wantEnv := maps.Clone(sharedDefaults)
+			maps.Copy(wantEnv, tt.env)
+			for k, v := range wantEnv {
 				if cm[k] != v {
 					t.Errorf("ConfigMap %s = %q, want %q", k, cm[k], v)
 				}
 			}
 			// Only the chosen directory's settings: usersvc exits 2 on another's.
 			for k := range cm {
-				if (strings.HasPrefix(k, "OKTA_") || strings.HasPrefix(k, "ENTRA_") || strings.HasPrefix(k, "GOOGLE_") || strings.HasPrefix(k, "LDAP_") || strings.HasPrefix(k, "SYNC_")) && tt.env[k] == "" {
+				if (strings.HasPrefix(k, "OKTA_") || strings.HasPrefix(k, "ENTRA_") || strings.HasPrefix(k, "GOOGLE_") || strings.HasPrefix(k, "LDAP_") || strings.HasPrefix(k, "SYNC_")) && wantEnv[k] == "" {
 					t.Errorf("ConfigMap sets %s=%q, which is not the %s directory's", k, cm[k], cm["DIRECTORY"])
 				}
 			}
@@ -891,6 +903,78 @@ func TestDirectories(t *testing.T) {
 	})
 }
 
+// sharedDefaults are the settings of every directory (resolution.*, sync.*)
+// at their chart defaults: OKTA_REQUEST_TIMEOUT is the deadline of one
+// lookup whatever the directory, and the sync runs with any that can list.
+var sharedDefaults = map[string]string{"OKTA_REQUEST_TIMEOUT": "2s", "NEGATIVE_CACHE_TTL": "5m",
+	"SYNC_MAX_DEACTIVATE_PERCENT": "10", "SYNC_TEAM_OVERWRITE": "false", "SYNC_LEASE_TTL": "10m"}
+
+// TestSharedDirectorySettings: resolution.* and sync.* reach every
+// directory; with Okta an okta.* value still wins when it differs from its
+// default, so existing Okta values files render exactly as before.
+func TestSharedDirectorySettings(t *testing.T) {
+	shared := func(cm map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range cm {
+			if k == "OKTA_REQUEST_TIMEOUT" || k == "NEGATIVE_CACHE_TTL" || strings.HasPrefix(k, "SYNC_") {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	neutral := []string{"--set", "resolution.requestTimeout=3s", "--set", "resolution.negativeCacheTTL=1m", "--set", "sync.interval=2h",
+		"--set", "sync.maxDeactivatePercent=50", "--set-string", "sync.teamGroupPattern=^grp-(.+)$", "--set", "sync.teamOverwrite=true", "--set", "sync.leaseTTL=20m"}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want map[string]string
+	}{
+		{"google: the defaults", []string{"-f", "testdata/google.yaml"}, sharedDefaults},
+		{"entra with every shared value", append([]string{"-f", "testdata/entra.yaml"}, neutral...), map[string]string{"OKTA_REQUEST_TIMEOUT": "3s", "NEGATIVE_CACHE_TTL": "1m",
+			"SYNC_INTERVAL": "2h", "SYNC_MAX_DEACTIVATE_PERCENT": "50", "SYNC_TEAM_GROUP_PATTERN": "^grp-(.+)$", "SYNC_TEAM_OVERWRITE": "true", "SYNC_LEASE_TTL": "20m"}},
+		{"okta.* is ignored with another directory", []string{"-f", "testdata/ldap-existing-secret.yaml", "--set", "okta.sync.interval=1h", "--set", "okta.requestTimeout=9s"}, sharedDefaults},
+		{"okta: the shared block where okta.* keeps its default", append([]string{"-f", "testdata/existing-secret.yaml"}, neutral...), map[string]string{"OKTA_REQUEST_TIMEOUT": "3s", "NEGATIVE_CACHE_TTL": "1m",
+			"SYNC_INTERVAL": "2h", "SYNC_MAX_DEACTIVATE_PERCENT": "50", "SYNC_TEAM_GROUP_PATTERN": "^grp-(.+)$", "SYNC_TEAM_OVERWRITE": "true", "SYNC_LEASE_TTL": "20m"}},
+		// everything.yaml sets okta.negativeCacheTTL and okta.sync.* (all
+		// but teamOverwrite) away from their defaults; requestTimeout: 2s is the default.
+		{"okta: an okta.* value set away from its default wins", append([]string{"-f", "testdata/everything.yaml"}, neutral...), map[string]string{"OKTA_REQUEST_TIMEOUT": "3s", "NEGATIVE_CACHE_TTL": "10m",
+			"SYNC_INTERVAL": "1h", "SYNC_MAX_DEACTIVATE_PERCENT": "5", "SYNC_TEAM_GROUP_PATTERN": "^team-(.+)$", "SYNC_TEAM_OVERWRITE": "true", "SYNC_LEASE_TTL": "15m"}},
+		{"no directory: none", []string{"--set", "sync.interval=1h"}, map[string]string{}},
+		{"directory off: none", []string{"--set", "directory=off", "--set", "sync.interval=1h"}, map[string]string{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := shared(render(t, tt.args...).configMap.Data); !maps.Equal(got, tt.want) {
+				t.Errorf("shared settings = %v\nwant %v", got, tt.want)
+			}
+		})
+	}
+
+	// The Okta scenarios' ConfigMaps are byte for byte those rendered before
+	// resolution.* and sync.* existed (testdata/golden), so checksum/config
+	// does not roll existing installs. UPDATE_GOLDEN=1 rewrites them.
+	for _, name := range []string{"everything", "existing-secret"} {
+		t.Run("golden "+name, func(t *testing.T) {
+			got, err := runHelm(t, "template", "rel", chartDir, "--namespace", "catalog", "-f", "testdata/"+name+".yaml", "-s", "templates/configmap.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := "testdata/golden/" + name + ".configmap.yaml"
+			if os.Getenv("UPDATE_GOLDEN") != "" {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("the ConfigMap of %s differs from %s (existing installs would roll):\n%s", name, golden, got)
+			}
+		})
+	}
+}
+
 func keys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -986,6 +1070,15 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"--set", "ldap.startTLS=yes"},
 		{"--set", "ldap.userFilter=objectClass=person"},
 		{"--set", "ldap.caSecret=Corp CA"},
+		{"--set", "resolution.surprise=1"},
+		{"--set", "resolution.requestTimeout=2"},
+		{"--set", "resolution.negativeCacheTTL=soon"},
+		{"--set", "sync.surprise=1"},
+		{"--set", "sync.interval=hourly"},
+		{"--set", "sync.maxDeactivatePercent=0"},
+		{"--set", "sync.maxDeactivatePercent=101"},
+		{"--set", "sync.teamOverwrite=maybe"},
+		{"--set", "sync.leaseTTL=10"},
 	} {
 		if _, err := runHelm(t, append([]string{"template", "rel", chartDir}, args...)...); err == nil {
 			t.Errorf("helm template %v succeeded, want a validation error", args)

@@ -185,6 +185,28 @@ else empty (DIRECTORY unset: the service's default, off).
 {{- end }}
 
 {{/*
+usersvc.directorySettings: the settings every directory shares, as JSON:
+resolution.requestTimeout and .negativeCacheTTL (OKTA_REQUEST_TIMEOUT,
+NEGATIVE_CACHE_TTL) and sync.* (SYNC_*). With Okta as the directory, an
+okta.requestTimeout, okta.negativeCacheTTL or okta.sync.* value wins when it
+differs from its chart default ($defaults, the same as values.yaml's for both
+blocks), so okta-only values files render as before.
+*/}}
+{{- define "usersvc.directorySettings" -}}
+{{- $defaults := dict "requestTimeout" "2s" "negativeCacheTTL" "5m" "interval" "" "maxDeactivatePercent" 10 "teamGroupPattern" "" "teamOverwrite" false "leaseTTL" "10m" }}
+{{- $out := merge (deepCopy (.Values.resolution | default dict)) (deepCopy (.Values.sync | default dict)) $defaults }}
+{{- if eq (include "usersvc.directory" .) "okta" }}
+{{- $okta := merge (pick .Values.okta "requestTimeout" "negativeCacheTTL") (deepCopy (.Values.okta.sync | default dict)) }}
+{{- range $k, $d := $defaults }}
+{{- if and (hasKey $okta $k) (ne (toString (get $okta $k)) (toString $d)) }}
+{{- $_ := set $out $k (get $okta $k) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/*
 usersvc.checkDirectory fails the install where usersvc would exit 2 on the
 directory's settings: one directory at a time, each with what it requires.
 It renders nothing.
