@@ -51,6 +51,10 @@ type options struct {
 	rounds      int
 	extraRows   bool
 	cpuProfile  string
+	neo4j       bool
+	neoDuration time.Duration
+	neoWorkers  int
+	neoVersion  string
 }
 
 // Targets (issue 22).
@@ -83,7 +87,15 @@ func main() {
 	flag.StringVar(&o.serviceEnv, "service-env", "", "extra NAME=value settings for every usersvc started, comma separated")
 	soakFor := flag.Duration("soak", 0, "run the soak instead: a mixed load for this long (make soak: 10m)")
 	soakRate := flag.Int("soak-rate", 150, "soak request rate per second")
+	flag.BoolVar(&o.neo4j, "neo4j", false, "run the production-path rows instead (issue 31): usersvc and Amundsen's metadata service on one real Neo4j, and the bare gin handler")
+	flag.DurationVar(&o.neoDuration, "neo4j-duration", 5*time.Second, "load time per row in the -neo4j run")
+	flag.StringVar(&o.neoVersion, "neo4j-version", "4.4", "Neo4j series of the -neo4j run (4.4: Amundsen's own read-list query fails on 5.x, docs/amundsen-differences.md)")
+	flag.IntVar(&o.neoWorkers, "neo4j-workers", 2, "gunicorn workers of Amundsen's metadata service in the -neo4j run (its image runs 2)")
 	flag.Parse()
+	if o.neo4j {
+		mainNeo4j(o)
+		return
+	}
 	if *soakFor > 0 {
 		pass, err := soak(soakOptions{duration: *soakFor, rate: *soakRate, faultEvery: 2 * time.Minute, faultFor: 15 * time.Second,
 			sampleEvery: 20 * time.Second, usersvc: o.usersvc}, os.Stdout)
@@ -250,12 +262,35 @@ func newClient(conns int) *http.Client {
 // or maxRequests are sent, and charges the CPU time process pid used
 // meanwhile to the sample.
 func load(name, url, header string, pid, conns int, duration time.Duration, maxRequests int) (sample, error) {
+	return loadWith(name, url, header, pidMeter(pid), pid, conns, duration, maxRequests)
+}
+
+// cpuMeter starts measuring CPU time; stop returns what was used since.
+type cpuMeter func() (stop func() (time.Duration, error), err error)
+
+// pidMeter measures the CPU time of one process.
+func pidMeter(pid int) cpuMeter {
+	return func() (func() (time.Duration, error), error) {
+		cpu0, err := cpuTime(pid)
+		if err != nil {
+			return nil, err
+		}
+		return func() (time.Duration, error) {
+			cpu1, err := cpuTime(pid)
+			return cpu1 - cpu0, err
+		}, nil
+	}
+}
+
+// loadWith is load with the CPU charged to the sample measured by meter,
+// and the anonymous memory sampled in process rssPid (0: not sampled).
+func loadWith(name, url, header string, meter cpuMeter, rssPid, conns int, duration time.Duration, maxRequests int) (sample, error) {
 	client := newClient(conns)
 	defer client.CloseIdleConnections()
 	var sent atomic.Int64
 	var errs atomic.Int64
 	lat := make([][]time.Duration, conns)
-	cpu0, err := cpuTime(pid)
+	stopCPU, err := meter()
 	if err != nil {
 		return sample{}, err
 	}
@@ -268,7 +303,10 @@ func load(name, url, header string, pid, conns int, duration time.Duration, maxR
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for time.Now().Before(deadline) {
-			if v, err := procStatus(pid, "RssAnon"); err == nil && v > peakAnon.Load() {
+			if rssPid == 0 {
+				return
+			}
+			if v, err := procStatus(rssPid, "RssAnon"); err == nil && v > peakAnon.Load() {
 				peakAnon.Store(v)
 			}
 			<-t.C
@@ -300,7 +338,7 @@ func load(name, url, header string, pid, conns int, duration time.Duration, maxR
 	wg.Wait()
 	elapsed := time.Since(start)
 	<-sampled
-	cpu1, err := cpuTime(pid)
+	cpu, err := stopCPU()
 	if err != nil {
 		return sample{}, err
 	}
@@ -309,7 +347,7 @@ func load(name, url, header string, pid, conns int, duration time.Duration, maxR
 		all = append(all, l...)
 	}
 	slices.Sort(all)
-	s := sample{Name: name, Requests: len(all), Errors: int(errs.Load()), Elapsed: elapsed, CPU: cpu1 - cpu0, PeakAnon: peakAnon.Load()}
+	s := sample{Name: name, Requests: len(all), Errors: int(errs.Load()), Elapsed: elapsed, CPU: cpu, PeakAnon: peakAnon.Load()}
 	if n := len(all); n > 0 {
 		s.P50, s.P99, s.Max = all[n/2], all[n*99/100], all[n-1]
 	}

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+
+	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
+	"github.com/usersvc/usersvc/proxy/proxytest"
+	"github.com/usersvc/usersvc/testsupport/amundsen"
+	"github.com/usersvc/usersvc/testsupport/neo4jserver"
+	"github.com/usersvc/usersvc/testsupport/oidcprovider"
+	"github.com/usersvc/usersvc/testsupport/oktaapi"
+)
+
+// The production path (issue 31, first rows): usersvc on a real Neo4j
+// against Amundsen's own metadata service on the same Neo4j and the same
+// graph, and the bare gin handler, on loopback, with the same client, token
+// and connections. Opt-in (-neo4j): it needs a JDK (Neo4j is built from
+// Maven jars on first use) and python3 <= 3.11 (Amundsen's virtualenv).
+
+// Issue 31's first target: usersvc on Neo4j serves at least this many
+// times Amundsen's req/s, at most 1/this of its CPU per request, the Neo4j
+// JVM's CPU counted on both sides.
+const neoFactor = 10
+
+// neoUser is the person of the token, in the sample graph.
+const neoUser = "ada@example.com"
+
+// neoRequests are the requests both services get: the user, and their
+// follow, own and read lists (Amundsen metadata's user routes).
+var neoRequests = []struct{ Name, Path string }{
+	{"user", "/user/" + neoUser},
+	{"follow list", "/user/" + neoUser + "/follow/"},
+	{"own list", "/user/" + neoUser + "/own/"},
+	{"read list", "/user/" + neoUser + "/read/"},
+}
+
+// neoSample is one row: a sample whose CPU is the server's plus Neo4j's.
+type neoSample struct {
+	Request string `json:"request"`
+	Path    string `json:"path"`
+	sample
+	// ServerCPU is the server's share of CPU (usersvc; gunicorn's master
+	// and workers; the gin process), Neo4jCPU the JVM's.
+	ServerCPU time.Duration `json:"server_cpu_ns"`
+	Neo4jCPU  time.Duration `json:"neo4j_cpu_ns"`
+}
+
+func (s neoSample) perRequest(d time.Duration) time.Duration {
+	if s.Requests == 0 {
+		return 0
+	}
+	return d / time.Duration(s.Requests)
+}
+
+// neoCheck is the first target for one request.
+type neoCheck struct {
+	Request      string  `json:"request"`
+	RateRatio    float64 `json:"rate_ratio"`    // usersvc req/s ÷ Amundsen req/s
+	CPURatio     float64 `json:"cpu_ratio"`     // usersvc CPU/req ÷ Amundsen CPU/req
+	Errors       int     `json:"errors"`        // on either side
+	RateOK       bool    `json:"rate_met"`      // RateRatio ≥ neoFactor
+	CPUOK        bool    `json:"cpu_met"`       // CPURatio ≤ 1/neoFactor
+	ErrorsOK     bool    `json:"no_errors"`     // a row with errors measures nothing
+	Neo4jVersion string  `json:"neo4j_version"` // the server both used
+	Workers      int     `json:"gunicorn_workers"`
+}
+
+// neoResults is what the -neo4j run measured.
+type neoResults struct {
+	Neo4jVersion string      `json:"neo4j_version"`
+	Rows         []neoSample `json:"rows"`
+	Checks       []neoCheck  `json:"checks"`
+}
+
+// cpuParts is the last measurement of a neoMeter, split.
+type cpuParts struct{ server, neo4j time.Duration }
+
+// neoMeter measures server plus the JVM jvmPID, and leaves the split in parts.
+func neoMeter(server cpuMeter, jvmPID int, parts *cpuParts) cpuMeter {
+	return func() (func() (time.Duration, error), error) {
+		stopServer, err := server()
+		if err != nil {
+			return nil, err
+		}
+		stopJVM, err := pidMeter(jvmPID)()
+		if err != nil {
+			return nil, err
+		}
+		return func() (time.Duration, error) {
+			s, err := stopServer()
+			if err != nil {
+				return 0, err
+			}
+			n, err := stopJVM()
+			if err != nil {
+				return 0, err
+			}
+			*parts = cpuParts{s, n}
+			return s + n, nil
+		}, nil
+	}
+}
+
+// seedNeo4jGraph writes the sample graph both services read: the catalog
+// of proxy/proxytest (tables, a dashboard, read edges) through usersvc's
+// catalog loader, and the people as databuilder's User model writes them
+// (keyed by email, MANAGE_BY/MANAGE), the token's person following a table
+// and a dashboard, owning a table and reading one, in both directions.
+func seedNeo4jGraph(ctx context.Context, srv *neo4jserver.Server) error {
+	loader, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI, Username: srv.User, Password: srv.Password})
+	if err != nil {
+		return err
+	}
+	defer loader.Close()
+	if err := loader.LoadCatalog(ctx, proxytest.Catalog()); err != nil {
+		return fmt.Errorf("load the catalog: %w", err)
+	}
+	d, err := neo4j.NewDriverWithContext(srv.URI, neo4j.BasicAuth(srv.User, srv.Password, ""))
+	if err != nil {
+		return err
+	}
+	defer d.Close(ctx)
+	_, err = neo4j.ExecuteQuery(ctx, d, `CREATE (boss:User {key: $boss, email: $boss, first_name: 'Charles', last_name: 'Babbage',
+  full_name: 'Charles Babbage', is_active: true, published_tag: 'loadgen'})
+CREATE (u:User {key: $user, email: $user, user_id: $user, first_name: 'Ada', last_name: 'Lovelace', full_name: 'Ada Lovelace',
+  display_name: 'Ada Lovelace', team_name: 'Data', role_name: 'Analyst', manager_email: $boss, is_active: true,
+  published_tag: 'loadgen'})
+CREATE (u)-[:MANAGE_BY]->(boss), (boss)-[:MANAGE]->(u)
+WITH u
+MATCH (o:Table {key: $orders}), (a:Table {key: $accounts}), (e:Table {key: $events}), (s:Dashboard {key: $sales})
+CREATE (u)-[:FOLLOW]->(o), (o)-[:FOLLOWED_BY]->(u),
+  (u)-[:FOLLOW]->(s), (s)-[:FOLLOWED_BY]->(u),
+  (u)-[:OWNER_OF]->(a), (a)-[:OWNER]->(u),
+  (u)-[:READ {read_count: 5, published_tag: 'loadgen'}]->(e), (e)-[:READ_BY {read_count: 5, published_tag: 'loadgen'}]->(u)`,
+		map[string]any{"boss": "charles@example.com", "user": neoUser, "orders": proxytest.TableOrders,
+			"accounts": proxytest.TableAccounts, "events": proxytest.TableEvents, "sales": proxytest.DashboardSales},
+		neo4j.EagerResultTransformer)
+	if err != nil {
+		return fmt.Errorf("seed the people: %w", err)
+	}
+	return nil
+}
+
+// runNeo4j measures the production path. Everything it starts is stopped
+// before it returns, on error too.
+func runNeo4j(o options) (neoResults, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // builds, starts and seeding
+	defer cancel()
+	bin := o.usersvc
+	if bin == "" {
+		var cleanup func()
+		var err error
+		if bin, cleanup, err = buildUsersvc(); err != nil {
+			return neoResults{}, err
+		}
+		defer cleanup()
+	}
+	srv, err := neo4jserver.Start(ctx, neo4jserver.Options{Version: o.neoVersion})
+	if err != nil {
+		return neoResults{}, err
+	}
+	defer srv.Stop()
+	if srv.PID == 0 {
+		return neoResults{}, errors.New("NEO4J_TEST_URI names an external Neo4j: its CPU cannot be counted; unset it")
+	}
+	if err := seedNeo4jGraph(ctx, srv); err != nil {
+		return neoResults{}, err
+	}
+
+	prov, err := oidcprovider.Run()
+	if err != nil {
+		return neoResults{}, err
+	}
+	defer prov.Stop()
+	hour := time.Hour
+	token, err := prov.MintToken(oidcprovider.TokenOptions{Subject: "00uada", Email: neoUser,
+		Groups: []string{"Everyone", "amundsen-users", "data-platform"}, Scopes: []string{"openid", "profile", "email"},
+		ClientID: "0oaamundsenfrontend", ExpiresIn: &hour})
+	if err != nil {
+		return neoResults{}, err
+	}
+	bearer := "Bearer " + token
+	// The directory is never asked: the person is in the graph.
+	org := oktaapi.NewServer(oktaapi.WithSSWSToken("00loadgen"))
+	defer org.Close()
+
+	dir, err := os.MkdirTemp("", "loadgen-neo4j")
+	if err != nil {
+		return neoResults{}, err
+	}
+	defer os.RemoveAll(dir)
+	addr, err := freeAddr()
+	if err != nil {
+		return neoResults{}, err
+	}
+	metrics, err := freeAddr()
+	if err != nil {
+		return neoResults{}, err
+	}
+	bolt := strings.TrimPrefix(srv.URI, "bolt://")
+	env := []string{
+		"LISTEN_ADDR=" + addr, "METRICS_ADDR=" + metrics, "LOG_LEVEL=info",
+		"OKTA_CLIENT_ORGURL=" + org.URL(), "OKTA_CLIENT_TOKEN=00loadgen", "OKTA_TESTING_DISABLE_HTTPS_CHECK=true",
+		"PROXY_HOST=bolt://127.0.0.1", "PROXY_PORT=" + bolt[strings.LastIndex(bolt, ":")+1:],
+		"CREDENTIALS_PROXY_USER=" + srv.User, "CREDENTIALS_PROXY_PASSWORD=" + srv.Password,
+		"FLASK_OIDC_CONFIG_URL=" + prov.DiscoveryURL(), "OIDC_AUDIENCE=api://default",
+	}
+	if o.serviceEnv != "" {
+		env = append(env, strings.Split(o.serviceEnv, ",")...)
+	}
+	// Logs to a regular file at info, as the representative warm row.
+	logFile, err := os.OpenFile(filepath.Join(dir, "usersvc.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return neoResults{}, err
+	}
+	svc, err := start(bin, nil, env, addr, logFile)
+	logFile.Close() // the child holds its own descriptor
+	if err != nil {
+		return neoResults{}, err
+	}
+	defer svc.stop()
+	svcURL := "http://" + addr
+	if err := waitReady(svcURL); err != nil {
+		return neoResults{}, err
+	}
+
+	meta, err := amundsen.StartMetadata(ctx, amundsen.Options{Neo4jURI: srv.URI, User: srv.User, Password: srv.Password,
+		Workers: o.neoWorkers})
+	if err != nil {
+		return neoResults{}, err
+	}
+	defer meta.Stop()
+
+	self, err := os.Executable()
+	if err != nil {
+		return neoResults{}, err
+	}
+	baseAddr, err := freeAddr()
+	if err != nil {
+		return neoResults{}, err
+	}
+	base, err := start(self, []string{"-serve-baseline", baseAddr}, nil, baseAddr, nil)
+	if err != nil {
+		return neoResults{}, err
+	}
+	defer base.stop()
+
+	type server struct {
+		name, url string
+		meter     cpuMeter
+		rssPid    int
+		parts     *cpuParts
+	}
+	servers := []*server{
+		{name: "usersvc on Neo4j", url: svcURL, rssPid: svc.pid(), parts: &cpuParts{}},
+		{name: fmt.Sprintf("Amundsen metadata (gunicorn -w %d) on Neo4j", o.neoWorkers), url: meta.URL, rssPid: 0, parts: &cpuParts{}},
+	}
+	servers[0].meter = neoMeter(pidMeter(svc.pid()), srv.PID, servers[0].parts)
+	servers[1].meter = neoMeter(treeMeter(meta.Pid()), srv.PID, servers[1].parts)
+
+	// Each answers each request with 200 before anything is measured.
+	for _, s := range servers {
+		for _, q := range neoRequests {
+			code, body, err := get(s.url+q.Path, bearer)
+			if err != nil || code != http.StatusOK {
+				return neoResults{}, fmt.Errorf("%s: GET %s: %d %v %.300s", s.name, q.Path, code, err, body)
+			}
+		}
+	}
+	// Warm-up: pools, caches, the JVM's compiler.
+	for _, s := range servers {
+		for _, q := range neoRequests {
+			if _, err := loadWith("warm-up", s.url+q.Path, bearer, s.meter, 0, o.conns, time.Second, o.maxRequests); err != nil {
+				return neoResults{}, err
+			}
+		}
+	}
+	if _, err := load("warm-up", "http://"+baseAddr+neoRequests[0].Path, bearer, base.pid(), o.conns, time.Second, o.maxRequests); err != nil {
+		return neoResults{}, err
+	}
+
+	r := neoResults{Neo4jVersion: srv.Version}
+	for _, q := range neoRequests {
+		for _, s := range servers {
+			m, err := loadWith(s.name, s.url+q.Path, bearer, s.meter, s.rssPid, o.conns, o.neoDuration, o.maxRequests)
+			if err != nil {
+				return neoResults{}, err
+			}
+			r.Rows = append(r.Rows, neoSample{Request: q.Name, Path: q.Path, sample: m, ServerCPU: s.parts.server, Neo4jCPU: s.parts.neo4j})
+		}
+	}
+	b, err := load("baseline gin (no Neo4j)", "http://"+baseAddr+neoRequests[0].Path, bearer, base.pid(), o.conns, o.neoDuration, o.maxRequests)
+	if err != nil {
+		return neoResults{}, err
+	}
+	r.Rows = append(r.Rows, neoSample{Request: neoRequests[0].Name, Path: neoRequests[0].Path, sample: b, ServerCPU: b.CPU})
+	r.Checks = neoChecks(r.Rows, srv.Version, o.neoWorkers)
+	return r, nil
+}
+
+// neoChecks pairs usersvc's and Amundsen's rows of each request (rows in
+// the order runNeo4j makes them: for each request, usersvc then Amundsen).
+func neoChecks(rows []neoSample, version string, workers int) []neoCheck {
+	var out []neoCheck
+	for i := 0; i+1 < len(rows); i += 2 {
+		u, a := rows[i], rows[i+1]
+		if u.Request != a.Request || strings.HasPrefix(u.Name, "baseline") || strings.HasPrefix(a.Name, "baseline") {
+			break
+		}
+		c := neoCheck{Request: u.Request, Errors: u.Errors + a.Errors, Neo4jVersion: version, Workers: workers}
+		if ar := a.rate(); ar > 0 {
+			c.RateRatio = u.rate() / ar
+		}
+		if ac := a.cpuPerRequest(); ac > 0 {
+			c.CPURatio = float64(u.cpuPerRequest()) / float64(ac)
+		}
+		c.RateOK = c.RateRatio >= neoFactor
+		c.CPUOK = c.CPURatio > 0 && c.CPURatio <= 1.0/neoFactor
+		c.ErrorsOK = c.Errors == 0
+		out = append(out, c)
+	}
+	return out
+}
+
+// get sends one GET and returns its status and (the start of) its body.
+func get(url, bearer string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", bearer)
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, string(body), nil
+}
+
+// reportNeo4j prints the rows and the first target of issue 31; it returns
+// whether every check passed.
+func reportNeo4j(out io.Writer, o options, r neoResults) bool {
+	fmt.Fprintf(out, "production path: Neo4j %s (JVM CPU counted on both services' rows), %d connections, %s per row, same client and token\n",
+		r.Neo4jVersion, o.conns, o.neoDuration)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "request\tserver\treq/s\tp50\tp99\terrors\tCPU µs/req\tof it server\tof it Neo4j\t")
+	for _, s := range r.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t\n", s.Request, s.Name, s.rate(),
+			s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond), s.Errors,
+			µs(s.cpuPerRequest()), µs(s.perRequest(s.ServerCPU)), µs(s.perRequest(s.Neo4jCPU)))
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(out)
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "target (issue 31, 1st)\tmeasured\tresult")
+	pass := len(r.Checks) > 0
+	verdict := func(ok bool) string {
+		if !ok {
+			pass = false
+			return "MISSED"
+		}
+		return "met"
+	}
+	for _, c := range r.Checks {
+		fmt.Fprintf(tw, "%s: usersvc req/s >= %dx Amundsen's\t%.2fx\t%s\n", c.Request, neoFactor, c.RateRatio, verdict(c.RateOK))
+		fmt.Fprintf(tw, "%s: usersvc CPU/req <= 1/%d of Amundsen's (Neo4j counted)\t%.3fx\t%s\n", c.Request, neoFactor, c.CPURatio, verdict(c.CPUOK))
+		fmt.Fprintf(tw, "%s: no errors on either side\t%d\t%s\n", c.Request, c.Errors, verdict(c.ErrorsOK))
+	}
+	_ = tw.Flush()
+	return pass
+}
+
+// mainNeo4j is the -neo4j mode: exit 2 on a harness error, 1 when a target
+// is missed.
+func mainNeo4j(o options) {
+	r, err := runNeo4j(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+	pass := reportNeo4j(os.Stdout, o, r)
+	if o.jsonOut != "" {
+		data, _ := json.MarshalIndent(r, "", "  ")
+		if err := os.WriteFile(o.jsonOut, data, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(2)
+		}
+	}
+	if !pass {
+		os.Exit(1)
+	}
+}
