@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParentOf(t *testing.T) {
+	// A command name with spaces and a ')' of its own.
+	ppid, err := parentOf([]byte("4242 (gunicorn: worker) [x]) S 4241 4241 4241 0 -1 4194560 1 0 0 0 7 3 0 0 20 0 1 0"))
+	if err != nil || ppid != 4241 {
+		t.Fatalf("parentOf = %d, %v", ppid, err)
+	}
+	if _, err := parentOf([]byte("no name here")); err == nil {
+		t.Fatal("a line without a command name must be an error")
+	}
+	self, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Skip(err)
+	}
+	if ppid, err := parentOf(self); err != nil || ppid != os.Getppid() {
+		t.Fatalf("parentOf(/proc/self/stat) = %d, %v; want %d", ppid, err, os.Getppid())
+	}
+}
+
+func TestDescendants(t *testing.T) {
+	// 10 is gunicorn's master with workers 11 and 12; 13 is a worker's
+	// child; 20 and 21 are unrelated, 1 is init.
+	parent := map[int]int{1: 0, 10: 1, 11: 10, 12: 10, 13: 12, 20: 1, 21: 20}
+	got := descendants(10, parent)
+	if got[0] != 10 {
+		t.Fatalf("root first: %v", got)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []int{10, 11, 12, 13}) {
+		t.Fatalf("descendants(10) = %v", got)
+	}
+	if got := descendants(21, parent); !slices.Equal(got, []int{21}) {
+		t.Fatalf("a leaf: %v", got)
+	}
+	if got := descendants(99, parent); !slices.Equal(got, []int{99}) {
+		t.Fatalf("an unknown root: %v", got)
+	}
+}
+
+func TestCPUDelta(t *testing.T) {
+	ms := time.Millisecond
+	before := map[int]time.Duration{10: 100 * ms, 11: 50 * ms, 12: 70 * ms}
+	// 12 exited (lost), 14 appeared (counted from zero).
+	after := map[int]time.Duration{10: 130 * ms, 11: 80 * ms, 14: 20 * ms}
+	if got := cpuDelta(before, after); got != 80*ms {
+		t.Fatalf("cpuDelta = %s, want 80ms", got)
+	}
+	if got := cpuDelta(nil, nil); got != 0 {
+		t.Fatalf("empty: %s", got)
+	}
+}
+
+// TestTreeMeter charges a busy child of a child to the tree's root, which
+// itself only waits, as gunicorn's master does.
+func TestTreeMeter(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip(err)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	cmd := exec.Command(sh, "-c", `sh -c 'i=0; while [ $i -lt 5000000 ]; do i=$((i+1)); done' & wait`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	root := cmd.Process.Pid
+	stop, err := treeMeter(root)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read while the busy one still runs: the ticks of a process that has
+	// exited are lost (cpuDelta).
+	t0 := time.Now()
+	var used time.Duration
+	for used < 100*time.Millisecond && time.Since(t0) < 10*time.Second {
+		time.Sleep(20 * time.Millisecond)
+		if used, err = stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rootCPU, err := cpuTime(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used < 100*time.Millisecond || rootCPU >= used {
+		t.Fatalf("the tree was charged %s in %s (its root %s)", used, time.Since(t0), rootCPU)
+	}
+	tree, err := treeCPU(root)
+	if err != nil || len(tree) < 2 {
+		t.Fatalf("treeCPU(%d) = %v, %v; want the root and its child", root, tree, err)
+	}
+}
+
+func TestNeoChecksAndReport(t *testing.T) {
+	row := func(req, name string, n int, cpu time.Duration, errs int) neoSample {
+		return neoSample{Request: req, Path: "/user/x", ServerCPU: cpu / 2, Neo4jCPU: cpu / 2,
+			sample: sample{Name: name, Requests: n, Errors: errs, Elapsed: time.Second, CPU: cpu, P50: time.Millisecond, P99: 2 * time.Millisecond}}
+	}
+	rows := []neoSample{
+		row("user", "usersvc on Neo4j", 1000, 100*time.Millisecond, 0), // 100 µs/req
+		row("user", "Amundsen", 50, 500*time.Millisecond, 0),           // 10 ms/req: 20x, 0.01x
+		row("read list", "usersvc on Neo4j", 400, 400*time.Millisecond, 0),
+		row("read list", "Amundsen", 50, 500*time.Millisecond, 1), // 8x, 0.1x, 1 error
+		row("user", "baseline gin (no Neo4j)", 30000, 600*time.Millisecond, 0),
+	}
+	checks := neoChecks(rows, "4.4.48", 2)
+	if len(checks) != 2 {
+		t.Fatalf("%d checks, want 2 (the baseline is no pair): %+v", len(checks), checks)
+	}
+	if c := checks[0]; !c.RateOK || !c.CPUOK || !c.ErrorsOK || c.RateRatio != 20 || c.CPURatio != 0.01 {
+		t.Fatalf("user: %+v", c)
+	}
+	if c := checks[1]; c.RateOK || !c.CPUOK || c.ErrorsOK || c.RateRatio != 8 || c.CPURatio != 0.1 {
+		t.Fatalf("read list: %+v", c)
+	}
+	var out bytes.Buffer
+	o := options{conns: 32, neoDuration: 5 * time.Second}
+	if reportNeo4j(&out, o, neoResults{Neo4jVersion: "4.4.48", Rows: rows, Checks: checks}) {
+		t.Fatalf("a missed target must fail the report:\n%s", out.String())
+	}
+	for _, want := range []string{"Neo4j 4.4.48", "of it Neo4j", "baseline gin", "read list: usersvc req/s >= 10x Amundsen's",
+		"8.00x", "MISSED", "met", "10000.0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if !reportNeo4j(&out, o, neoResults{Rows: rows[:2], Checks: checks[:1]}) {
+		t.Fatalf("all targets met must pass:\n%s", out.String())
+	}
+	if reportNeo4j(&out, o, neoResults{}) {
+		t.Fatal("no checks at all must not pass")
+	}
+}
