@@ -55,6 +55,7 @@ type options struct {
 	neoDuration time.Duration
 	neoWorkers  int
 	neoVersion  string
+	neoJVMFlags string
 }
 
 // Targets (issue 22).
@@ -90,6 +91,7 @@ func main() {
 	flag.BoolVar(&o.neo4j, "neo4j", false, "run the production-path rows instead (issue 31): usersvc and Amundsen's metadata service on one real Neo4j, and the bare gin handler")
 	flag.DurationVar(&o.neoDuration, "neo4j-duration", 5*time.Second, "load time per row in the -neo4j run")
 	flag.StringVar(&o.neoVersion, "neo4j-version", "4.4", "Neo4j series of the -neo4j run (4.4: Amundsen's own read-list query fails on 5.x, docs/amundsen-differences.md)")
+	flag.StringVar(&o.neoJVMFlags, "neo4j-jvm-flags", "", "extra JVM flags for Neo4j in the -neo4j run, comma separated, after testsupport/neo4jserver's (e.g. -XX:TieredStopAtLevel=4,-Xmx1g)")
 	flag.IntVar(&o.neoWorkers, "neo4j-workers", 2, "gunicorn workers of Amundsen's metadata service in the -neo4j run (its image runs 2)")
 	flag.Parse()
 	if o.neo4j {

@@ -167,7 +167,11 @@ func runNeo4j(o options) (neoResults, error) {
 		}
 		defer cleanup()
 	}
-	srv, err := neo4jserver.Start(ctx, neo4jserver.Options{Version: o.neoVersion})
+	var jvmFlags []string
+	if o.neoJVMFlags != "" {
+		jvmFlags = strings.Split(o.neoJVMFlags, ",")
+	}
+	srv, err := neo4jserver.Start(ctx, neo4jserver.Options{Version: o.neoVersion, JVMFlags: jvmFlags})
 	if err != nil {
 		return neoResults{}, err
 	}
