@@ -56,6 +56,7 @@ type options struct {
 	neoWorkers  int
 	neoVersion  string
 	neoJVMFlags string
+	neoDebug    bool
 }
 
 // Targets (issue 22).
@@ -92,6 +93,7 @@ func main() {
 	flag.DurationVar(&o.neoDuration, "neo4j-duration", 5*time.Second, "load time per row in the -neo4j run")
 	flag.StringVar(&o.neoVersion, "neo4j-version", "4.4", "Neo4j series of the -neo4j run (4.4: Amundsen's own read-list query fails on 5.x, docs/amundsen-differences.md)")
 	flag.StringVar(&o.neoJVMFlags, "neo4j-jvm-flags", "", "extra JVM flags for Neo4j in the -neo4j run, comma separated, after testsupport/neo4jserver's (e.g. -XX:TieredStopAtLevel=4,-Xmx1g)")
+	flag.BoolVar(&o.neoDebug, "amundsen-debug", true, "in the -neo4j run, Amundsen's metadata service as it ships (LocalConfig: Flask DEBUG, debug logging); false: both off")
 	flag.IntVar(&o.neoWorkers, "neo4j-workers", 2, "gunicorn workers of Amundsen's metadata service in the -neo4j run (its image runs 2)")
 	flag.Parse()
 	if o.neo4j {

@@ -17,7 +17,6 @@ import (
 
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
-	"github.com/usersvc/usersvc/testsupport/amundsen"
 	"github.com/usersvc/usersvc/testsupport/neo4jserver"
 	"github.com/usersvc/usersvc/testsupport/oidcprovider"
 	"github.com/usersvc/usersvc/testsupport/oktaapi"
@@ -240,12 +239,11 @@ func runNeo4j(o options) (neoResults, error) {
 		return neoResults{}, err
 	}
 
-	meta, err := amundsen.StartMetadata(ctx, amundsen.Options{Neo4jURI: srv.URI, User: srv.User, Password: srv.Password,
-		Workers: o.neoWorkers})
+	meta, err := startMetadata(ctx, srv, o.neoWorkers, o.neoDebug, dir)
 	if err != nil {
 		return neoResults{}, err
 	}
-	defer meta.Stop()
+	defer meta.stop()
 
 	self, err := os.Executable()
 	if err != nil {
@@ -269,10 +267,10 @@ func runNeo4j(o options) (neoResults, error) {
 	}
 	servers := []*server{
 		{name: "usersvc on Neo4j", url: svcURL, rssPid: svc.pid(), parts: &cpuParts{}},
-		{name: fmt.Sprintf("Amundsen metadata (gunicorn -w %d) on Neo4j", o.neoWorkers), url: meta.URL, rssPid: 0, parts: &cpuParts{}},
+		{name: fmt.Sprintf("Amundsen metadata (gunicorn -w %d, %s) on Neo4j", o.neoWorkers, amundsenConfig(o.neoDebug)), url: meta.url, parts: &cpuParts{}},
 	}
 	servers[0].meter = neoMeter(pidMeter(svc.pid()), srv.PID, servers[0].parts)
-	servers[1].meter = neoMeter(treeMeter(meta.Pid()), srv.PID, servers[1].parts)
+	servers[1].meter = neoMeter(treeMeter(meta.pid), srv.PID, servers[1].parts)
 
 	// Each answers each request with 200 before anything is measured.
 	for _, s := range servers {
@@ -407,4 +405,12 @@ func mainNeo4j(o options) {
 	if !pass {
 		os.Exit(1)
 	}
+}
+
+// amundsenConfig names the metadata service's configuration in the rows.
+func amundsenConfig(debug bool) string {
+	if debug {
+		return "LocalConfig as shipped"
+	}
+	return "debug off"
 }
