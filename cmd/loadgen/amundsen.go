@@ -21,6 +21,9 @@ import (
 //go:embed amundsen_app.py
 var amundsenApp []byte
 
+//go:embed amundsen_gunicorn.py
+var amundsenGunicornConf []byte
+
 // metadataServer is a running Amundsen metadata service.
 type metadataServer struct {
 	url  string
@@ -44,8 +47,10 @@ func startMetadata(ctx context.Context, srv *neo4jserver.Server, workers int, de
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "amundsen_app.py"), amundsenApp, 0o644); err != nil {
-		return nil, err
+	for name, data := range map[string][]byte{"amundsen_app.py": amundsenApp, "amundsen_gunicorn.py": amundsenGunicornConf} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return nil, err
+		}
 	}
 	addr, err := freeAddr()
 	if err != nil {
@@ -69,13 +74,14 @@ func startMetadata(ctx context.Context, srv *neo4jserver.Server, workers int, de
 		return nil, err
 	}
 	defer logFile.Close() // gunicorn holds its own descriptor
-	cmd := exec.Command(filepath.Join(filepath.Dir(python), "gunicorn"), "--bind", addr, "--workers", strconv.Itoa(workers),
+	cmd := exec.Command(filepath.Join(filepath.Dir(python), "gunicorn"), "-c", filepath.Join(dir, "amundsen_gunicorn.py"), "--bind", addr, "--workers", strconv.Itoa(workers),
 		"--access-logfile", "-", "--chdir", dir, "amundsen_app:app")
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so stop ends the workers too; Pdeathsig ends
-	// the master if loadgen is killed.
+	// the master if loadgen is killed, and the workers with it
+	// (amundsen_gunicorn.py).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, err
