@@ -120,7 +120,7 @@ testsupport/%/node_modules/.package-lock.json: testsupport/%/package-lock.json t
 # exits non-zero when a target is missed). See docs/performance.md.
 bench: node-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./handlers/... ./oidcuser/ ./proxy/...
-	$(GO) run ./cmd/loadgen
+	$(GO) run ./cmd/loadgen -svg docs/performance-rows.svg
 
 # Opt-in 10-minute soak (not in CI): mixed load with scheduled Okta outages;
 # RSS and goroutines must stay flat and no 5xx may appear outside outages.

@@ -47,6 +47,7 @@ type options struct {
 	coldLatency time.Duration
 	coldConns   int
 	jsonOut     string
+	svgOut      string
 	serviceEnv  string
 	rounds      int
 	extraRows   bool
@@ -86,6 +87,7 @@ func main() {
 	flag.IntVar(&o.unknown, "unknown", 2000, "distinct unknown users in the budget scenario")
 	flag.IntVar(&o.herd, "herd", 500, "concurrent first requests for one unknown user")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.svgOut, "svg", "", "also write an SVG chart of the rows (req/s and CPU per request) to this file")
 	flag.StringVar(&o.serviceEnv, "service-env", "", "extra NAME=value settings for every usersvc started, comma separated")
 	soakFor := flag.Duration("soak", 0, "run the soak instead: a mixed load for this long (make soak: 10m)")
 	soakRate := flag.Int("soak-rate", 150, "soak request rate per second")
@@ -112,12 +114,19 @@ func main() {
 		}
 		return
 	}
+	started := time.Now()
 	r, err := run(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
 	pass := report(os.Stdout, o, r)
+	if o.svgOut != "" {
+		if err := writeChartFile(o.svgOut, warmChart(o, r, started)); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(2)
+		}
+	}
 	if o.jsonOut != "" {
 		data, _ := json.MarshalIndent(r, "", "  ")
 		if err := os.WriteFile(o.jsonOut, data, 0o644); err != nil {

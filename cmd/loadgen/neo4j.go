@@ -389,12 +389,19 @@ func reportNeo4j(out io.Writer, o options, r neoResults) bool {
 // mainNeo4j is the -neo4j mode: exit 2 on a harness error, 1 when a target
 // is missed.
 func mainNeo4j(o options) {
+	started := time.Now()
 	r, err := runNeo4j(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
 	pass := reportNeo4j(os.Stdout, o, r)
+	if o.svgOut != "" {
+		if err := writeChartFile(o.svgOut, neoChart(o, r, started)); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(2)
+		}
+	}
 	if o.jsonOut != "" {
 		data, _ := json.MarshalIndent(r, "", "  ")
 		if err := os.WriteFile(o.jsonOut, data, 0o644); err != nil {
