@@ -125,9 +125,15 @@ func abortSCIM(c *gin.Context, status int, scimType, detail string) {
 	c.Abort()
 }
 
-// respondSCIMError maps an error to its SCIM error response, through the
-// one kind-to-status mapping (statusOf) the rest of the API uses.
+// respondSCIMError maps an error to its SCIM error response: a refused
+// PATCH with its scimType, else through the one kind-to-status mapping
+// (statusOf) the rest of the API uses.
 func (s *server) respondSCIMError(c *gin.Context, err error) {
+	var pe *patchError
+	if errors.As(err, &pe) {
+		abortSCIM(c, http.StatusBadRequest, pe.scimType, pe.detail)
+		return
+	}
 	var e *schema.Error
 	if !errors.As(err, &e) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

@@ -1,12 +1,9 @@
 package handlers
 
 import (
-	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
-	"github.com/gin-gonic/gin"
 	fp "github.com/scim2/filter-parser/v2"
 )
 
@@ -30,15 +27,6 @@ func (e *patchError) Error() string { return e.detail }
 
 func patchErrorf(scimType, format string, args ...any) error {
 	return &patchError{scimType: scimType, detail: fmt.Sprintf(format, args...)}
-}
-
-func (s *server) respondSCIMPatchError(c *gin.Context, err error) {
-	var pe *patchError
-	if errors.As(err, &pe) {
-		abortSCIM(c, http.StatusBadRequest, pe.scimType, pe.detail)
-		return
-	}
-	s.respondSCIMError(c, err)
 }
 
 type patchOp struct {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -328,6 +329,12 @@ func readSCIMBody(c *gin.Context) (map[string]any, bool) {
 }
 
 func (s *server) scimCreateUser(c *gin.Context) {
+	s.scimWriteUser(c, http.StatusCreated, s.scim.users.Create)
+}
+
+// scimWriteUser decodes the request's User resource, writes it with write
+// and answers the person as stored, with status.
+func (s *server) scimWriteUser(c *gin.Context, status int, write func(context.Context, schema.ProvisionedUser) (schema.ProvisionedUser, error)) {
 	m, ok := readSCIMBody(c)
 	if !ok {
 		return
@@ -337,12 +344,12 @@ func (s *server) scimCreateUser(c *gin.Context) {
 		s.respondSCIMError(c, err)
 		return
 	}
-	u, err := s.scim.users.Create(c.Request.Context(), in)
+	u, err := write(c.Request.Context(), in)
 	if err != nil {
 		s.respondSCIMError(c, err)
 		return
 	}
-	s.scimResource(c, http.StatusCreated, u)
+	s.scimResource(c, status, u)
 }
 
 // scimResource answers one resource, with the attributes and
@@ -363,21 +370,9 @@ func (s *server) scimGetUser(c *gin.Context, id string) {
 }
 
 func (s *server) scimReplaceUser(c *gin.Context, id string) {
-	m, ok := readSCIMBody(c)
-	if !ok {
-		return
-	}
-	in, err := decodeSCIMUser(m)
-	if err != nil {
-		s.respondSCIMError(c, err)
-		return
-	}
-	u, err := s.scim.users.Replace(c.Request.Context(), id, in)
-	if err != nil {
-		s.respondSCIMError(c, err)
-		return
-	}
-	s.scimResource(c, http.StatusOK, u)
+	s.scimWriteUser(c, http.StatusOK, func(ctx context.Context, in schema.ProvisionedUser) (schema.ProvisionedUser, error) {
+		return s.scim.users.Replace(ctx, id, in)
+	})
 }
 
 func (s *server) scimDeleteUser(c *gin.Context, id string) {
@@ -398,7 +393,7 @@ func (s *server) scimPatchUser(c *gin.Context, id string) {
 	}
 	ops, err := parsePatch(m)
 	if err != nil {
-		s.respondSCIMPatchError(c, err)
+		s.respondSCIMError(c, err)
 		return
 	}
 	u, err := s.scim.users.Modify(c.Request.Context(), id, func(current schema.ProvisionedUser) (schema.ProvisionedUser, error) {
@@ -411,7 +406,7 @@ func (s *server) scimPatchUser(c *gin.Context, id string) {
 		return decodeSCIMUser(doc)
 	})
 	if err != nil {
-		s.respondSCIMPatchError(c, err)
+		s.respondSCIMError(c, err)
 		return
 	}
 	s.scimResource(c, http.StatusOK, u)
