@@ -120,15 +120,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
-	pass := report(os.Stdout, o, r)
+	finish(o, report(os.Stdout, o, r), func() chart { return warmChart(o, r, started) }, r)
+}
+
+// finish writes a run's chart (-svg) and results (-json), then exits: 2
+// when they cannot be written, 1 when a target was missed.
+func finish(o options, pass bool, makeChart func() chart, results any) {
 	if o.svgOut != "" {
-		if err := writeChartFile(o.svgOut, warmChart(o, r, started)); err != nil {
+		if err := writeChartFile(o.svgOut, makeChart()); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
 			os.Exit(2)
 		}
 	}
 	if o.jsonOut != "" {
-		data, _ := json.MarshalIndent(r, "", "  ")
+		data, _ := json.MarshalIndent(results, "", "  ")
 		if err := os.WriteFile(o.jsonOut, data, 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
 			os.Exit(2)

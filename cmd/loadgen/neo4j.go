@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -395,23 +394,7 @@ func mainNeo4j(o options) {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
-	pass := reportNeo4j(os.Stdout, o, r)
-	if o.svgOut != "" {
-		if err := writeChartFile(o.svgOut, neoChart(o, r, started)); err != nil {
-			fmt.Fprintln(os.Stderr, "loadgen:", err)
-			os.Exit(2)
-		}
-	}
-	if o.jsonOut != "" {
-		data, _ := json.MarshalIndent(r, "", "  ")
-		if err := os.WriteFile(o.jsonOut, data, 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "loadgen:", err)
-			os.Exit(2)
-		}
-	}
-	if !pass {
-		os.Exit(1)
-	}
+	finish(o, reportNeo4j(os.Stdout, o, r), func() chart { return neoChart(o, r, started) }, r)
 }
 
 // amundsenConfig names the metadata service's configuration in the rows.
