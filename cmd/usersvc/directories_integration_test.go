@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -555,6 +552,19 @@ func TestBinaryDirectoryLDAPBadCredentials(t *testing.T) {
 	runBadCredentials(t, "ldap", bad, good, wrong, password)
 }
 
+// startLDAPSPageCutter puts testsupport/slapd's page-cutting relay in
+// front of srv's plain listener, terminating ldaps:// with the certificate
+// srv made for 127.0.0.1 (kept in its Dir beside the CA), so that
+// LDAP_CA_FILE verifies the relay as it would slapd.
+func startLDAPSPageCutter(t *testing.T, srv *slapd.Server) *slapd.PageCutter {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(srv.Dir, "server.pem"), filepath.Join(srv.Dir, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slapd.StartPageCutter(t, srv.Addr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+}
+
 func TestBinaryDirectoryLDAPSync(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary and slapd")
@@ -566,12 +576,12 @@ func TestBinaryDirectoryLDAPSync(t *testing.T) {
 	people := dirSyncPeople(700)
 	srv.Add(t, ldapEntries(srv, people)...)
 	cutter := startLDAPSPageCutter(t, srv)
-	env := ldapEnv(t, srv, cutter.addr(), srv.RootDN, dirSecretFile(t, "ldap-password", []byte(srv.RootPassword)))
+	env := ldapEnv(t, srv, cutter.Addr(), srv.RootDN, dirSecretFile(t, "ldap-password", []byte(srv.RootPassword)))
 	secrets := []string{srv.RootPassword}
 
-	cutter.cutIn(2)
+	cutter.CutIn(2, -1)
 	stdout, stderr, code := runBinary(t, env, "sync")
-	cuts := cutter.cuts()
+	cuts := cutter.Cuts()
 	// Each pass restarts the search on a new connection; the third cut
 	// ends the listing (at most 3 passes), after page 1 was handed over.
 	wantSyncFailed(t, stdout, stderr, code, secrets, "the directory listing failed after 1 pages", "on pass 3 of at most 3")
@@ -579,232 +589,11 @@ func TestBinaryDirectoryLDAPSync(t *testing.T) {
 		t.Errorf("the relay cut %d connections in page 2; want 3 (one per pass)", cuts)
 	}
 
-	cutter.cutIn(0)
+	cutter.CutIn(0, 0)
 	stdout, stderr, code = runBinary(t, env, "sync")
 	wantSyncDone(t, stdout, stderr, code, len(people))
-	cutter.stop() // from here the graph alone serves
+	cutter.Stop() // from here the graph alone serves
 	syncedGraph(t, env, people, false)
-}
-
-// ldapsPageCutter terminates ldaps:// with the slapd's own certificate
-// (so LDAP_CA_FILE verifies it) and relays to the slapd's plain ldap://
-// listener, reading the server's answers as LDAP messages (RFC 4511
-// section 4.1.1: a BER SEQUENCE of messageID, protocolOp and optional
-// [0] controls). A SearchResultDone with controls (the paged-results
-// control of RFC 2696) ends a page of a paged search; cutting in page k,
-// the relay forwards page k's entries and then closes the connection
-// instead of its SearchResultDone, on every connection that gets there.
-type ldapsPageCutter struct {
-	ln     net.Listener
-	target string
-
-	mu     sync.Mutex
-	page   int // 0: no cut
-	cutN   int
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
-}
-
-func startLDAPSPageCutter(t *testing.T, srv *slapd.Server) *ldapsPageCutter {
-	t.Helper()
-	// testsupport/slapd keeps the certificate it made for 127.0.0.1 in
-	// its Dir, beside the CA (CAFile).
-	cert, err := tls.LoadX509KeyPair(filepath.Join(srv.Dir, "server.pem"), filepath.Join(srv.Dir, "server.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &ldapsPageCutter{ln: ln, target: srv.Addr, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.relay(c)
-		}
-	}()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *ldapsPageCutter) addr() string { return p.ln.Addr().String() }
-
-// cutIn makes the relay cut every connection in page k from now on (0:
-// none), and resets the count of cuts.
-func (p *ldapsPageCutter) cutIn(k int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.page, p.cutN = k, 0
-}
-
-func (p *ldapsPageCutter) cuts() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cutN
-}
-
-// stop closes the listener and every connection: the directory is gone.
-func (p *ldapsPageCutter) stop() {
-	p.mu.Lock()
-	p.closed = true
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	p.mu.Unlock()
-	_ = p.ln.Close()
-	p.wg.Wait()
-}
-
-// cutAt reports whether a connection that just reached the end of page
-// page is to be cut there, counting the cut.
-func (p *ldapsPageCutter) cutAt(page int) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.page == 0 || page != p.page {
-		return false
-	}
-	p.cutN++
-	return true
-}
-
-func (p *ldapsPageCutter) relay(client net.Conn) {
-	server, err := net.Dial("tcp", p.target)
-	if err != nil {
-		_ = client.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		_ = client.Close()
-		_ = server.Close()
-		return
-	}
-	p.conns[client], p.conns[server] = struct{}{}, struct{}{}
-	p.mu.Unlock()
-	var once sync.Once
-	closeBoth := func() {
-		once.Do(func() {
-			_ = client.Close()
-			_ = server.Close()
-			p.mu.Lock()
-			delete(p.conns, client)
-			delete(p.conns, server)
-			p.mu.Unlock()
-		})
-	}
-	p.wg.Add(2)
-	go func() {
-		defer p.wg.Done()
-		defer closeBoth()
-		_, _ = io.Copy(server, client)
-	}()
-	go func() {
-		defer p.wg.Done()
-		defer closeBoth()
-		r := bufio.NewReader(server)
-		pages := 0
-		for {
-			msg, op, controls, err := readLDAPMessage(r)
-			if err != nil {
-				return
-			}
-			if op == berSearchResultDone && controls {
-				pages++
-				if p.cutAt(pages) {
-					return
-				}
-			}
-			if _, err := client.Write(msg); err != nil {
-				return
-			}
-		}
-	}()
-}
-
-// BER tags of an LDAPMessage's parts (RFC 4511 section 4.1.1 and the
-// protocolOp's [APPLICATION 5], constructed).
-const (
-	berSequence         = 0x30
-	berSearchResultDone = 0x65
-	berControls         = 0xa0
-)
-
-// readLDAPMessage reads one LDAPMessage: its bytes, its protocolOp's tag,
-// and whether controls follow the protocolOp.
-func readLDAPMessage(r *bufio.Reader) (msg []byte, op byte, controls bool, err error) {
-	tag, err := r.ReadByte()
-	if err != nil {
-		return nil, 0, false, err
-	}
-	if tag != berSequence {
-		return nil, 0, false, fmt.Errorf("not an LDAPMessage: tag %#x", tag)
-	}
-	first, err := r.ReadByte()
-	if err != nil {
-		return nil, 0, false, err
-	}
-	header := []byte{tag, first}
-	n := int(first)
-	if first >= 0x80 { // the long form: the next first&0x7f bytes are the length
-		k := int(first & 0x7f)
-		if k == 0 || k > 3 {
-			return nil, 0, false, fmt.Errorf("unexpected BER length form %#x", first)
-		}
-		n = 0
-		for range k {
-			b, err := r.ReadByte()
-			if err != nil {
-				return nil, 0, false, err
-			}
-			header = append(header, b)
-			n = n<<8 | int(b)
-		}
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, 0, false, err
-	}
-	rest, err := skipBERElement(body) // messageID
-	if err != nil || len(rest) == 0 {
-		return nil, 0, false, errors.New("an LDAPMessage without a protocolOp")
-	}
-	op = rest[0]
-	after, err := skipBERElement(rest)
-	if err != nil {
-		return nil, 0, false, err
-	}
-	return append(header, body...), op, len(after) > 0 && after[0] == berControls, nil
-}
-
-// skipBERElement returns what follows the first BER element of b.
-func skipBERElement(b []byte) ([]byte, error) {
-	if len(b) < 2 {
-		return nil, errors.New("a short BER element")
-	}
-	n, start := int(b[1]), 2
-	if b[1] >= 0x80 {
-		k := int(b[1] & 0x7f)
-		if k == 0 || k > 3 || len(b) < 2+k {
-			return nil, errors.New("an unexpected BER length")
-		}
-		n = 0
-		for _, c := range b[2 : 2+k] {
-			n = n<<8 | int(c)
-		}
-		start = 2 + k
-	}
-	if len(b) < start+n {
-		return nil, errors.New("a truncated BER element")
-	}
-	return b[start+n:], nil
 }
 
 // --- Microsoft Entra ID ---------------------------------------------------

@@ -93,8 +93,8 @@ func TestSyncPageFaults(t *testing.T) {
 	srv := slapd.Start(t)
 	people := syncPeople(9)
 	srv.Add(t, openLDAPEntries(srv, people)...)
-	cutter := startCutter(t, srv.Addr)
-	dir := newDir(t, rootConfig(srv, cutter.URL(), ldap.FlavorOpenLDAP))
+	cutter := slapd.StartPageCutter(t, srv.Addr, nil)
+	dir := newDir(t, rootConfig(srv, "ldap://"+cutter.Addr(), ldap.FlavorOpenLDAP))
 
 	pages := 0
 	if err := dir.ListUsers(context.Background(), oidcuser.ListQuery{}, func(page []oidcuser.Person) error {

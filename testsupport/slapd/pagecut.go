@@ -1,7 +1,8 @@
-package ldap_test
+package slapd
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,34 +11,42 @@ import (
 	"testing"
 )
 
-// pageCutter is a TCP relay between the directory and slapd that reads
-// the server's side as LDAP messages (RFC 4511 section 4.1.1: BER
-// LDAPMessage SEQUENCE { messageID, protocolOp, [0] controls OPTIONAL })
-// so that it can drop a connection in the middle of a given page of a
-// paged search: the k-th SearchResultDone that carries controls (the
-// paged-results response control, RFC 2696) on a connection ends page k;
-// the relay forwards that page's entries, then half of that message, and
-// closes both sides. A base read of a manager ends with a
-// SearchResultDone without controls and does not count.
-type pageCutter struct {
+// PageCutter is a TCP relay between a directory and slapd that reads the
+// server's side as LDAP messages (RFC 4511 section 4.1.1: BER LDAPMessage
+// SEQUENCE { messageID, protocolOp, [0] controls OPTIONAL }) so that it can
+// drop a connection in the middle of a given page of a paged search: the
+// k-th SearchResultDone that carries controls (the paged-results response
+// control, RFC 2696) on a connection ends page k; the relay forwards that
+// page's entries, then half of that message, and closes both sides. A base
+// read of a manager ends with a SearchResultDone without controls and does
+// not count. With a TLS configuration it terminates ldaps:// itself and
+// relays to a plain listener.
+type PageCutter struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	page  int // the page to cut in (1-based); 0: none
-	left  int // cuts still to make; negative: every connection
-	cuts  int
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	page   int // the page to cut in (1-based); 0: none
+	left   int // cuts still to make; negative: every connection
+	cuts   int
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
 }
 
-func startCutter(t *testing.T, target string) *pageCutter {
+// StartPageCutter relays a loopback listener to target (host:port of a
+// plain LDAP listener); tlsConfig, when not nil, makes the listener speak
+// ldaps://. It stops with the test.
+func StartPageCutter(t testing.TB, target string, tlsConfig *tls.Config) *PageCutter {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pageCutter{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	p := &PageCutter{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -49,38 +58,43 @@ func startCutter(t *testing.T, target string) *pageCutter {
 			p.relay(c)
 		}
 	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.mu.Lock()
-		for c := range p.conns {
-			_ = c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
+	t.Cleanup(p.Stop)
 	return p
 }
 
-func (p *pageCutter) URL() string { return "ldap://" + p.ln.Addr().String() }
+// Addr is host:port of the relay's listener.
+func (p *PageCutter) Addr() string { return p.ln.Addr().String() }
 
 // CutIn makes the relay cut the next times connections that reach page
-// (times < 0: every one; page 0: none).
-func (p *pageCutter) CutIn(page, times int) {
+// (times < 0: every one; page 0: none), and resets the count of cuts.
+func (p *PageCutter) CutIn(page, times int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.page, p.left, p.cuts = page, times, 0
 }
 
 // Cuts is how many connections were cut since CutIn.
-func (p *pageCutter) Cuts() int {
+func (p *PageCutter) Cuts() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.cuts
 }
 
+// Stop closes the listener and every connection: the directory is gone.
+func (p *PageCutter) Stop() {
+	p.mu.Lock()
+	p.closed = true
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
+	_ = p.ln.Close()
+	p.wg.Wait()
+}
+
 // cutNow reports whether a connection that just finished page number
 // page (on the wire) is to be cut, counting the cut.
-func (p *pageCutter) cutNow(page int) bool {
+func (p *PageCutter) cutNow(page int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.page == 0 || page != p.page || p.left == 0 {
@@ -91,13 +105,19 @@ func (p *pageCutter) cutNow(page int) bool {
 	return true
 }
 
-func (p *pageCutter) relay(client net.Conn) {
+func (p *PageCutter) relay(client net.Conn) {
 	server, err := net.Dial("tcp", p.target)
 	if err != nil {
 		_ = client.Close()
 		return
 	}
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		_ = client.Close()
+		_ = server.Close()
+		return
+	}
 	p.conns[client], p.conns[server] = struct{}{}, struct{}{}
 	p.mu.Unlock()
 	var once sync.Once
@@ -127,7 +147,7 @@ func (p *pageCutter) relay(client net.Conn) {
 			if err != nil {
 				return
 			}
-			if op == opSearchResultDone && controls {
+			if op == berSearchResultDone && controls {
 				pages++
 				if p.cutNow(pages) {
 					_, _ = client.Write(msg[:len(msg)/2])
@@ -141,9 +161,9 @@ func (p *pageCutter) relay(client net.Conn) {
 	}()
 }
 
-// opSearchResultDone is the BER tag of a SearchResultDone: [APPLICATION
+// berSearchResultDone is the BER tag of a SearchResultDone: [APPLICATION
 // 5], constructed.
-const opSearchResultDone = 0x65
+const berSearchResultDone = 0x65
 
 // readMessage reads one LDAPMessage: its bytes, the tag of its
 // protocolOp, and whether controls follow the protocolOp.
