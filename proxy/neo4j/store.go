@@ -333,19 +333,30 @@ func (s *Store) GetUserByUserID(ctx context.Context, userID string) (schema.User
 
 // UserKeysByDirectoryID returns the keys of the nodes whose okta_id is id.
 func (s *Store) UserKeysByDirectoryID(ctx context.Context, id string) ([]string, error) {
+	return s.readKeys(ctx, stmtUserKeysByDirectoryID, map[string]any{"id": id})
+}
+
+// readKeys runs a read statement whose rows hold a user key each and
+// returns the keys, in the statement's order.
+func (s *Store) readKeys(ctx context.Context, stmt string, params map[string]any) ([]string, error) {
 	return read(s, ctx, func(tx neo4j.ManagedTransaction) ([]string, error) {
-		recs, err := collect(ctx, tx, stmtUserKeysByDirectoryID, map[string]any{"id": id})
+		recs, err := collect(ctx, tx, stmt, params)
 		if err != nil {
 			return nil, err
 		}
-		keys := make([]string, 0, len(recs))
-		for _, rec := range recs {
-			if k, ok := valueOrNil(rec, "key").(string); ok {
-				keys = append(keys, k)
-			}
-		}
-		return keys, nil
+		return keysOf(recs), nil
 	})
+}
+
+// keysOf takes the "key" column of rows.
+func keysOf(recs []*neo4j.Record) []string {
+	keys := make([]string, 0, len(recs))
+	for _, rec := range recs {
+		if k, ok := valueOrNil(rec, "key").(string); ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // MoveUser re-keys the node from → to in one transaction.

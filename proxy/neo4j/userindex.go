@@ -40,19 +40,7 @@ func (s *Store) UserKeysByProperty(ctx context.Context, name, value string) ([]s
 	if value == "" {
 		return []string{}, nil
 	}
-	return read(s, ctx, func(tx neo4j.ManagedTransaction) ([]string, error) {
-		recs, err := collect(ctx, tx, stmt, map[string]any{"id": value})
-		if err != nil {
-			return nil, err
-		}
-		keys := make([]string, 0, len(recs))
-		for _, rec := range recs {
-			if k, ok := valueOrNil(rec, "key").(string); ok {
-				keys = append(keys, k)
-			}
-		}
-		return keys, nil
-	})
+	return s.readKeys(ctx, stmt, map[string]any{"id": value})
 }
 
 // UserProperties returns the named properties of the node keyed key that
@@ -149,11 +137,7 @@ func (s *Store) pageKeys(ctx context.Context, count, pageStmt string, offset, li
 			if err != nil {
 				return page{}, err
 			}
-			for _, rec := range recs {
-				if k, ok := valueOrNil(rec, "key").(string); ok {
-					keys = append(keys, k)
-				}
-			}
+			keys = keysOf(recs)
 		}
 		return page{keys, int(total)}, nil
 	})
