@@ -31,3 +31,28 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// Pending is a call running beside another (a directory's email search
+// beside its login GET): Wait returns its answer, waiting for it the
+// first time.
+type Pending[T any] struct {
+	ch  chan struct{}
+	v   T
+	err error
+}
+
+// Start runs call in its own goroutine.
+func Start[T any](call func() (T, error)) *Pending[T] {
+	p := &Pending[T]{ch: make(chan struct{})}
+	go func() {
+		defer close(p.ch)
+		p.v, p.err = call()
+	}()
+	return p
+}
+
+// Wait returns the call's answer once it has one.
+func (p *Pending[T]) Wait() (T, error) {
+	<-p.ch
+	return p.v, p.err
+}

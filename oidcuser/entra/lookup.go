@@ -127,13 +127,13 @@ func (d *Directory) LookupUser(ctx context.Context, id string) (schema.User, err
 	if wait := d.throttled(); wait > 0 {
 		return schema.User{}, schema.Unavailable("the directory is throttling usersvc; try again later", wait, nil)
 	}
-	var search *pendingSearch
+	var search *oidcuser.Pending[[]graphUser]
 	if strings.Contains(id, "@") {
 		// The search never outlives the lookup: an early return cancels it
 		// and waits, so no call lands after the answer.
 		sctx, cancel := context.WithCancel(ctx)
-		search = d.searchMailAsync(sctx, id)
-		defer func() { cancel(); search.wait() }()
+		search = oidcuser.Start(func() ([]graphUser, error) { return d.searchMail(sctx, id) })
+		defer func() { cancel(); _, _ = search.Wait() }()
 	}
 	match, err := d.byKey(ctx, id)
 	var sameEmail []graphUser
@@ -141,8 +141,7 @@ func (d *Directory) LookupUser(ctx context.Context, id string) (schema.User, err
 	case err == nil:
 		if match.Mail != "" {
 			if search != nil && strings.EqualFold(match.Mail, id) {
-				res := search.wait()
-				sameEmail, err = res.users, res.err
+				sameEmail, err = search.Wait()
 			} else {
 				sameEmail, err = d.searchMail(ctx, match.Mail)
 			}
@@ -159,20 +158,20 @@ func (d *Directory) LookupUser(ctx context.Context, id string) (schema.User, err
 		// mail is an SMTP address: an id without @ matches no one by it.
 		return schema.User{}, notFound(id)
 	default:
-		res := search.wait()
-		if res.err != nil {
-			return schema.User{}, res.err
-		}
-		picked, err := oidcuser.PickMatch(id, people(res.users))
+		found, err := search.Wait()
 		if err != nil {
 			return schema.User{}, err
 		}
-		for _, u := range res.users {
+		picked, err := oidcuser.PickMatch(id, people(found))
+		if err != nil {
+			return schema.User{}, err
+		}
+		for _, u := range found {
 			if u.ID == picked.ID {
 				match = u
 			}
 		}
-		sameEmail = res.users
+		sameEmail = found
 	}
 	if err := d.addManager(ctx, &match); err != nil {
 		return schema.User{}, err
@@ -217,34 +216,6 @@ func (d *Directory) searchMail(ctx context.Context, mail string) ([]graphUser, e
 		return nil, err
 	}
 	return page.Value, nil
-}
-
-type searchResult struct {
-	users []graphUser
-	err   error
-}
-
-// pendingSearch is a mail search running beside the GET.
-type pendingSearch struct {
-	ch   chan searchResult
-	res  searchResult
-	done bool
-}
-
-func (p *pendingSearch) wait() searchResult {
-	if !p.done {
-		p.res, p.done = <-p.ch, true
-	}
-	return p.res
-}
-
-func (d *Directory) searchMailAsync(ctx context.Context, mail string) *pendingSearch {
-	p := &pendingSearch{ch: make(chan searchResult, 1)}
-	go func() {
-		users, err := d.searchMail(ctx, mail)
-		p.ch <- searchResult{users, err}
-	}()
-	return p
 }
 
 // addManager reads the person's manager: GET /users/{id}/manager ("List

@@ -176,7 +176,7 @@ func (d *Directory) LookupUser(ctx context.Context, id string) (schema.User, err
 	// a cold lookup then costs one Okta round trip, not two.
 	// The search never outlives the lookup: an early return cancels it and
 	// waits, so no Okta call lands after the answer.
-	var byEmail *pendingSearch
+	var byEmail *oidcuser.Pending[[]User]
 	if strings.Contains(id, "@") {
 		// Such a lookup needs the search whatever the GET answers (Okta
 		// requires every person's email), so while either bucket is known to
@@ -185,8 +185,8 @@ func (d *Directory) LookupUser(ctx context.Context, id string) (schema.User, err
 			return schema.User{}, classifyOktaError(ctx, id, nil, &oidcuser.RateLimitedError{RetryAfter: wait})
 		}
 		sctx, cancel := context.WithCancel(ctx)
-		byEmail = d.searchEmailAsync(sctx, id)
-		defer func() { cancel(); byEmail.wait() }()
+		byEmail = oidcuser.Start(func() ([]User, error) { return d.searchEmail(sctx, id) })
+		defer func() { cancel(); _, _ = byEmail.Wait() }()
 	}
 	u, err := d.byLogin(ctx, id)
 	if err == nil {
@@ -194,8 +194,7 @@ func (d *Directory) LookupUser(ctx context.Context, id string) (schema.User, err
 		if u.Email() != "" {
 			var err error
 			if byEmail != nil && strings.EqualFold(u.Email(), id) {
-				res := byEmail.wait()
-				sameEmail, err = res.users, res.err
+				sameEmail, err = byEmail.Wait()
 			} else {
 				sameEmail, err = d.searchEmail(ctx, u.Email())
 			}
@@ -213,36 +212,16 @@ func (d *Directory) LookupUser(ctx context.Context, id string) (schema.User, err
 		// and a random id costs one call.
 		return schema.User{}, err
 	}
-	res := byEmail.wait()
-	if res.err != nil {
-		return schema.User{}, res.err
+	found, err := byEmail.Wait()
+	if err != nil {
+		return schema.User{}, err
 	}
-	candidates := persons(res.users)
+	candidates := persons(found)
 	match, err := oidcuser.PickMatch(id, candidates)
 	if err != nil {
 		return schema.User{}, err
 	}
 	return oidcuser.KeyedUser(match, candidates), nil
-}
-
-type searchResult struct {
-	users []User
-	err   error
-}
-
-// pendingSearch is an email search running beside the login GET.
-type pendingSearch struct {
-	ch   chan searchResult
-	res  searchResult
-	done bool
-}
-
-// wait returns the search's answer, waiting for it the first time.
-func (p *pendingSearch) wait() searchResult {
-	if !p.done {
-		p.res, p.done = <-p.ch, true
-	}
-	return p.res
 }
 
 // spent is how long the first of buckets that the directory's Budget knows
@@ -258,16 +237,6 @@ func (d *Directory) spent(buckets ...string) time.Duration {
 		}
 	}
 	return 0
-}
-
-// searchEmailAsync starts searchEmail in its own goroutine.
-func (d *Directory) searchEmailAsync(ctx context.Context, email string) *pendingSearch {
-	p := &pendingSearch{ch: make(chan searchResult, 1)}
-	go func() {
-		users, err := d.searchEmail(ctx, email)
-		p.ch <- searchResult{users, err}
-	}()
-	return p
 }
 
 // byLogin fetches /api/v1/users/{login}. Okta also answers that path for a
