@@ -151,7 +151,13 @@ func (p *Provisioner) byID(ctx context.Context, id string) (node, error) {
 	if len(keys) == 0 {
 		return node{}, notFoundSCIM(id)
 	}
-	n, found, err := p.load(ctx, keys[0])
+	return p.loadHolding(ctx, keys[0], id)
+}
+
+// loadHolding loads the node keyed key, which must hold SCIM id (else
+// KindNotFound: moved or deleted meanwhile).
+func (p *Provisioner) loadHolding(ctx context.Context, key, id string) (node, error) {
+	n, found, err := p.load(ctx, key)
 	if err == nil && (!found || n.props[proxy.SCIMIDProperty] != id) {
 		err = notFoundSCIM(id)
 	}
@@ -465,7 +471,9 @@ func (p *Provisioner) write(ctx context.Context, id string, prior *node, u schem
 		event = "user_provisioned"
 	}
 	p.audit(ctx, event, key, id)
-	n, err := p.byID(ctx, id)
+	// The node is known: read it back by its key, not through the id's
+	// index again.
+	n, err := p.loadHolding(ctx, key, id)
 	if err != nil {
 		return schema.ProvisionedUser{}, err
 	}
