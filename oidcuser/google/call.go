@@ -3,16 +3,12 @@ package google
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
-
-	"google.golang.org/api/googleapi"
 
 	"github.com/usersvc/usersvc/oidcuser"
 	"github.com/usersvc/usersvc/schema"
@@ -71,31 +67,26 @@ func classify(ctx context.Context, err error) failure {
 		}
 		return failure{classUnavailable, te}
 	}
-	var ge *googleapi.Error
-	if errors.As(err, &ge) {
-		err := &apiError{ge}
-		reasons := make([]string, 0, len(ge.Errors))
-		for _, item := range ge.Errors {
-			reasons = append(reasons, item.Reason)
-		}
-		throttled := slices.ContainsFunc(reasons, func(r string) bool { return slices.Contains(throttleReasons, r) })
+	var ae *apiError
+	if errors.As(err, &ae) {
+		throttled := slices.ContainsFunc(ae.reasons, func(r string) bool { return slices.Contains(throttleReasons, r) })
 		switch {
-		case ge.Code == http.StatusTooManyRequests || (ge.Code == http.StatusForbidden && throttled):
-			return failure{classThrottled, err}
-		case ge.Code == http.StatusForbidden && slices.Contains(reasons, "dailyLimitExceeded"):
-			return failure{classFailed, err} // "do not retry without fixing the problem"
-		case ge.Code == http.StatusNotFound || ge.Code == http.StatusBadRequest:
-			return failure{classNotFound, err}
-		case ge.Code == http.StatusUnauthorized:
-			return failure{classCredentials, err}
-		case ge.Code == http.StatusForbidden && (len(reasons) == 0 || slices.Contains(reasons, "forbidden") || slices.Contains(reasons, "notAuthorized")):
-			return failure{classForbidden, err}
-		case ge.Code == http.StatusForbidden:
-			return failure{classCredentials, err}
-		case ge.Code >= 500:
-			return failure{classUnavailable, err}
+		case ae.code == http.StatusTooManyRequests || (ae.code == http.StatusForbidden && throttled):
+			return failure{classThrottled, ae}
+		case ae.code == http.StatusForbidden && slices.Contains(ae.reasons, "dailyLimitExceeded"):
+			return failure{classFailed, ae} // "do not retry without fixing the problem"
+		case ae.code == http.StatusNotFound || ae.code == http.StatusBadRequest:
+			return failure{classNotFound, ae}
+		case ae.code == http.StatusUnauthorized:
+			return failure{classCredentials, ae}
+		case ae.code == http.StatusForbidden && (len(ae.reasons) == 0 || slices.Contains(ae.reasons, "forbidden") || slices.Contains(ae.reasons, "notAuthorized")):
+			return failure{classForbidden, ae}
+		case ae.code == http.StatusForbidden:
+			return failure{classCredentials, ae}
+		case ae.code >= 500:
+			return failure{classUnavailable, ae}
 		}
-		return failure{classFailed, err}
+		return failure{classFailed, ae}
 	}
 	if ctx.Err() != nil {
 		return failure{classFailed, err}
@@ -130,20 +121,6 @@ func (e *credentialsError) Unwrap() []error {
 
 // errForbidden marks a 403 of users.get (see classForbidden).
 var errForbidden = errors.New("the Directory API answered 403 forbidden")
-
-// apiError is the SDK's error for an API answer, read on one line: the
-// status, the reasons and Google's message.
-type apiError struct{ ge *googleapi.Error }
-
-func (e *apiError) Error() string {
-	reasons := make([]string, 0, len(e.ge.Errors))
-	for _, item := range e.ge.Errors {
-		reasons = append(reasons, item.Reason)
-	}
-	return fmt.Sprintf("the Directory API answered %d %s: %s", e.ge.Code, strings.Join(reasons, ","), oneLine(e.ge.Message))
-}
-
-func (e *apiError) Unwrap() error { return e.ge }
 
 // asError turns f into the error callers see. id is the user asked about
 // ("" for listings); retryAfter is the hint for throttled and unavailable
@@ -192,8 +169,8 @@ func (d *Directory) backoffFor(n int) time.Duration {
 }
 
 // call runs do under p: throttled and failed calls are retried with
-// exponential backoff, up to p.attempts calls in all. The SDK itself never
-// retries (its generated calls send one request each), so these are all
+// exponential backoff, up to p.attempts calls in all. fetch sends one
+// request per call and the token fetch is never retried, so these are all
 // the calls one request makes. id names the user for errors.
 func (d *Directory) call(ctx context.Context, p policy, id string, do func(ctx context.Context) error) error {
 	var last failure

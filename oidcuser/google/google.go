@@ -1,7 +1,15 @@
 // Package google is the Google Workspace directory: it finds and lists
-// people through the Admin SDK Directory API (google.golang.org/api's
-// admin/directory/v1, which nothing else in usersvc imports), as a service
-// account acting for an administrator through domain-wide delegation.
+// people through the Admin SDK Directory API (users.get and users.list, over
+// plain net/http), as a service account acting for an administrator through
+// domain-wide delegation (golang.org/x/oauth2/jwt's JWT bearer grant).
+//
+// Google's Go SDK (google.golang.org/api) is not used: for two GET calls it
+// brought grpc, OpenTelemetry and cloud.google.com/go/auth into the binary
+// (5.4 MB of stripped binary and 3.4 MiB of resident memory at idle,
+// measured on usersvc, whether or not a Google directory is configured).
+// golang.org/x/oauth2/google is not used either, since it links the GCE
+// metadata client and the external-account flows; the key file's few
+// fields are read here.
 //
 // A person's login and email are their primary email (Workspace holds an
 // email once: no two people share one). Suspended or archived people are
@@ -31,9 +39,7 @@ import (
 	"sync"
 	"time"
 
-	googleoauth "golang.org/x/oauth2/google"
-	admin "google.golang.org/api/admin/directory/v1"
-	"google.golang.org/api/option"
+	"golang.org/x/oauth2/jwt"
 
 	"github.com/usersvc/usersvc/oidcuser"
 )
@@ -56,7 +62,7 @@ const (
 )
 
 // Scope is the one OAuth scope usersvc asks for: reading users.
-const Scope = admin.AdminDirectoryUserReadonlyScope
+const Scope = "https://www.googleapis.com/auth/admin.directory.user.readonly"
 
 // Config configures the Google Workspace directory. The environment
 // variables in the comments are cmd/usersvc's names.
@@ -95,7 +101,8 @@ type Config struct {
 
 // Directory looks people up in Google Workspace.
 type Directory struct {
-	svc       *admin.Service
+	client    *http.Client
+	root      string // the API's root, ending in "/"
 	tokens    *tokenCache
 	transport http.RoundTripper
 	customer  string
@@ -130,7 +137,7 @@ type serviceAccountKey struct {
 // New checks cfg and builds the directory. It makes no call: Probe checks
 // that Google accepts the credentials. Errors are one line naming the
 // setting at fault, and never quote the key.
-func New(ctx context.Context, cfg Config) (*Directory, error) {
+func New(_ context.Context, cfg Config) (*Directory, error) {
 	key, err := parseKey(cfg.CredentialsJSON)
 	if err != nil {
 		return nil, err
@@ -150,7 +157,7 @@ func New(ctx context.Context, cfg Config) (*Directory, error) {
 		return nil, fmt.Errorf("GOOGLE_DIRECTORY_URL %w", err)
 	}
 	if !strings.HasSuffix(endpoint, "/") {
-		endpoint += "/" // the SDK resolves its paths against the root
+		endpoint += "/" // paths are appended to the root, which may have a path of its own
 	}
 	customer := strings.TrimSpace(cfg.Customer)
 	if customer == "" {
@@ -162,31 +169,22 @@ func New(ctx context.Context, cfg Config) (*Directory, error) {
 	if base == nil {
 		base = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	conf, err := googleoauth.JWTConfigFromJSON(cfg.CredentialsJSON, Scope)
-	if err != nil {
-		return nil, errors.New("GOOGLE_CREDENTIALS_FILE is not a usable service account key")
+	conf := &jwt.Config{
+		Email:        key.ClientEmail,
+		PrivateKey:   []byte(key.PrivateKey),
+		PrivateKeyID: key.PrivateKeyID,
+		Scopes:       []string{Scope},
+		TokenURL:     key.TokenURI,
+		Subject:      subject,
 	}
-	conf.Subject = subject
-	conf.TokenURL = key.TokenURI
 	tokens := &tokenCache{conf: conf, client: &http.Client{Transport: base, Timeout: cfg.Timeout}}
 	client := &http.Client{Transport: &authTransport{tokens: tokens, base: base}, Timeout: cfg.Timeout}
-	svc, err := admin.NewService(ctx,
-		option.WithHTTPClient(client), // carries our auth: the SDK adds none of its own
-		option.WithEndpoint(endpoint),
-		option.WithUserAgent("usersvc"),
-		// The SDK's request log follows GOOGLE_SDK_GO_LOGGING_LEVEL unless
-		// a logger is given: it must never print our requests.
-		option.WithLogger(slog.New(slog.DiscardHandler)),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("google directory client: %w", err)
-	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Directory{
-		svc: svc, tokens: tokens, transport: base, customer: customer,
+		client: client, root: endpoint, tokens: tokens, transport: base, customer: customer,
 		pageSize: cfg.PageSize, backoff: cfg.Backoff, maxWait: cfg.MaxBackoff, attempts: cfg.PageAttempts,
 		log: log,
 	}, nil

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	admin "google.golang.org/api/admin/directory/v1"
-
 	"github.com/usersvc/usersvc/oidcuser"
 	"github.com/usersvc/usersvc/schema"
 )
@@ -27,23 +25,23 @@ func (d *Directory) ListUsers(ctx context.Context, _ oidcuser.ListQuery, fn func
 	managers := map[string]manager{}
 	token := ""
 	for page := 1; ; page++ {
-		var res *admin.Users
+		var res userPage
 		err := d.call(ctx, d.batch(), "", func(ctx context.Context) error {
-			var err error
-			res, err = d.list(token, int64(d.pageSize)).Context(ctx).Do()
-			return err
+			res = userPage{}
+			return d.fetch(ctx, d.listURL(token, d.pageSize), &res)
 		})
 		if err != nil {
 			return fmt.Errorf("list the Google directory: page %d: %w", page, listingError(err))
 		}
-		for _, u := range res.Users {
-			if u != nil && u.PrimaryEmail != "" {
+		for i := range res.Users {
+			if u := &res.Users[i]; u.PrimaryEmail != "" {
 				managers[strings.ToLower(u.PrimaryEmail)] = managerOf(u)
 			}
 		}
 		people := make([]oidcuser.Person, 0, len(res.Users))
-		for _, u := range res.Users {
-			if u == nil || u.Id == "" || u.PrimaryEmail == "" {
+		for i := range res.Users {
+			u := &res.Users[i]
+			if u.ID == "" || u.PrimaryEmail == "" {
 				continue
 			}
 			p, err := d.person(ctx, u, d.batch(), managers)
@@ -61,16 +59,6 @@ func (d *Directory) ListUsers(ctx context.Context, _ oidcuser.ListQuery, fn func
 		}
 		token = res.NextPageToken
 	}
-}
-
-// list is users.list for the customer, in a stable order.
-func (d *Directory) list(pageToken string, maxResults int64) *admin.UsersListCall {
-	call := d.svc.Users.List().Customer(d.customer).MaxResults(maxResults).
-		OrderBy("email").SortOrder("ASCENDING").Projection("basic")
-	if pageToken != "" {
-		call = call.PageToken(pageToken)
-	}
-	return call
 }
 
 // listingError: a listing the API refuses as a bad request or unknown
@@ -92,8 +80,8 @@ func listingError(err error) error {
 // A refusal wraps oidcuser.ErrDirectoryCredentials.
 func (d *Directory) Probe(ctx context.Context) error {
 	err := d.call(ctx, policy{attempts: 1, interactive: true}, "", func(ctx context.Context) error {
-		_, err := d.list("", 1).Context(ctx).Do()
-		return err
+		var res userPage
+		return d.fetch(ctx, d.listURL("", 1), &res)
 	})
 	return listingError(err)
 }

@@ -158,7 +158,8 @@ func TestLookupRetryFitsTheDeadline(t *testing.T) {
 }
 
 // TestListingRetriesAreBounded: a listing page is tried PageAttempts times
-// with backoff, then the listing fails; the SDK adds no calls of its own.
+// with backoff, then the listing fails; the HTTP client adds no calls of
+// its own.
 func TestListingRetriesAreBounded(t *testing.T) {
 	for _, tt := range append(throttles[:len(throttles):len(throttles)], outages[0]) {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	admin "google.golang.org/api/admin/directory/v1"
-
 	"github.com/usersvc/usersvc/oidcuser"
 	"github.com/usersvc/usersvc/schema"
 )
@@ -57,7 +55,7 @@ func (d *Directory) LookupByID(ctx context.Context, id string) (schema.User, err
 	if err != nil {
 		return schema.User{}, err
 	}
-	if u.Id != id {
+	if u.ID != id {
 		return schema.User{}, notFound
 	}
 	p, err := d.person(ctx, u, interactive, nil)
@@ -71,7 +69,7 @@ func (d *Directory) LookupByID(ctx context.Context, id string) (schema.User, err
 // when usersvc's credentials lack the right and when the key is an email
 // outside the customer's domains; a probe (one users.list call) tells
 // which: when it passes, the person is out of reach, so not found.
-func (d *Directory) get(ctx context.Context, key string) (*admin.User, error) {
+func (d *Directory) get(ctx context.Context, key string) (*user, error) {
 	u, err := d.getUser(ctx, interactive, key)
 	if errors.Is(err, errForbidden) {
 		if perr := d.Probe(ctx); perr != nil {
@@ -84,15 +82,18 @@ func (d *Directory) get(ctx context.Context, key string) (*admin.User, error) {
 }
 
 // getUser is one users.get under p.
-func (d *Directory) getUser(ctx context.Context, p policy, key string) (*admin.User, error) {
-	var u *admin.User
+func (d *Directory) getUser(ctx context.Context, p policy, key string) (*user, error) {
+	var u *user
 	err := d.call(ctx, p, key, func(ctx context.Context) error {
-		var err error
-		u, err = d.svc.Users.Get(key).Projection("basic").Context(ctx).Do()
-		if err == nil && (u == nil || u.Id == "" || u.PrimaryEmail == "") {
-			err = errors.New("users.get answered a user without id or primaryEmail")
+		var got user
+		if err := d.fetch(ctx, d.userURL(key), &got); err != nil {
+			return err
 		}
-		return err
+		if got.ID == "" || got.PrimaryEmail == "" {
+			return errors.New("users.get answered a user without id or primaryEmail")
+		}
+		u = &got
+		return nil
 	})
 	return u, err
 }
@@ -106,8 +107,8 @@ type manager struct {
 // person maps a Directory API user onto a directory person, reading the
 // manager's record (under p) unless managers already holds it. managers
 // may be nil.
-func (d *Directory) person(ctx context.Context, u *admin.User, p policy, managers map[string]manager) (oidcuser.Person, error) {
-	out := oidcuser.Person{ID: u.Id, Login: u.PrimaryEmail, Email: u.PrimaryEmail, User: mapUser(u)}
+func (d *Directory) person(ctx context.Context, u *user, p policy, managers map[string]manager) (oidcuser.Person, error) {
+	out := oidcuser.Person{ID: u.ID, Login: u.PrimaryEmail, Email: u.PrimaryEmail, User: mapUser(u)}
 	ref := managerRef(u)
 	switch {
 	case ref == "":
@@ -149,8 +150,8 @@ func (d *Directory) manager(ctx context.Context, email string, p policy, manager
 	return m, nil
 }
 
-func managerOf(u *admin.User) manager {
-	m := manager{id: u.Id, email: u.PrimaryEmail, known: true}
+func managerOf(u *user) manager {
+	m := manager{id: u.ID, email: u.PrimaryEmail, known: true}
 	if u.Name != nil {
 		m.name = strings.TrimSpace(u.Name.FullName)
 		if m.name == "" {
@@ -165,12 +166,12 @@ func managerOf(u *admin.User) manager {
 // title and department (else the first organization's) as role and team;
 // suspended or archived people are inactive; the unique id is the
 // directory id.
-func mapUser(u *admin.User) schema.User {
+func mapUser(u *user) schema.User {
 	out := schema.User{
 		UserID:         u.PrimaryEmail,
 		Email:          u.PrimaryEmail,
 		IsActive:       !u.Suspended && !u.Archived,
-		OtherKeyValues: map[string]string{schema.DirectoryIDProperty: u.Id},
+		OtherKeyValues: map[string]string{schema.DirectoryIDProperty: u.ID},
 	}
 	if u.Name != nil {
 		out.FirstName, out.LastName, out.FullName = u.Name.GivenName, u.Name.FamilyName, u.Name.FullName
@@ -184,11 +185,10 @@ func mapUser(u *admin.User) schema.User {
 }
 
 // primaryOrganization is the organization marked primary, else the first.
-// The SDK leaves organizations as raw JSON values.
-func primaryOrganization(u *admin.User) (admin.UserOrganization, bool) {
-	var orgs []admin.UserOrganization
+func primaryOrganization(u *user) (organization, bool) {
+	var orgs []organization
 	if !decodeList(u.Organizations, &orgs) || len(orgs) == 0 {
-		return admin.UserOrganization{}, false
+		return organization{}, false
 	}
 	for _, o := range orgs {
 		if o.Primary {
@@ -199,8 +199,8 @@ func primaryOrganization(u *admin.User) (admin.UserOrganization, bool) {
 }
 
 // managerRef is the value of the user's first manager relation.
-func managerRef(u *admin.User) string {
-	var rels []admin.UserRelation
+func managerRef(u *user) string {
+	var rels []relation
 	if !decodeList(u.Relations, &rels) {
 		return ""
 	}
@@ -212,13 +212,10 @@ func managerRef(u *admin.User) string {
 	return ""
 }
 
-// decodeList converts a raw JSON value the SDK decoded into any into out.
-func decodeList(v any, out any) bool {
-	if v == nil {
-		return false
-	}
-	data, err := json.Marshal(v)
-	return err == nil && json.Unmarshal(data, out) == nil
+// decodeList decodes a list field of the users resource into out; false
+// when it is absent or not a list of the expected shape.
+func decodeList(raw json.RawMessage, out any) bool {
+	return len(raw) > 0 && json.Unmarshal(raw, out) == nil
 }
 
 func containsFold(list []string, s string) bool {
