@@ -1123,6 +1123,7 @@ var notExposed = map[string]string{
 	"PROXY_TX_TIMEOUT":                  "tuning; extraEnv",
 	"PROXY_RETRY_TIME":                  "tuning; extraEnv",
 	"NEGATIVE_CACHE_SIZE":               "tuning; extraEnv",
+	"GRAPH_CACHE_SIZE":                  "tuning; extraEnv",
 	"AUTH_DISABLED":                     "set when oidc.enabled is false",
 	"FLASK_OIDC_PROVIDER_NAME":          "flaskoidc compatibility; oidc.configs",
 	"FLASK_OIDC_REDIRECT_URI":           "flaskoidc compatibility; oidc.configs",

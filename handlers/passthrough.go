@@ -80,6 +80,13 @@ func (s *server) passThrough(c *gin.Context) {
 	h.Del("X-Content-Type-Options")
 	c.Request.Header["X-Request-Id"] = []string{requestID(c)}
 	s.upstream.ServeHTTP(c.Writer, c.Request)
+	switch c.Request.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		// Also after a failed or cut answer: the upstream may have
+		// written before it failed.
+		s.upstreamWrote()
+	}
 	c.Abort()
 }
 

@@ -66,6 +66,11 @@ type Deps struct {
 	// Upstream, when set, receives every request for a path usersvc does not
 	// own, after authentication (METADATA_UPSTREAM_URL).
 	Upstream http.Handler
+	// UpstreamWrote, when set, is called after every request passed to the
+	// upstream that may have written (any method but GET, HEAD, OPTIONS):
+	// the upstream writes the graph this service reads, so the read cache
+	// must not keep answering from before it.
+	UpstreamWrote func()
 	// Reported checks run for /healthcheck only: shown there, never failing
 	// it or readiness (the upstream's reachability).
 	Reported []Check
@@ -115,7 +120,9 @@ type server struct {
 	reported []Check
 	advisory []Check
 	upstream http.Handler
-	own      ownPaths
+	// upstreamWrote is Deps.UpstreamWrote, never nil.
+	upstreamWrote func()
+	own           ownPaths
 
 	userRoutes *userRouter
 	hook       *eventHook
@@ -137,9 +144,10 @@ func New(d Deps) http.Handler {
 		build:   d.Build,
 		openapi: d.OpenAPI,
 
-		reported: d.Reported,
-		advisory: d.Advisory,
-		upstream: d.Upstream,
+		reported:      d.Reported,
+		advisory:      d.Advisory,
+		upstream:      d.Upstream,
+		upstreamWrote: d.UpstreamWrote,
 
 		userRoutes: newUserRouter(userRouteTable),
 		hook:       newEventHook(d.EventHook),
@@ -150,6 +158,9 @@ func New(d Deps) http.Handler {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.upstreamWrote == nil {
+		s.upstreamWrote = func() {}
 	}
 	access := d.AccessLog
 	if access == nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/usersvc/usersvc/oidcuser/google"
 	"github.com/usersvc/usersvc/oidcuser/ldap"
 	"github.com/usersvc/usersvc/oidcuser/okta"
+	"github.com/usersvc/usersvc/proxy"
 	neo4jstore "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/schema"
 )
@@ -121,6 +122,8 @@ var envVars = []envVar{
 	{"PROXY_CONNECT_TIMEOUT", "1s", "Timeout of dialing Neo4j (waiting for a pooled connection gets five times as long); while Neo4j is known to be down, store routes answer 503 at once."},
 	{"PROXY_TX_TIMEOUT", "10s", "Server-side limit of one Neo4j transaction."},
 	{"PROXY_RETRY_TIME", "2s", "How long one call may retry transient Neo4j failures."},
+	{"GRAPH_CACHE_TTL", "2s", "Read cache of users and their follow/own/read lists: how long an answer is reused, the staleness bound for changes other writers (another replica, databuilder, Amundsen's metadata service) make to the graph. Every write through this process (including passed-through requests) drops the cache at once. 0 turns it off; at most 1m."},
+	{"GRAPH_CACHE_SIZE", "10000", "Most answers the read cache keeps."},
 	{"USER_OTHER_KEYS", "okta_id", "Comma list of user node properties returned as other_key_values (Amundsen metadata's setting); none turns them off."},
 	{"EMBEDDED_DB_PATH", "./data/usersvc.db", "File of the embedded store."},
 	{"EMBEDDED_CATALOG_FILE", "", "Optional JSON catalog (tables, dashboards, features, reads) loaded into the embedded store at start."},
@@ -163,6 +166,8 @@ type Config struct {
 	Neo4j               neo4jstore.Config
 	EmbeddedDBPath      string
 	EmbeddedCatalogFile string
+	// GraphCache is the read cache in front of either store (TTL 0: off).
+	GraphCache proxy.CacheConfig
 
 	Upstream UpstreamConfig
 	// TrustedProxies are the peers whose X-Forwarded-* headers are believed.
@@ -488,6 +493,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.Neo4j = loadNeo4j(r, c.ProxyHost, c.ProxyClient == "neo4j")
 	c.EmbeddedDBPath = r.str("EMBEDDED_DB_PATH", "./data/usersvc.db")
 	c.EmbeddedCatalogFile = r.str("EMBEDDED_CATALOG_FILE", "")
+	c.GraphCache = proxy.CacheConfig{
+		TTL:  r.duration("GRAPH_CACHE_TTL", 2*time.Second),
+		Size: r.integer("GRAPH_CACHE_SIZE", 10000, 1, 10_000_000),
+	}
+	if c.GraphCache.TTL > time.Minute {
+		r.fail("GRAPH_CACHE_TTL", "must be at most 1m (0 turns the cache off)")
+	}
 	c.Upstream = loadUpstream(r)
 	c.TrustedProxies = r.prefixes("TRUSTED_PROXIES")
 	c.OtherKeys = loadOtherKeys(r)

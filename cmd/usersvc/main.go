@@ -196,20 +196,24 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 		return err
 	}
 
-	rawStore, storeReady, err := openStore(ctx, cfg, log)
+	opened, storeReady, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := rawStore.Close(); err != nil {
+		if err := opened.Close(); err != nil {
 			log.Error("closing store", "error", err)
 		}
 	}()
-	store := proxy.Observed(rawStore, m)
 	var refused <-chan error // a graph the store cannot use ends the server
-	if n, ok := rawStore.(*neo4jstore.Store); ok {
+	if n, ok := opened.(*neo4jstore.Store); ok {
 		refused = n.Refused()
 	}
+	// Every writer of this process (API, resolution, sync, hooks, SCIM, the
+	// System Log poller) goes through rawStore, so the read cache sees
+	// every write it must drop answers for.
+	rawStore, invalidate := withGraphCache(opened, cfg.GraphCache, m)
+	store := proxy.Observed(rawStore, m)
 
 	directory, err := newDirectory(ctx, cfg, log, m.RateLimitRemaining)
 	if err != nil {
@@ -282,21 +286,22 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, access handlers.Ac
 	}
 
 	handler := handlers.New(handlers.Deps{
-		Logger:      log,
-		AccessLog:   access,
-		Users:       resolver,
-		Store:       store,
-		Decoder:     schema.NewUserDecoder(),
-		Health:      []handlers.Check{{Name: "store:" + store.Kind(), Probe: store.Health}},
-		Ready:       append(storeReady, ready...),
-		Auth:        authCfg,
-		Observer:    m,
-		Build:       build,
-		OpenAPI:     spec,
-		CORSOrigins: cfg.CORSOrigins,
-		Upstream:    upstreamHandler,
-		Reported:    upstreamChecks,
-		Advisory:    advisory,
+		Logger:        log,
+		AccessLog:     access,
+		Users:         resolver,
+		Store:         store,
+		Decoder:       schema.NewUserDecoder(),
+		Health:        []handlers.Check{{Name: "store:" + store.Kind(), Probe: store.Health}},
+		Ready:         append(storeReady, ready...),
+		Auth:          authCfg,
+		Observer:      m,
+		Build:         build,
+		OpenAPI:       spec,
+		CORSOrigins:   cfg.CORSOrigins,
+		Upstream:      upstreamHandler,
+		UpstreamWrote: invalidate,
+		Reported:      upstreamChecks,
+		Advisory:      advisory,
 
 		TrustedProxies: cfg.TrustedProxies,
 		EventHook:      hookCfg,

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/proxy/embedded"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/schema"
@@ -79,4 +80,12 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 	if _, err := s.GetUser(context.Background(), "x"); schema.KindOf(err) != schema.KindUnavailable {
 		t.Fatalf("GetUser on closed store = %v, want unavailable", err)
 	}
+}
+
+// TestContractThroughReadCache: the store contract holds with the read
+// cache (GRAPH_CACHE_TTL, on by default) in front of the embedded store.
+func TestContractThroughReadCache(t *testing.T) {
+	proxytest.Run(t, func(t *testing.T) proxytest.Store {
+		return proxy.Cached(open(t, filepath.Join(t.TempDir(), "usersvc.db")), proxy.CacheConfig{TTL: time.Hour})
+	})
 }
