@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/usersvc/usersvc/proxy/proxytest"
 	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
+	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/testsupport/amundsen"
 )
 
