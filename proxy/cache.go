@@ -38,7 +38,8 @@ type CacheConfig struct {
 // answer when it returns, so a reader never gets
 // the state from before a write of this process that finished before it
 // asked. Only successful answers and "not found" are kept. A read during
-// a write may still answer from before it, as it could without the cache.
+// a write may still answer from before it, as it could without the cache;
+// while the graph is away, answers read within the TTL still serve.
 //
 // Invalidation is a generation counter rather than a per-key delete: one
 // write can change what other keys read (a manager's name, both ends of a

@@ -54,6 +54,7 @@ type options struct {
 	cpuProfile  string
 	neo4j       bool
 	neoDuration time.Duration
+	neoRounds   int
 	neoWorkers  int
 	neoVersion  string
 	neoJVMFlags string
@@ -92,7 +93,8 @@ func main() {
 	soakFor := flag.Duration("soak", 0, "run the soak instead: a mixed load for this long (make soak: 10m)")
 	soakRate := flag.Int("soak-rate", 150, "soak request rate per second")
 	flag.BoolVar(&o.neo4j, "neo4j", false, "run the production-path rows instead (issue 31): usersvc and Amundsen's metadata service on one real Neo4j, and the bare gin handler")
-	flag.DurationVar(&o.neoDuration, "neo4j-duration", 5*time.Second, "load time per row in the -neo4j run")
+	flag.DurationVar(&o.neoDuration, "neo4j-duration", 6*time.Second, "load time per row in the -neo4j run (split into -neo4j-rounds)")
+	flag.IntVar(&o.neoRounds, "neo4j-rounds", 3, "rounds of the -neo4j run: every row once per round, each round starting one row later")
 	flag.StringVar(&o.neoVersion, "neo4j-version", "4.4", "Neo4j series of the -neo4j run (4.4: Amundsen's own read-list query fails on 5.x, docs/amundsen-differences.md)")
 	flag.StringVar(&o.neoJVMFlags, "neo4j-jvm-flags", "", "extra JVM flags for Neo4j in the -neo4j run, comma separated, after testsupport/neo4jserver's (e.g. -XX:TieredStopAtLevel=4,-Xmx1g)")
 	flag.BoolVar(&o.neoDebug, "amundsen-debug", true, "in the -neo4j run, Amundsen's metadata service as it ships (LocalConfig: Flask DEBUG, debug logging); false: both off")

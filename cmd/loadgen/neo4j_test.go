@@ -138,8 +138,31 @@ func TestNeoChecksAndReport(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if !reportNeo4j(&out, o, neoResults{Rows: rows[:2], Checks: checks[:1]}) {
+	o.cold = 200
+	met := neoResults{Rows: rows[:2], Checks: checks[:1], GinRatio: 0.9, GinCPURatio: 1.3,
+		HerdRequests: 500, HerdOK: 500, HerdOktaCalls: 2, HerdNodes: 1,
+		Cold: resolveResult{OK: 200, P99: 24 * time.Millisecond}, ColdOktaCalls: 400, ColdNodes: 200,
+		Directory: resolveResult{OK: 200, P99: 20 * time.Millisecond}}
+	if !reportNeo4j(&out, o, met) {
 		t.Fatalf("all targets met must pass:\n%s", out.String())
+	}
+	// Each of the later targets fails the report on its own.
+	for name, miss := range map[string]func(r *neoResults){
+		"gin ratio":      func(r *neoResults) { r.GinRatio = 0.84 },
+		"herd 503s":      func(r *neoResults) { r.HerdOK = 499 },
+		"herd lookups":   func(r *neoResults) { r.HerdOktaCalls = 4 },
+		"herd nodes":     func(r *neoResults) { r.HerdNodes = 2 },
+		"cold nodes":     func(r *neoResults) { r.ColdNodes = 199 },
+		"cold lookups":   func(r *neoResults) { r.ColdOktaCalls = 401 },
+		"cold p99":       func(r *neoResults) { r.Cold.P99 = 25*time.Millisecond + time.Microsecond },
+		"directory 404s": func(r *neoResults) { r.Directory.OK = 199 },
+	} {
+		r := met
+		miss(&r)
+		out.Reset()
+		if reportNeo4j(&out, o, r) {
+			t.Errorf("%s: a missed target must fail the report:\n%s", name, out.String())
+		}
 	}
 	if reportNeo4j(&out, o, neoResults{}) {
 		t.Fatal("no checks at all must not pass")
