@@ -118,9 +118,13 @@ testsupport/%/node_modules/.package-lock.json: testsupport/%/package-lock.json t
 
 # Benchmarks, then the load harness (loopback only, bounded, stops by itself;
 # exits non-zero when a target is missed). See docs/performance.md.
-bench: node-deps
+# The load harness twice: the embedded store (the default rows), then the
+# production path on a real Neo4j beside Amundsen's metadata service (issue
+# 31). Each exits non-zero when a target is missed.
+bench: node-deps amundsen-venv neo4j-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./handlers/... ./oidcuser/ ./proxy/...
 	$(GO) run ./cmd/loadgen -svg docs/performance-rows.svg
+	$(GO) run ./cmd/loadgen -neo4j -amundsen-debug=false -svg docs/performance-neo4j.svg
 
 # Opt-in 10-minute soak (not in CI): mixed load with scheduled Okta outages;
 # RSS and goroutines must stay flat and no 5xx may appear outside outages.

@@ -79,7 +79,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 32, "concurrent connections in the warm scenario")
 	flag.IntVar(&o.maxRequests, "max-requests", 2_000_000, "request cap per load in the warm scenario")
 	flag.BoolVar(&o.extraRows, "extra-rows", true, "also measure the earlier setups (logs discarded; in-process issuer without metrics)")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "after the warm rounds, load the representative service once more (PPROF_ENABLED) and write its CPU profile to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "after the warm rounds, load the representative service (with -neo4j: usersvc on Neo4j, GET /user) once more (PPROF_ENABLED) and write its CPU profile to this file")
 	flag.StringVar(&o.usersvc, "usersvc", "", "usersvc binary (default: build ./cmd/usersvc)")
 	flag.IntVar(&o.cold, "cold", 200, "distinct unknown users in the cold-resolution latency scenario")
 	flag.DurationVar(&o.coldLatency, "cold-latency", 20*time.Millisecond, "latency of the Okta test server in the cold scenario")

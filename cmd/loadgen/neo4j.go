@@ -246,6 +246,9 @@ func runNeo4j(o options) (neoResults, error) {
 		"CREDENTIALS_PROXY_USER=" + srv.User, "CREDENTIALS_PROXY_PASSWORD=" + srv.Password,
 		"FLASK_OIDC_CONFIG_URL=" + prov.DiscoveryURL(), "OIDC_AUDIENCE=api://default",
 	}
+	if o.cpuProfile != "" {
+		env = append(env, "PPROF_ENABLED=true")
+	}
 	if o.serviceEnv != "" {
 		env = append(env, strings.Split(o.serviceEnv, ",")...)
 	}
@@ -352,6 +355,20 @@ func runNeo4j(o options) (neoResults, error) {
 	if u, g := r.Rows[0], r.Rows[len(r.Rows)-1]; g.rate() > 0 && g.cpuPerRequest() > 0 {
 		r.GinRatio = u.rate() / g.rate()
 		r.GinCPURatio = float64(u.cpuPerRequest()) / float64(g.cpuPerRequest())
+	}
+
+	if o.cpuProfile != "" {
+		// A load of its own after the rows, so the profiler's overhead never
+		// touches the figures (-service-env GRAPH_CACHE_TTL=0 profiles the
+		// reads Neo4j answers).
+		profile := make(chan error, 1)
+		go func() { profile <- fetchProfile(metrics, 5, o.cpuProfile) }()
+		if _, err := load("profiled", svcURL+neoRequests[0].Path, bearer, svc.pid(), o.conns, 5*time.Second, o.maxRequests); err != nil {
+			return neoResults{}, err
+		}
+		if err := <-profile; err != nil {
+			return neoResults{}, fmt.Errorf("cpu profile: %w", err)
+		}
 	}
 
 	// The herd: concurrent first requests for one person the graph does not
