@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -90,8 +91,9 @@ func (s *server) authenticate(c *gin.Context) {
 		s.refuse(c, &auth.Error{Reason: auth.ReasonMalformed})
 		return
 	}
-	ctx := c.Request.Context()
-	p, err := s.auth.Authenticator.Authenticate(auth.WithClientAddr(ctx, c.ClientIP()), header)
+	st := stateOf(c)
+	st.Caller.Addr = s.clientAddr(c)
+	p, err := s.auth.Authenticator.Authenticate(c.Request.Context(), header)
 	if err != nil {
 		outcome := string(auth.ReasonOf(err))
 		if outcome == "" {
@@ -102,8 +104,23 @@ func (s *server) authenticate(c *gin.Context) {
 		return
 	}
 	s.obs.AuthOutcome("ok")
-	c.Request = c.Request.WithContext(schema.WithPrincipal(ctx, p))
+	// The request's context is st: from here on it carries the principal.
+	st.Caller.Principal, st.Caller.Authenticated = p, true
 	c.Next()
+}
+
+// clientAddr is the client's address as gin's ClientIP names it. Without
+// trusted proxies that is the peer, parsed here without ClientIP's
+// allocations (it parses the trusted-proxy rules on every call); an address
+// ClientIP would not accept as it stands takes ClientIP's path.
+func (s *server) clientAddr(c *gin.Context) netip.Addr {
+	if !s.trustsProxies {
+		if ap, err := netip.ParseAddrPort(c.Request.RemoteAddr); err == nil && ap.Addr().Zone() == "" {
+			return ap.Addr()
+		}
+	}
+	addr, _ := netip.ParseAddr(c.ClientIP())
+	return addr
 }
 
 // refuse answers a failed authentication: 401 with an RFC 6750 challenge for

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/gin-gonic/gin"
 )
@@ -24,16 +25,14 @@ func newRequestIDs() *requestIDs {
 	return &requestIDs{prefix: hex.EncodeToString(b[:])}
 }
 
-// id is 32 hex digits: the prefix and the counter.
-func (g *requestIDs) id() string {
-	var buf [32]byte
+// id writes 32 hex digits into buf: the prefix and the counter.
+func (g *requestIDs) id(buf *[32]byte) {
 	copy(buf[:16], g.prefix)
 	n := g.next.Add(1)
 	for i := 31; i >= 16; i-- {
 		buf[i] = hexDigits[n&0xF]
 		n >>= 4
 	}
-	return string(buf[:])
 }
 
 const hexDigits = "0123456789abcdef"
@@ -42,12 +41,14 @@ const hexDigits = "0123456789abcdef"
 // join up across services) and otherwise generates one.
 func withRequestID(ids *requestIDs) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		st := attachState(c)
 		id := c.GetHeader("X-Request-Id")
 		if !validRequestID(id) {
-			id = ids.id()
+			ids.id(&st.idBuf)
+			// The string shares the state's memory, which nothing writes again.
+			id = unsafe.String(&st.idBuf[0], len(st.idBuf))
 		}
-		st := &requestState{id: id, idHeader: [1]string{id}}
-		c.Set(ctxState, st)
+		st.id, st.idHeader[0] = id, id
 		c.Writer.Header()["X-Request-Id"] = st.idHeader[:]
 		c.Next()
 	}

@@ -123,6 +123,9 @@ type server struct {
 	// upstreamWrote is Deps.UpstreamWrote, never nil.
 	upstreamWrote func()
 	own           ownPaths
+	// trustsProxies: TrustedProxies is not empty, so X-Forwarded-For may
+	// name the client.
+	trustsProxies bool
 
 	userRoutes *userRouter
 	hook       *eventHook
@@ -148,6 +151,7 @@ func New(d Deps) http.Handler {
 		advisory:      d.Advisory,
 		upstream:      d.Upstream,
 		upstreamWrote: d.UpstreamWrote,
+		trustsProxies: len(d.TrustedProxies) > 0,
 
 		userRoutes: newUserRouter(userRouteTable),
 		hook:       newEventHook(d.EventHook),

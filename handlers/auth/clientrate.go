@@ -6,6 +6,8 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
+
+	"github.com/usersvc/usersvc/schema"
 )
 
 // clientLimiters holds one token bucket per client address, so that a flood
@@ -41,26 +43,25 @@ func (c *clientLimiters) allow(client netip.Prefix) bool {
 	return l.Allow()
 }
 
-type clientKey struct{}
-
 // WithClientAddr tells the authenticator which address a request came from
 // (the peer, or the client a trusted proxy names): introspection calls are
-// shared fairly between addresses.
+// shared fairly between addresses. An address that does not parse is no
+// address.
 func WithClientAddr(ctx context.Context, addr string) context.Context {
-	return context.WithValue(ctx, clientKey{}, clientPrefix(addr))
+	c := schema.CallerFrom(ctx)
+	c.Addr, _ = netip.ParseAddr(addr)
+	return schema.WithCaller(ctx, c)
 }
 
 func clientFrom(ctx context.Context) netip.Prefix {
-	p, _ := ctx.Value(clientKey{}).(netip.Prefix)
-	return p
+	return clientPrefix(schema.CallerFrom(ctx).Addr)
 }
 
 // clientPrefix is the unit of fairness: one IPv4 address, or one IPv6 /64
 // (what a single host or subscriber is usually given, so rotating through
 // its addresses earns no new share).
-func clientPrefix(addr string) netip.Prefix {
-	ip, err := netip.ParseAddr(addr)
-	if err != nil {
+func clientPrefix(ip netip.Addr) netip.Prefix {
+	if !ip.IsValid() {
 		return netip.Prefix{}
 	}
 	ip = ip.Unmap().WithZone("")
