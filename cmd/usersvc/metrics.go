@@ -1,7 +1,10 @@
 package main
 
 import (
+	"maps"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,8 +23,13 @@ import (
 type metrics struct {
 	reg *prometheus.Registry
 
-	httpRequests   *prometheus.CounterVec
-	httpDuration   *prometheus.HistogramVec
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	// requests, authOutcomes and storeOps are the children of the metrics
+	// every request touches (seriesCache).
+	requests       seriesCache[requestLabels, requestSeries]
+	authOutcomes   seriesCache[string, prometheus.Counter]
+	storeOps       seriesCache[string, prometheus.Observer]
 	inFlight       prometheus.Gauge
 	auth           *prometheus.CounterVec
 	tokenCache     *prometheus.CounterVec
@@ -171,16 +179,73 @@ var _ auth.IntrospectionObserver = (*metrics)(nil)
 
 func (m *metrics) RequestStarted() { m.inFlight.Inc() }
 
-// The label sets of the hot path are resolved on every call: caching them in
-// sync.Maps saved about 100 ns a request (BenchmarkRequestFinished), within
-// the noise of the warm path's CPU time (docs/performance.md).
 func (m *metrics) RequestFinished(route, method string, status int, elapsed time.Duration) {
 	m.inFlight.Dec()
-	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.httpDuration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+	r := m.requestSeries(route, method, status)
+	r.count.Inc()
+	r.duration.Observe(elapsed.Seconds())
 }
 
-func (m *metrics) AuthOutcome(outcome string) { m.auth.WithLabelValues(outcome).Inc() }
+// requestLabels are the labels of one request's series.
+type requestLabels struct {
+	route, method string
+	status        int
+}
+
+// requestSeries are the children of httpRequests and httpDuration for one
+// set of labels.
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// requestSeries returns the series of a request's labels.
+func (m *metrics) requestSeries(route, method string, status int) requestSeries {
+	return m.requests.get(requestLabels{route, method, status}, func(l requestLabels) requestSeries {
+		return requestSeries{
+			count:    m.httpRequests.WithLabelValues(l.route, l.method, strconv.Itoa(l.status)),
+			duration: m.httpDuration.WithLabelValues(l.route, l.method),
+		}
+	})
+}
+
+// seriesCache keeps the children of metric vectors by their labels.
+// WithLabelValues hashes and validates every label value (and the status
+// must be formatted) on each call; the label sets of the per-request
+// metrics are few (route templates, methods, statuses, operations), so each
+// is resolved once into a map that is read without a lock and replaced,
+// copied, when a set is new.
+type seriesCache[K comparable, V any] struct {
+	m  atomic.Pointer[map[K]V]
+	mu sync.Mutex // serialises replacements
+}
+
+func (c *seriesCache[K, V]) get(k K, resolve func(K) V) V {
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var old map[K]V
+	if m := c.m.Load(); m != nil {
+		old = *m
+	}
+	if v, ok := old[k]; ok {
+		return v
+	}
+	v := resolve(k)
+	next := make(map[K]V, len(old)+1)
+	maps.Copy(next, old)
+	next[k] = v
+	c.m.Store(&next)
+	return v
+}
+
+func (m *metrics) AuthOutcome(outcome string) {
+	m.authOutcomes.get(outcome, func(o string) prometheus.Counter { return m.auth.WithLabelValues(o) }).Inc()
+}
 
 func (m *metrics) TokenCache(hit bool) {
 	if hit {
@@ -247,7 +312,8 @@ func (m *metrics) RateLimitRemaining(bucket string, remaining int) {
 }
 
 func (m *metrics) StoreOperation(op string, elapsed time.Duration, err error) {
-	m.storeDuration.WithLabelValues(op).Observe(elapsed.Seconds())
+	m.storeOps.get(op, func(op string) prometheus.Observer { return m.storeDuration.WithLabelValues(op) }).
+		Observe(elapsed.Seconds())
 	if err != nil {
 		switch schema.KindOf(err) {
 		case schema.KindNotFound, schema.KindInvalid, schema.KindConflict:
