@@ -21,22 +21,37 @@ type NodeMover interface {
 // now, when it is not key: the node that must move to key before the
 // person is written there. "" when there is none to move.
 func priorNode(ctx context.Context, store NodeMover, id, key string) (string, error) {
+	keys, err := directoryNodes(ctx, store, id)
+	if err != nil {
+		return "", err
+	}
+	return priorOf(keys, key), nil
+}
+
+// directoryNodes returns the keys of the nodes holding directory id (none
+// for an empty id).
+func directoryNodes(ctx context.Context, store NodeMover, id string) ([]string, error) {
 	if id == "" {
-		return "", nil
+		return nil, nil
 	}
 	keys, err := store.UserKeysByDirectoryID(ctx, id)
 	if err != nil {
-		return "", fmt.Errorf("find the node of %s: %w", id, err)
+		return nil, fmt.Errorf("find the node of %s: %w", id, err)
 	}
+	return keys, nil
+}
+
+// priorOf is priorNode on the keys directoryNodes found.
+func priorOf(keys []string, key string) string {
 	for _, k := range keys {
 		if k == key {
-			return "", nil
+			return ""
 		}
 	}
 	if len(keys) == 0 {
-		return "", nil
+		return ""
 	}
-	return keys[0], nil
+	return keys[0]
 }
 
 // moveNode moves the person's node from → to (their email changed, or it
@@ -83,6 +98,19 @@ type personStore interface {
 // conflict messages.
 func writePerson(ctx context.Context, store personStore, log *slog.Logger, source, asked string, u schema.User) (schema.User, bool, error) {
 	oktaID := u.OtherKeyValues[OtherKeyOktaID]
+	// Where the person's node stands does not depend on the key chosen
+	// below: read it beside the node under their key, one graph round trip
+	// less on a first request's path.
+	var prior struct {
+		keys []string
+		err  error
+	}
+	found := make(chan struct{})
+	go func() {
+		defer close(found)
+		prior.keys, prior.err = directoryNodes(ctx, store, oktaID)
+	}()
+	defer func() { <-found }()
 	if onKey, err := store.GetUser(ctx, u.Key()); err == nil && ownedByOther(onKey, oktaID) {
 		if !rekeyAway(&u, u.Email) {
 			return schema.User{}, false, schema.Errorf(schema.KindConflict, "user_id %s: the graph node %s belongs to another directory person; nothing was written", asked, u.Key())
@@ -93,9 +121,10 @@ func writePerson(ctx context.Context, store personStore, log *slog.Logger, sourc
 	} else if err != nil && !schema.IsNotFound(err) {
 		return schema.User{}, false, err
 	}
-	if from, err := priorNode(ctx, store, oktaID, u.Key()); err != nil {
-		return schema.User{}, false, err
-	} else if from != "" {
+	<-found
+	if prior.err != nil {
+		return schema.User{}, false, prior.err
+	} else if from := priorOf(prior.keys, u.Key()); from != "" {
 		if err := moveNode(ctx, store, log, source, oktaID, from, u.Key()); err != nil {
 			return schema.User{}, false, err
 		}
