@@ -60,11 +60,14 @@ func (noObserver) UserWritten(string, bool)              {}
 // Resolver answers GET /user/<id>: the graph when it knows the user, else
 // the directory, whose answer is written to the graph.
 type Resolver struct {
-	store    UserStore
-	cfg      ResolverConfig
-	flights  singleflight.Group
-	reads    readBatches
-	negative *lru.Cache[string, time.Time] // key → when the entry expires
+	store   UserStore
+	cfg     ResolverConfig
+	flights singleflight.Group
+	reads   readBatches
+	// readGraphFn is the method value r.readGraph, made once: taken per
+	// call it escapes to readBatches and costs an allocation a read.
+	readGraphFn readFunc
+	negative    *lru.Cache[string, time.Time] // key → when the entry expires
 
 	// credsLoggedAt rate-limits the error record about refused directory
 	// credentials: every lookup fails alike until an operator acts.
@@ -103,6 +106,7 @@ func NewResolver(store UserStore, cfg ResolverConfig) *Resolver {
 	}
 	negative, _ := lru.New[string, time.Time](cfg.NegativeSize) // size is positive
 	r := &Resolver{store: store, cfg: cfg, negative: negative}
+	r.readGraphFn = r.readGraph
 	if f, ok := store.(proxy.FailFast); ok {
 		r.reads.knownDown = f.KnownDown
 	}
@@ -154,7 +158,7 @@ func (r *Resolver) ResolveUser(ctx context.Context, key string) (schema.User, er
 // whose user_id is key (a person keyed by email, asked about by login).
 // Concurrent callers for one key share reads (readBatches).
 func (r *Resolver) lookupGraph(ctx context.Context, key string) (schema.User, error) {
-	return r.reads.do(ctx, key, r.readGraph)
+	return r.reads.do(ctx, key, r.readGraphFn)
 }
 
 func (r *Resolver) readGraph(ctx context.Context, key string) (schema.User, error) {
