@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -126,6 +127,9 @@ type server struct {
 	// trustsProxies: TrustedProxies is not empty, so X-Forwarded-For may
 	// name the client.
 	trustsProxies bool
+
+	// bodies are writeUser's buffers.
+	bodies sync.Pool
 
 	userRoutes *userRouter
 	hook       *eventHook

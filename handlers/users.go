@@ -65,7 +65,7 @@ func (s *server) putUser(c *gin.Context) {
 	}
 	s.obs.UserWritten("api", created)
 	s.audit(c, event, u.Key(), "ok")
-	writeUser(c, status, stored)
+	s.writeUser(c, status, stored)
 }
 
 // getUser is GET /user/<id>: the graph, else the directory.
@@ -79,7 +79,7 @@ func (s *server) getUser(c *gin.Context, req userRequest) {
 		respondError(c, s.log, err)
 		return
 	}
-	writeUser(c, http.StatusOK, u)
+	s.writeUser(c, http.StatusOK, u)
 }
 
 // jsonUTF8 is the Content-Type of user answers, one slice for all of them
@@ -88,17 +88,25 @@ var jsonUTF8 = []string{"application/json; charset=utf-8"}
 
 // writeUser answers with u's JSON directly: going through c.JSON would make
 // encoding/json re-scan the bytes User.MarshalJSON already produced, and
-// c.Data allocates the Content-Type value on every call.
-func writeUser(c *gin.Context, status int, u schema.User) {
-	body, err := u.MarshalJSON()
-	if err != nil {
-		abortJSON(c, http.StatusInternalServerError, "internal server error")
-		return
+// c.Data allocates the Content-Type value on every call. The JSON is
+// encoded into a pooled buffer: Write copies it out before returning.
+func (s *server) writeUser(c *gin.Context, status int, u schema.User) {
+	bp, _ := s.bodies.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
 	}
+	body := u.AppendJSON((*bp)[:0])
 	c.Writer.Header()["Content-Type"] = jsonUTF8
 	c.Status(status)
 	_, _ = c.Writer.Write(body)
+	if cap(body) <= maxPooledBody { // one large user must not pin a large buffer
+		*bp = body
+		s.bodies.Put(bp)
+	}
 }
+
+// maxPooledBody bounds the buffers writeUser keeps.
+const maxPooledBody = 16 << 10
 
 func (s *server) getResources(c *gin.Context, req userRequest) {
 	key, ok := s.readKey(c, req.id)

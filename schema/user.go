@@ -149,15 +149,26 @@ func (u *User) stringValues() [len(userStringFields)]string {
 // MarshalJSON writes the Amundsen UserSchema shape: all 17 keys, empty
 // strings as null, other_key_values as an object (never null).
 func (u User) MarshalJSON() ([]byte, error) {
-	vals := u.stringValues()
+	return u.AppendJSON(make([]byte, 0, u.JSONSize())), nil
+}
+
+// JSONSize is about the length of u's JSON: the capacity that makes
+// AppendJSON allocate at most once.
+func (u *User) JSONSize() int {
 	size := 320 // the keys, nulls and punctuation
-	for _, v := range vals {
+	for _, v := range u.stringValues() {
 		size += len(v)
 	}
 	for k, v := range u.OtherKeyValues {
 		size += len(k) + len(v) + 6
 	}
-	buf := make([]byte, 0, size)
+	return size
+}
+
+// AppendJSON appends MarshalJSON's encoding of u to buf, so a caller may
+// encode into a buffer it reuses.
+func (u *User) AppendJSON(buf []byte) []byte {
+	vals := u.stringValues()
 	buf = append(buf, '{')
 	for i, v := range vals {
 		buf = append(buf, userJSONKeys[i]...)
@@ -188,7 +199,7 @@ func (u User) MarshalJSON() ([]byte, error) {
 		buf = append(buf, ':')
 		buf = AppendJSONString(buf, u.OtherKeyValues[k], true)
 	}
-	return append(buf, "}}"...), nil
+	return append(buf, "}}"...)
 }
 
 // UnmarshalJSON accepts the UserSchema shape leniently (it is used to read
