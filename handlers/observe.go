@@ -23,14 +23,12 @@ func (noObserver) RequestFinished(string, string, int, time.Duration) {}
 func (noObserver) AuthOutcome(string)                                 {}
 func (noObserver) UserWritten(string, bool)                           {}
 
-// knownMethods bounds the method label: anything else is "OTHER".
-var knownMethods = map[string]bool{
-	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
-	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
-}
-
+// methodLabel bounds the method label: anything but the known methods is
+// "OTHER". A switch, not a map: it runs for every request.
 func methodLabel(m string) string {
-	if knownMethods[m] {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
 		return m
 	}
 	return "OTHER"
