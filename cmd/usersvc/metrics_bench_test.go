@@ -8,9 +8,9 @@ import (
 )
 
 // BenchmarkRequestFinished is the metrics work of one warm request: in
-// flight, count and latency, auth outcome, store read. Before issue 22 the
-// label sets were cached in sync.Maps: about 120 ns against 220 ns, 100 ns a
-// request, within the noise of the warm path's ~30 µs of CPU.
+// flight, count and latency, auth outcome, store read. With the children
+// cached per label set (seriesCache) it took about 40 % of the time that
+// WithLabelValues on every call did, and no allocation instead of one.
 func BenchmarkRequestFinished(b *testing.B) {
 	m := newMetrics(handlers.BuildInfo{})
 	b.ReportAllocs()
