@@ -83,7 +83,7 @@ func (s *server) authenticate(c *gin.Context) {
 		return
 	}
 	var header string
-	switch values := c.Request.Header.Values("Authorization"); len(values) {
+	switch values := c.Request.Header["Authorization"]; len(values) { // canonical key: no canonicalising
 	case 0:
 	case 1:
 		header = values[0]

@@ -35,7 +35,10 @@ func (p corsPolicy) handle(c *gin.Context) {
 	}
 	h := c.Writer.Header()
 	h["Vary"] = varyOrigin
-	origin := c.GetHeader("Origin")
+	var origin string
+	if v := c.Request.Header["Origin"]; len(v) > 0 { // canonical key: no canonicalising
+		origin = v[0]
+	}
 	if !p.allows(origin) {
 		c.Next()
 		return

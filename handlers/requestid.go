@@ -42,7 +42,11 @@ const hexDigits = "0123456789abcdef"
 func withRequestID(ids *requestIDs) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		st := attachState(c)
-		id := c.GetHeader("X-Request-Id")
+		var id string
+		// The key is canonical already: indexing skips Get's canonicalising.
+		if v := c.Request.Header["X-Request-Id"]; len(v) > 0 {
+			id = v[0]
+		}
 		if !validRequestID(id) {
 			ids.id(&st.idBuf)
 			// The string shares the state's memory, which nothing writes again.
