@@ -63,6 +63,16 @@ func CallerFrom(ctx context.Context) Caller {
 	return Caller{}
 }
 
+// ClientAddrFrom returns the client's address ctx names, if any. It reads
+// that field alone: the HTTP layer fills in the principal after the
+// authenticator, which reads the address, has returned.
+func ClientAddrFrom(ctx context.Context) netip.Addr {
+	if c, ok := ctx.Value(callerKey{}).(*Caller); ok && c != nil {
+		return c.Addr
+	}
+	return netip.Addr{}
+}
+
 // WithPrincipal returns ctx carrying p, so layers below HTTP (audit logs,
 // write policy) know who acts.
 func WithPrincipal(ctx context.Context, p Principal) context.Context {

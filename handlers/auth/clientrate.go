@@ -54,7 +54,7 @@ func WithClientAddr(ctx context.Context, addr string) context.Context {
 }
 
 func clientFrom(ctx context.Context) netip.Prefix {
-	return clientPrefix(schema.CallerFrom(ctx).Addr)
+	return clientPrefix(schema.ClientAddrFrom(ctx))
 }
 
 // clientPrefix is the unit of fairness: one IPv4 address, or one IPv6 /64
