@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -421,5 +422,100 @@ func TestOktaFaultsAtDefaultTimeouts(t *testing.T) {
 				t.Error("no unknown user was refused: the fault did not bite")
 			}
 		})
+	}
+}
+
+// roundTrips counts the graph reads a resolution makes through the store.
+type roundTrips struct {
+	oidcuser.UserStore
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *roundTrips) note(call string) {
+	r.mu.Lock()
+	r.calls = append(r.calls, call)
+	r.mu.Unlock()
+}
+
+func (r *roundTrips) GetUser(ctx context.Context, key string) (schema.User, error) {
+	r.note("GetUser")
+	return r.UserStore.GetUser(ctx, key)
+}
+
+func (r *roundTrips) GetUserByUserID(ctx context.Context, id string) (schema.User, error) {
+	r.note("GetUserByUserID")
+	return r.UserStore.GetUserByUserID(ctx, id)
+}
+
+// TestFirstRequestReadsTheGraphOnceBeforeItsLookup: a first request for a
+// person reads the graph (by key, then by user_id) once before its
+// directory lookup. Its flight reads again only when another flight ended
+// since (TestConcurrentFirstRequestsShareOneLookup covers that case): on
+// Neo4j each read is a round trip on the first request's path (issue 31).
+// Before the flight counter, the flight always read again: 5 reads.
+func TestFirstRequestReadsTheGraphOnceBeforeItsLookup(t *testing.T) {
+	org := newOrg(t)
+	store := &roundTrips{UserStore: embeddedtest.WithCatalog(t)}
+	resolver := oidcuser.NewResolver(store, oidcuser.ResolverConfig{Directory: newDirectory(t, org, okta.Config{}), LookupTimeout: time.Second})
+	u, err := resolver.ResolveUser(context.Background(), "grace.hopper@example.com")
+	if err != nil || u.FullName != "Grace Hopper" {
+		t.Fatalf("resolve = %+v, %v", u, err)
+	}
+	// By key, by user_id; then writePerson's look at the node under her key.
+	want := []string{"GetUser", "GetUserByUserID", "GetUser"}
+	if !slices.Equal(store.calls, want) {
+		t.Fatalf("graph reads = %v, want %v", store.calls, want)
+	}
+}
+
+// staleAliasRead answers the first GetUserByUserID with what the graph held
+// when it began, but only once released: a read that started just before
+// another lookup stored the person.
+type staleAliasRead struct {
+	oidcuser.UserStore
+	began, release chan struct{}
+	once           sync.Once
+}
+
+func (s *staleAliasRead) GetUserByUserID(ctx context.Context, id string) (schema.User, error) {
+	u, err := s.UserStore.GetUserByUserID(ctx, id)
+	first := false
+	s.once.Do(func() { first = true })
+	if first {
+		close(s.began)
+		<-s.release
+	}
+	return u, err
+}
+
+// TestFlightLooksAgainAfterAnotherFlightEnded: a caller whose first read
+// missed while another lookup of the same person (asked by email, this one
+// by login) was storing them looks at the graph again in its own flight,
+// and makes no second directory lookup.
+func TestFlightLooksAgainAfterAnotherFlightEnded(t *testing.T) {
+	org := newOrg(t)
+	store := &staleAliasRead{UserStore: embeddedtest.WithCatalog(t), began: make(chan struct{}), release: make(chan struct{})}
+	resolver := oidcuser.NewResolver(store, oidcuser.ResolverConfig{Directory: newDirectory(t, org, okta.Config{}), LookupTimeout: 5 * time.Second})
+	ctx := context.Background()
+	byLogin := make(chan error, 1)
+	go func() {
+		u, err := resolver.ResolveUser(ctx, "ghopper")
+		if err == nil && u.FullName != "Grace Hopper" {
+			err = fmt.Errorf("by login: %+v", u)
+		}
+		byLogin <- err
+	}()
+	<-store.began // the login's read found nothing and is held
+	if u, err := resolver.ResolveUser(ctx, "grace.hopper@example.com"); err != nil || u.FullName != "Grace Hopper" {
+		t.Fatalf("by email: %+v, %v", u, err)
+	}
+	lookups := oktaCalls(org)
+	close(store.release)
+	if err := <-byLogin; err != nil {
+		t.Fatal(err)
+	}
+	if got := oktaCalls(org); got != lookups {
+		t.Fatalf("Okta calls %d after the second caller, %d before: it looked the person up again instead of reading the graph", got, lookups)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -68,6 +69,10 @@ type Resolver struct {
 	// call it escapes to readBatches and costs an allocation a read.
 	readGraphFn readFunc
 	negative    *lru.Cache[string, time.Time] // key → when the entry expires
+	// flightsEnded counts the lookups that have ended: a caller whose first
+	// read missed looks at the graph again in its own flight only if one
+	// ended since that read began (and may have stored the person).
+	flightsEnded atomic.Uint64
 
 	// credsLoggedAt rate-limits the error record about refused directory
 	// credentials: every lookup fails alike until an operator acts.
@@ -117,6 +122,7 @@ func NewResolver(store UserStore, cfg ResolverConfig) *Resolver {
 // from the directory when the graph does not know them. A minimal node left
 // by a follow/own write is completed the same way.
 func (r *Resolver) ResolveUser(ctx context.Context, key string) (schema.User, error) {
+	ended := r.flightsEnded.Load()
 	stored, err := r.lookupGraph(ctx, key)
 	switch {
 	case err == nil && (!stored.IsStub() || r.cfg.Directory == nil):
@@ -138,10 +144,16 @@ func (r *Resolver) ResolveUser(ctx context.Context, key string) (schema.User, er
 	v, err, _ := r.flights.Do(key, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.LookupTimeout)
 		defer cancel()
+		defer r.flightsEnded.Add(1)
 		// A caller that missed the graph just before an earlier flight stored
 		// the user starts its flight after that one ended: look again first.
-		if u, err := r.lookupGraph(fctx, key); err == nil && !u.IsStub() {
-			return u, nil
+		// When no flight ended since this caller's first read began, this
+		// resolver stored nothing the read could find: skipping it keeps two
+		// graph reads off a first request's path (issue 31).
+		if r.flightsEnded.Load() != ended {
+			if u, err := r.lookupGraph(fctx, key); err == nil && !u.IsStub() {
+				return u, nil
+			}
 		}
 		if r.knownAbsent(key) {
 			return nil, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
