@@ -317,11 +317,7 @@ func TestMetadataAPIDifferentialOnOneGraph(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	srv := cleanNeo4j(t)
-	loader, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI, Username: srv.User, Password: srv.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loader.Close()
+	loader := graphLoader(t, srv)
 	m := startMetadataOn(ctx, t, srv)
 	p := startOnNeo4j(t, srv, "DIRECTORY_FILE="+exampleDirectory(t))
 	client := &http.Client{Timeout: 60 * time.Second}

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/amundsen"
@@ -142,11 +141,7 @@ func TestAmundsenFrontendThroughUsersvc(t *testing.T) {
 
 	const person = "katherine.johnson@example.com" // in examples/directory.json
 	srv := cleanNeo4j(t)
-	loader, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI, Username: srv.User, Password: srv.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loader.Close()
+	loader := graphLoader(t, srv)
 	// Some of amundsen-metadata 3.13.0's queries are refused by Neo4j 5
 	// (Neo.ClientError.Statement.SyntaxError): the table query
 	// (_exec_col_query builds a map from grouping keys beside collect() in

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/testsupport/amundsen"
 )
@@ -111,11 +110,7 @@ func TestBinaryPassThroughWriteDropsTheReadCache(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	srv := cleanNeo4j(t)
-	loader, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI, Username: srv.User, Password: srv.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loader.Close()
+	loader := graphLoader(t, srv)
 	if err := loader.LoadCatalog(ctx, proxytest.Catalog()); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/testsupport/tcpproxy"
 )
@@ -63,11 +62,7 @@ func TestBinaryAgainstNeo4jDownAtStart(t *testing.T) {
 	}
 
 	// Resources come from databuilder; load the fixture catalog through Bolt.
-	loader, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI, Username: srv.User, Password: srv.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loader.Close()
+	loader := graphLoader(t, srv)
 	if err := loader.LoadCatalog(context.Background(), proxytest.Catalog()); err != nil {
 		t.Fatal(err)
 	}

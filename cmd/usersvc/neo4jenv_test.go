@@ -7,6 +7,7 @@ import (
 
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
+	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/testsupport/neo4jserver"
 )
@@ -62,4 +63,16 @@ MERGE (col)-[:COLUMN_OF]->(t)`, map[string]any{"key": proxytest.TableOrders, "co
 		map[string]any{"name": "order_id", "type": "bigint", "sort": int64(0)},
 		map[string]any{"name": "amount", "type": "decimal(10,2)", "sort": int64(1)},
 	}})
+}
+
+// graphLoader is usersvc's store on srv, for seeding the graph as the
+// tests' other writer (closed when the test ends).
+func graphLoader(t *testing.T, srv *neo4jserver.Server) *usersvcneo4j.Store {
+	t.Helper()
+	s, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI, Username: srv.User, Password: srv.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }

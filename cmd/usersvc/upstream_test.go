@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	usersvcneo4j "github.com/usersvc/usersvc/proxy/neo4j"
 	"github.com/usersvc/usersvc/proxy/proxytest"
 	"github.com/usersvc/usersvc/schema"
 	"github.com/usersvc/usersvc/testsupport/amundsen"
@@ -301,11 +300,7 @@ func TestBinaryOneBaseURLOverAmundsenMetadata(t *testing.T) {
 	// 5 with Neo.ClientError.Statement.SyntaxError; on 4.4 it runs.
 	onNeo4j4 := strings.HasPrefix(srv.Version, "4.")
 
-	loader, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI, Username: srv.User, Password: srv.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loader.Close()
+	loader := graphLoader(t, srv)
 	// The fixture catalog and ten readers of orders: Amundsen's popular
 	// tables are those with at least POPULAR_RESOURCES_MINIMUM_READER_COUNT
 	// (10, metadata_service/config.py) distinct READ_BY readers
