@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usersvc/usersvc/testsupport/amundsen"
 )
 
 func TestParentOf(t *testing.T) {
@@ -166,5 +170,65 @@ func TestNeoChecksAndReport(t *testing.T) {
 	}
 	if reportNeo4j(&out, o, neoResults{}) {
 		t.Fatal("no checks at all must not pass")
+	}
+}
+
+// TestNeo4jHarnessSmoke runs the -neo4j mode at a tiny scale against a real
+// Neo4j 4.4 and Amundsen's metadata service: the rows, the herd and cold
+// scenarios on Neo4j and the profile must keep working. Throughput targets
+// are not asserted (make bench checks them); what a scenario must do is.
+func TestNeo4jHarnessSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Neo4j, Amundsen's metadata service and the service")
+	}
+	if _, err := amundsen.Python(); errors.Is(err, amundsen.ErrNoPython) {
+		t.Skip(err)
+	}
+	if os.Getenv("NEO4J_TEST_URI") != "" {
+		t.Skip("the -neo4j mode refuses an external Neo4j (its CPU cannot be counted)")
+	}
+	profile := filepath.Join(t.TempDir(), "neo.pprof")
+	o := options{neoVersion: "4.4", neoWorkers: 1, neoDuration: 600 * time.Millisecond, neoRounds: 2, conns: 4, maxRequests: 20000,
+		herd: 20, cold: 5, coldConns: 2, coldLatency: 10 * time.Millisecond, cpuProfile: profile}
+	r, err := runNeo4j(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rows) != 2*len(neoRequests)+1 || r.Rounds != 2 {
+		t.Fatalf("%d rows in %d rounds, want %d in 2", len(r.Rows), r.Rounds, 2*len(neoRequests)+1)
+	}
+	for _, row := range r.Rows {
+		if row.Requests == 0 || row.Errors != 0 || row.CPU <= 0 || row.ServerCPU <= 0 {
+			t.Fatalf("row %s %s: %+v", row.Request, row.Name, row)
+		}
+	}
+	if len(r.Checks) != len(neoRequests) {
+		t.Fatalf("%d checks, want %d", len(r.Checks), len(neoRequests))
+	}
+	for _, c := range r.Checks {
+		if c.RateRatio <= 0 || c.CPURatio <= 0 || !c.ErrorsOK {
+			t.Fatalf("check %+v", c)
+		}
+	}
+	if r.GinRatio <= 0 || r.GinCPURatio <= 0 {
+		t.Fatalf("gin ratio %v, CPU ratio %v", r.GinRatio, r.GinCPURatio)
+	}
+	// One lookup (the GET by login and the email search) and one node for
+	// the herd; one of each per cold person.
+	if r.HerdOK != 20 || r.HerdOktaCalls != 2 || r.HerdNodes != 1 {
+		t.Fatalf("herd on Neo4j: %d ok, %d Okta calls, %d nodes", r.HerdOK, r.HerdOktaCalls, r.HerdNodes)
+	}
+	if r.Cold.OK != 5 || r.ColdOktaCalls != 10 || r.ColdNodes != 5 || r.Directory.OK != 5 {
+		t.Fatalf("cold on Neo4j: %+v, %d Okta calls, %d nodes; directory %+v", r.Cold, r.ColdOktaCalls, r.ColdNodes, r.Directory)
+	}
+	if fi, err := os.Stat(profile); err != nil || fi.Size() == 0 {
+		t.Fatalf("cpu profile: %v", err)
+	}
+	var out bytes.Buffer
+	reportNeo4j(&out, o, r)
+	for _, want := range []string{"Neo4j 4.4", "usersvc on Neo4j", "debug off", "baseline gin", "the gin handler's", "herd on Neo4j", "cold on Neo4j"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("report lacks %q:\n%s", want, out.String())
+		}
 	}
 }
