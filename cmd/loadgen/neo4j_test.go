@@ -184,9 +184,6 @@ func TestNeo4jHarnessSmoke(t *testing.T) {
 	if _, err := amundsen.Python(); errors.Is(err, amundsen.ErrNoPython) {
 		t.Skip(err)
 	}
-	if os.Getenv("NEO4J_TEST_URI") != "" {
-		t.Skip("the -neo4j mode refuses an external Neo4j (its CPU cannot be counted)")
-	}
 	profile := filepath.Join(t.TempDir(), "neo.pprof")
 	o := options{neoVersion: "4.4", neoWorkers: 1, neoDuration: 600 * time.Millisecond, neoRounds: 2, conns: 4, maxRequests: 20000,
 		herd: 20, cold: 5, coldConns: 2, coldLatency: 10 * time.Millisecond, cpuProfile: profile}

@@ -108,13 +108,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if uri := os.Getenv("NEO4J_TEST_URI"); uri != "" {
 		return external(ctx, uri)
 	}
-	return startLocal(ctx, opts)
+	return StartLocal(ctx, opts)
 }
 
-// startLocal is Start's own JVM, whatever NEO4J_TEST_URI says: the
+// StartLocal is Start's own JVM, whatever NEO4J_TEST_URI says: the
 // launcher's tests check the launcher also where the suites use an
-// external server.
-func startLocal(ctx context.Context, opts Options) (*Server, error) {
+// external server, and the load harness must count the CPU of the Neo4j
+// it measures, which it can only for a process of its own.
+func StartLocal(ctx context.Context, opts Options) (*Server, error) {
 	series, patch, err := resolveVersion(opts.Version)
 	if err != nil {
 		return nil, err

@@ -169,7 +169,7 @@ func TestChild(t *testing.T) {
 	if mode == "" {
 		t.Skip("run by TestKilledParentLeavesNoJVM")
 	}
-	srv, err := startLocal(context.Background(), Options{noPdeathsig: mode == "stdin"})
+	srv, err := StartLocal(context.Background(), Options{noPdeathsig: mode == "stdin"})
 	if err != nil {
 		t.Fatal(err)
 	}
