@@ -165,6 +165,22 @@ func serveBaseline(addr string) {
 	_ = http.Serve(ln, r)
 }
 
+// startBaseline starts this program again as the bare gin handler
+// (-serve-baseline) on a free loopback port, and returns it with its
+// host:port.
+func startBaseline() (*child, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := start(self, []string{"-serve-baseline", addr}, nil, addr, nil)
+	return c, addr, err
+}
+
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -565,15 +581,7 @@ func run(o options) (results, error) {
 		}
 	}
 
-	self, err := os.Executable()
-	if err != nil {
-		return results{}, err
-	}
-	baseAddr, err := freeAddr()
-	if err != nil {
-		return results{}, err
-	}
-	base, err := start(self, []string{"-serve-baseline", baseAddr}, nil, baseAddr, nil)
+	base, baseAddr, err := startBaseline()
 	if err != nil {
 		return results{}, err
 	}

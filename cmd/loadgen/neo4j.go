@@ -272,15 +272,7 @@ func runNeo4j(o options) (neoResults, error) {
 	}
 	defer meta.stop()
 
-	self, err := os.Executable()
-	if err != nil {
-		return neoResults{}, err
-	}
-	baseAddr, err := freeAddr()
-	if err != nil {
-		return neoResults{}, err
-	}
-	base, err := start(self, []string{"-serve-baseline", baseAddr}, nil, baseAddr, nil)
+	base, baseAddr, err := startBaseline()
 	if err != nil {
 		return neoResults{}, err
 	}

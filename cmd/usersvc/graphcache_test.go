@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,44 +14,14 @@ import (
 	"github.com/usersvc/usersvc/testsupport/amundsen"
 )
 
-// getBody answers GET base+path with its status and body.
-func getBody(t *testing.T, base, path string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(base + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-func send(t *testing.T, method, target, body string) int {
-	t.Helper()
-	req, err := http.NewRequest(method, target, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 func roleOf(t *testing.T, base, key string) string {
 	t.Helper()
-	status, body := getBody(t, base, "/user/"+key)
+	resp, body := call(t, http.MethodGet, base+"/user/"+key, "", "")
 	var u struct {
 		RoleName string `json:"role_name"`
 	}
-	if status != http.StatusOK || json.Unmarshal([]byte(body), &u) != nil {
-		t.Fatalf("GET /user/%s = %d %s", key, status, body)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &u) != nil {
+		t.Fatalf("GET /user/%s = %d %s", key, resp.StatusCode, body)
 	}
 	return u.RoleName
 }
@@ -70,8 +39,8 @@ func TestBinaryGraphCacheStalenessBoundOnNeo4j(t *testing.T) {
 	const ttl = 1500 * time.Millisecond
 	p := startOnNeo4j(t, srv, "GRAPH_CACHE_TTL="+ttl.String())
 	const key = "grace@example.com"
-	if st := send(t, http.MethodPut, p.base+"/user", `{"user_id":"grace@example.com","email":"grace@example.com","first_name":"Grace"}`); st != http.StatusCreated {
-		t.Fatalf("PUT /user = %d", st)
+	if resp, _ := call(t, http.MethodPut, p.base+"/user", "", `{"user_id":"grace@example.com","email":"grace@example.com","first_name":"Grace"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT /user = %d", resp.StatusCode)
 	}
 	read := time.Now()
 	if r := roleOf(t, p.base, key); r != "" {
@@ -117,13 +86,13 @@ func TestBinaryPassThroughWriteDropsTheReadCache(t *testing.T) {
 	m := startMetadataOn(ctx, t, srv)
 	p := startOnNeo4j(t, srv, "GRAPH_CACHE_TTL=1m", "METADATA_UPSTREAM_URL="+m.URL)
 	const ada = "ada@example.com"
-	if st := send(t, http.MethodPut, p.base+"/user", `{"user_id":"ada@example.com","email":"ada@example.com","first_name":"Ada"}`); st != http.StatusCreated {
-		t.Fatalf("PUT /user = %d", st)
+	if resp, _ := call(t, http.MethodPut, p.base+"/user", "", `{"user_id":"ada@example.com","email":"ada@example.com","first_name":"Ada"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT /user = %d", resp.StatusCode)
 	}
 	owned := func() string {
-		status, body := getBody(t, p.base, "/user/"+ada+"/own/")
-		if status != http.StatusOK {
-			t.Fatalf("GET own = %d %s", status, body)
+		resp, body := call(t, http.MethodGet, p.base+"/user/"+ada+"/own/", "", "")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET own = %d %s", resp.StatusCode, body)
 		}
 		return body
 	}
@@ -132,14 +101,14 @@ func TestBinaryPassThroughWriteDropsTheReadCache(t *testing.T) {
 	}
 	// Amundsen's TableOwnerAPI: PUT /table/<table_uri>/owner/<owner>.
 	ownerPath := func(table string) string { return "/table/" + table + "/owner/" + url.PathEscape(ada) }
-	if st := send(t, http.MethodPut, m.URL+ownerPath(proxytest.TableOrders), ""); st != http.StatusOK {
-		t.Fatalf("PUT owner to Amundsen directly = %d\n%s", st, m.Output())
+	if resp, _ := call(t, http.MethodPut, m.URL+ownerPath(proxytest.TableOrders), "", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT owner to Amundsen directly = %d\n%s", resp.StatusCode, m.Output())
 	}
 	if b := owned(); strings.Contains(b, `"orders"`) {
 		t.Fatalf("a write around usersvc showed at once (%s): nothing is cached, so the next check proves nothing", b)
 	}
-	if st := send(t, http.MethodPut, p.base+ownerPath(proxytest.TableAccounts), ""); st != http.StatusOK {
-		t.Fatalf("PUT owner through usersvc = %d\n%s", st, p.logs)
+	if resp, _ := call(t, http.MethodPut, p.base+ownerPath(proxytest.TableAccounts), "", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT owner through usersvc = %d\n%s", resp.StatusCode, p.logs)
 	}
 	if b := owned(); !strings.Contains(b, `"accounts"`) || !strings.Contains(b, `"orders"`) {
 		t.Fatalf("owns after a write passed through usersvc = %s, want both tables (the cache was not dropped)", b)
