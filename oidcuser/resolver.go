@@ -20,6 +20,7 @@ type UserStore interface {
 	NodeMover
 	GetUser(ctx context.Context, key string) (schema.User, error)
 	GetUserByUserID(ctx context.Context, userID string) (schema.User, error)
+	LookupUser(ctx context.Context, key string) (schema.User, error)
 }
 
 // ResolverConfig configures directory resolution. A nil Directory turns it
@@ -65,7 +66,7 @@ type Resolver struct {
 	cfg     ResolverConfig
 	flights singleflight.Group
 	reads   readBatches
-	// readGraphFn is the method value r.readGraph, made once: taken per
+	// readGraphFn is the method value store.LookupUser, made once: taken per
 	// call it escapes to readBatches and costs an allocation a read.
 	readGraphFn readFunc
 	negative    *lru.Cache[string, time.Time] // key → when the entry expires
@@ -111,7 +112,7 @@ func NewResolver(store UserStore, cfg ResolverConfig) *Resolver {
 	}
 	negative, _ := lru.New[string, time.Time](cfg.NegativeSize) // size is positive
 	r := &Resolver{store: store, cfg: cfg, negative: negative}
-	r.readGraphFn = r.readGraph
+	r.readGraphFn = store.LookupUser
 	if f, ok := store.(proxy.FailFast); ok {
 		r.reads.knownDown = f.KnownDown
 	}
@@ -171,24 +172,6 @@ func (r *Resolver) ResolveUser(ctx context.Context, key string) (schema.User, er
 // Concurrent callers for one key share reads (readBatches).
 func (r *Resolver) lookupGraph(ctx context.Context, key string) (schema.User, error) {
 	return r.reads.do(ctx, key, r.readGraphFn)
-}
-
-func (r *Resolver) readGraph(ctx context.Context, key string) (schema.User, error) {
-	stored, err := r.store.GetUser(ctx, key)
-	switch {
-	case err != nil && !schema.IsNotFound(err):
-		return schema.User{}, err
-	case err == nil && !stored.IsStub():
-		return stored, nil
-	}
-	alias, aerr := r.store.GetUserByUserID(ctx, key)
-	switch {
-	case aerr == nil && !alias.IsStub():
-		return alias, nil
-	case aerr != nil && !schema.IsNotFound(aerr):
-		return schema.User{}, aerr
-	}
-	return stored, err
 }
 
 // NodeKey returns the graph key of the node a relation write by key must

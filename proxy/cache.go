@@ -68,6 +68,7 @@ type cacheOp uint8
 const (
 	opGetUser cacheOp = iota
 	opGetUserByUserID
+	opLookupUser
 	opResources
 	opReads
 )
@@ -178,6 +179,12 @@ func (c *Cache) GetUser(ctx context.Context, key string) (schema.User, error) {
 func (c *Cache) GetUserByUserID(ctx context.Context, userID string) (schema.User, error) {
 	return cloneUser(read(ctx, c, cacheKey{op: opGetUserByUserID, key: userID}, func(ctx context.Context) (schema.User, error) {
 		return cloneUser(c.g.GetUserByUserID(ctx, userID))
+	}))
+}
+
+func (c *Cache) LookupUser(ctx context.Context, key string) (schema.User, error) {
+	return cloneUser(read(ctx, c, cacheKey{op: opLookupUser, key: key}, func(ctx context.Context) (schema.User, error) {
+		return cloneUser(c.g.LookupUser(ctx, key))
 	}))
 }
 

@@ -41,6 +41,11 @@ func (c *counted) GetUserByUserID(ctx context.Context, id string) (schema.User, 
 	return c.Graph.GetUserByUserID(ctx, id)
 }
 
+func (c *counted) LookupUser(ctx context.Context, key string) (schema.User, error) {
+	c.reads.Add(1)
+	return c.Graph.LookupUser(ctx, key)
+}
+
 func (c *counted) GetUserResources(ctx context.Context, key string, rel schema.Relation) (schema.UserResources, error) {
 	c.reads.Add(1)
 	return c.Graph.GetUserResources(ctx, key, rel)
@@ -94,6 +99,9 @@ func readAll(t *testing.T, c *proxy.Cache) {
 	if _, err := c.GetUserByUserID(ctx, "ada"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.LookupUser(ctx, "ada"); err != nil {
+		t.Fatal(err)
+	}
 	for _, rel := range []schema.Relation{schema.Follow, schema.Own} {
 		if _, err := c.GetUserResources(ctx, ada, rel); err != nil {
 			t.Fatal(err)
@@ -104,7 +112,7 @@ func readAll(t *testing.T, c *proxy.Cache) {
 	}
 }
 
-const cacheableReads = 5 // the reads readAll makes
+const cacheableReads = 6 // the reads readAll makes
 
 func TestCacheAnswersRepeatedReadsFromMemory(t *testing.T) {
 	c, inner, _ := newCached(t)
@@ -182,6 +190,9 @@ func TestCacheEveryWriteInvalidates(t *testing.T) {
 			follows, _ := c.GetUserResources(ctx, ada, schema.Follow)
 			owns, _ := c.GetUserResources(ctx, ada, schema.Own)
 			reads, _ := c.GetFrequentlyUsedTables(ctx, ada)
+			if looked, _ := c.LookupUser(ctx, ada); !reflect.DeepEqual(looked, before) {
+				t.Fatalf("LookupUser = %+v, GetUser %+v", looked, before)
+			}
 			readAll(t, c)
 			if err := write(ctx, c); err != nil {
 				t.Fatal(err)
@@ -198,12 +209,13 @@ func TestCacheEveryWriteInvalidates(t *testing.T) {
 			follows2, _ := c.GetUserResources(ctx, key, schema.Follow)
 			owns2, _ := c.GetUserResources(ctx, key, schema.Own)
 			reads2, _ := c.GetFrequentlyUsedTables(ctx, key)
-			if got := inner.reads.Load() - n; got != 4 {
-				t.Fatalf("store reads after the write = %d, want 4 (nothing answered from before it)", got)
+			looked, _ := c.LookupUser(ctx, key)
+			if got := inner.reads.Load() - n; got != 5 {
+				t.Fatalf("store reads after the write = %d, want 5 (nothing answered from before it)", got)
 			}
 			direct, _ := inner.Graph.GetUser(ctx, key)
-			if !reflect.DeepEqual(after, direct) {
-				t.Fatalf("after %s: cache %+v, store %+v", name, after, direct)
+			if !reflect.DeepEqual(after, direct) || !reflect.DeepEqual(looked, direct) {
+				t.Fatalf("after %s: cache %+v, LookupUser %+v, store %+v", name, after, looked, direct)
 			}
 			changed := !reflect.DeepEqual(before, after) || len(follows2.Dashboard) != len(follows.Dashboard) ||
 				len(owns2.Table) != len(owns.Table) || len(reads2) != len(reads)
@@ -225,7 +237,7 @@ func TestCacheEveryWriteInvalidates(t *testing.T) {
 // write added to the interface cannot skip invalidation unnoticed.
 func TestCacheWritesTableCoversGraph(t *testing.T) {
 	known := []string{
-		"GetUser", "GetUserByUserID", "GetUserResources", "GetFrequentlyUsedTables", // cached
+		"GetUser", "GetUserByUserID", "LookupUser", "GetUserResources", "GetFrequentlyUsedTables", // cached
 		"GetUsers", "UserKeysByDirectoryID", "UserKeysByProperty", "UserProperties", "PageUserKeys", "PageSCIMUserKeys", // pass through
 		"GetSyncState", "PutSyncState", "AcquireLease", "ReleaseLease", // sync bookkeeping, not user data
 		"Health", "Kind", "Close",

@@ -60,6 +60,10 @@ func (o observed) GetUserByUserID(ctx context.Context, userID string) (schema.Us
 	return timed(o, "get_user_by_user_id", func() (schema.User, error) { return o.s.GetUserByUserID(ctx, userID) })
 }
 
+func (o observed) LookupUser(ctx context.Context, key string) (schema.User, error) {
+	return timed(o, "lookup_user", func() (schema.User, error) { return o.s.LookupUser(ctx, key) })
+}
+
 func (o observed) GetUsers(ctx context.Context) ([]schema.User, error) {
 	return timed(o, "get_users", func() ([]schema.User, error) { return o.s.GetUsers(ctx) })
 }

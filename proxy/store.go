@@ -30,6 +30,11 @@ type Store interface {
 	// (an indexed lookup): how a login or other alias finds the node of a
 	// person keyed by email.
 	GetUserByUserID(ctx context.Context, userID string) (schema.User, error)
+	// LookupUser returns the node a reader asking for key means, by
+	// PickNode's rule over the two reads above. It is one read, one round
+	// trip on Neo4j, where the two reads take two: a first request's path
+	// makes it before its directory lookup (issue 31).
+	LookupUser(ctx context.Context, key string) (schema.User, error)
 	// UserKeysByDirectoryID returns, sorted, the keys of the nodes whose
 	// directory id property (schema.DirectoryIDProperty) is id: where a
 	// directory person's node stands, whatever their email is now.

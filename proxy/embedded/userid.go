@@ -5,6 +5,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/usersvc/usersvc/proxy"
 	"github.com/usersvc/usersvc/schema"
 )
 
@@ -65,4 +66,10 @@ func (s *Store) GetUserByUserID(ctx context.Context, userID string) (schema.User
 		}
 	}
 	return schema.User{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", userID)
+}
+
+// LookupUser is proxy.LookupUserByReads: the embedded store's reads are
+// memory-mapped, with no round trip to save.
+func (s *Store) LookupUser(ctx context.Context, key string) (schema.User, error) {
+	return proxy.LookupUserByReads(ctx, s, key)
 }

@@ -97,6 +97,44 @@ func TestConnectionCutMidTransactionIsRetriedWhole(t *testing.T) {
 	g.wholeFollow(t, 1)
 }
 
+// TestReadOnACutConnectionIsRetried: reads run as auto-commit transactions
+// (one round trip), which the driver does not retry. A read whose pooled
+// connections were all cut must still answer, and for every read statement
+// the store runs that way, not only GetUser: each runs again as a managed
+// read transaction on a new connection.
+func TestReadOnACutConnectionIsRetried(t *testing.T) {
+	g := realGraph(t)
+	s, relay := viaRelay(t, g)
+	ctx := context.Background()
+	if _, _, err := s.CreateUpdateUser(ctx, user("ada@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	reads := []struct {
+		name string
+		read func() error
+	}{
+		{"GetUser", func() error { _, err := s.GetUser(ctx, "ada@example.com"); return err }},
+		{"GetUserByUserID", func() error { _, err := s.GetUserByUserID(ctx, "ada@example.com"); return err }},
+		{"GetUsers", func() error { _, err := s.GetUsers(ctx); return err }},
+		{"UserKeysByDirectoryID", func() error { _, err := s.UserKeysByDirectoryID(ctx, "00u1"); return err }},
+		{"GetFrequentlyUsedTables", func() error { _, err := s.GetFrequentlyUsedTables(ctx, "ada@example.com"); return err }},
+		{"UsersOfResource", func() error {
+			_, err := s.UsersOfResource(ctx, schema.Table, proxytest.TableOrders, schema.Follow)
+			return err
+		}},
+		{"UserProperties", func() error { _, err := s.UserProperties(ctx, "ada@example.com", "okta_id"); return err }},
+	}
+	for _, r := range reads {
+		if err := r.read(); err != nil { // the pool now holds a connection
+			t.Fatalf("%s: %v", r.name, err)
+		}
+		relay.CutAll()
+		if err := r.read(); err != nil {
+			t.Fatalf("%s on a cut connection = %v, want it run again on a new one", r.name, err)
+		}
+	}
+}
+
 // TestConnectionLostForGoodFailsWhole: with the server unreachable after
 // the cut, the write fails within the caller's deadline as unavailable
 // (503), and nothing of it is in the graph; once the server is back the

@@ -33,6 +33,7 @@ func Statements() []Statement {
 		{"Ping", stmtPing, nil},
 		{"GetUser", stmtGetUser, []string{"key"}},
 		{"GetUserByUserID", stmtGetUserByUserID, []string{"user_id"}},
+		{"LookupUser", stmtLookupUser, []string{"key"}},
 		{"GetActiveUsers", stmtGetActiveUsers, nil},
 		{"UpsertUser", stmtUpsertUser, []string{"key", "props", "derived", "is_active"}},
 		{"FrequentlyUsedTables", stmtFrequentlyUsedTables, userParams},

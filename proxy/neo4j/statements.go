@@ -79,6 +79,21 @@ RETURN u {.*} AS user, coalesce(m.full_name, byEmail.full_name) AS manager_fulln
        coalesce(m.email, byEmail.email) AS manager_email
 LIMIT 1`
 
+// stmtLookupUser reads, in one statement, the node keyed $key (rank 0) and
+// the lowest-keyed node whose user_id is $key (rank 1), each with its
+// manager as stmtGetUser reads it: proxy.PickNode chooses between them.
+const stmtLookupUser = `OPTIONAL MATCH (k:User {key: $key})
+OPTIONAL MATCH (a:User {user_id: $key})
+WITH k, a ORDER BY a.key LIMIT 1
+UNWIND [pick IN [[0, k], [1, a]] WHERE pick[1] IS NOT NULL] AS pick
+WITH pick[0] AS rank, pick[1] AS u
+OPTIONAL MATCH (u)-[:MANAGE_BY]->(m:User)
+WITH rank, u, head(collect(m)) AS m
+OPTIONAL MATCH (byEmail:User {key: toLower(trim(u.manager_email))})
+RETURN rank, u {.*} AS user, coalesce(m.full_name, byEmail.full_name) AS manager_fullname,
+       coalesce(m.email, byEmail.email) AS manager_email
+ORDER BY rank`
+
 // stmtGetActiveUsers lists users whose is_active is true; nodes without the
 // property (minimal nodes from relation writes) are not listed.
 const stmtGetActiveUsers = `MATCH (u:User)

@@ -53,11 +53,7 @@ func (s *Store) UserProperties(ctx context.Context, key string, names ...string)
 			return nil, err
 		}
 	}
-	return read(s, ctx, func(tx neo4j.ManagedTransaction) (map[string]string, error) {
-		recs, err := collect(ctx, tx, stmtUserProperties, map[string]any{"key": key})
-		if err != nil {
-			return nil, err
-		}
+	return query(s, ctx, stmtUserProperties, map[string]any{"key": key}, func(recs []*neo4j.Record) (map[string]string, error) {
 		if len(recs) == 0 {
 			return nil, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -121,6 +122,44 @@ func Run(t *testing.T, newStore Factory) {
 		}
 		if users, err := s.GetUsers(ctx); err != nil || len(users) != 1 {
 			t.Fatalf("GetUsers = %d users, %v; want the one node", len(users), err)
+		}
+	})
+
+	// LookupUser is GetUser and GetUserByUserID in one read, by
+	// proxy.PickNode's rule: a stub under a login yields to the person's
+	// node whose user_id is the login.
+	t.Run("LookupUser picks the node a reader means", func(t *testing.T) {
+		s := seeded(t)
+		in := alice()
+		in.UserID, in.NodeKey = "aliddell", "alice@example.com"
+		if _, _, err := s.CreateUpdateUser(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		// A follow by an id the graph did not know leaves a stub under it.
+		for _, key := range []string{"aliddell", "stub.only"} {
+			if err := s.AddResourceRelation(ctx, key, schema.Follow, schema.Table, TableOrders); err != nil {
+				t.Fatal(err)
+			}
+		}
+		byKey, _ := s.GetUser(ctx, "alice@example.com")
+		stub, _ := s.GetUser(ctx, "stub.only")
+		if !stub.IsStub() || byKey.IsStub() {
+			t.Fatalf("fixture: stub %+v, person %+v", stub, byKey)
+		}
+		for _, c := range []struct {
+			key  string
+			want schema.User
+		}{
+			{"alice@example.com", byKey}, // the node keyed so
+			{"aliddell", byKey},          // a stub under the login yields to the person
+			{"stub.only", stub},          // a stub nobody names as user_id
+		} {
+			if got, err := s.LookupUser(ctx, c.key); err != nil || !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("LookupUser(%s) = %+v, %v; want %+v", c.key, got, err, c.want)
+			}
+		}
+		if _, err := s.LookupUser(ctx, "nobody"); !schema.IsNotFound(err) {
+			t.Fatalf("LookupUser(unknown) = %v, want not found", err)
 		}
 	})
 
