@@ -135,7 +135,7 @@ func neoMeter(server cpuMeter, jvmPID int, parts *cpuParts) cpuMeter {
 // catalog loader, and the people as databuilder's User model writes them
 // (keyed by email, MANAGE_BY/MANAGE), the token's person following a table
 // and a dashboard, owning a table and reading one, in both directions.
-func seedNeo4jGraph(ctx context.Context, srv *neo4jserver.Server) error {
+func seedNeo4jGraph(ctx context.Context, srv *neo4jserver.Server, d neo4j.DriverWithContext) error {
 	loader, err := usersvcneo4j.Open(usersvcneo4j.Config{URI: srv.URI, Username: srv.User, Password: srv.Password})
 	if err != nil {
 		return err
@@ -144,11 +144,6 @@ func seedNeo4jGraph(ctx context.Context, srv *neo4jserver.Server) error {
 	if err := loader.LoadCatalog(ctx, proxytest.Catalog()); err != nil {
 		return fmt.Errorf("load the catalog: %w", err)
 	}
-	d, err := neo4j.NewDriverWithContext(srv.URI, neo4j.BasicAuth(srv.User, srv.Password, ""))
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
 	_, err = neo4j.ExecuteQuery(ctx, d, `CREATE (boss:User {key: $boss, email: $boss, first_name: 'Charles', last_name: 'Babbage',
   full_name: 'Charles Babbage', is_active: true, published_tag: 'loadgen'})
 CREATE (u:User {key: $user, email: $user, user_id: $user, first_name: 'Ada', last_name: 'Lovelace', full_name: 'Ada Lovelace',
@@ -195,7 +190,13 @@ func runNeo4j(o options) (neoResults, error) {
 		return neoResults{}, err
 	}
 	defer srv.Stop()
-	if err := seedNeo4jGraph(ctx, srv); err != nil {
+	// The harness's own driver: seeding and counting nodes.
+	d, err := neo4j.NewDriverWithContext(srv.URI, neo4j.BasicAuth(srv.User, srv.Password, ""))
+	if err != nil {
+		return neoResults{}, err
+	}
+	defer d.Close(context.WithoutCancel(ctx))
+	if err := seedNeo4jGraph(ctx, srv, d); err != nil {
 		return neoResults{}, err
 	}
 
@@ -368,7 +369,7 @@ func runNeo4j(o options) (neoResults, error) {
 	codes := herd(svcURL+"/user/"+herdEmail, bearer, o.herd)
 	r.HerdOK = codes[http.StatusOK]
 	r.HerdOktaCalls = org.Count(oktaapi.IsAPI)
-	if r.HerdNodes, err = countUserNodes(ctx, srv, "herd@example.com"); err != nil {
+	if r.HerdNodes, err = countUserNodes(ctx, d, "herd@example.com"); err != nil {
 		return neoResults{}, err
 	}
 	// Cold resolution: distinct unknown people, from fewer clients than
@@ -379,7 +380,7 @@ func runNeo4j(o options) (neoResults, error) {
 	org.RestartWindows()
 	r.Cold = resolveAll(svcURL, bearer, "cold", o.cold, o.coldConns)
 	r.ColdOktaCalls = org.Count(oktaapi.IsAPI)
-	if r.ColdNodes, err = countUserNodes(ctx, srv, "cold%"); err != nil {
+	if r.ColdNodes, err = countUserNodes(ctx, d, "cold%"); err != nil {
 		return neoResults{}, err
 	}
 	r.Directory = resolveAll(org.URL(), "SSWS 00loadgen", "/api/v1/users/cold", o.cold, o.coldConns)
@@ -388,12 +389,7 @@ func runNeo4j(o options) (neoResults, error) {
 
 // countUserNodes counts the (:User) nodes whose key is like pattern (a
 // trailing % matches any rest).
-func countUserNodes(ctx context.Context, srv *neo4jserver.Server, pattern string) (int64, error) {
-	d, err := neo4j.NewDriverWithContext(srv.URI, neo4j.BasicAuth(srv.User, srv.Password, ""))
-	if err != nil {
-		return 0, err
-	}
-	defer d.Close(ctx)
+func countUserNodes(ctx context.Context, d neo4j.DriverWithContext, pattern string) (int64, error) {
 	prefix, wild := strings.CutSuffix(pattern, "%")
 	q := "MATCH (u:User) WHERE u.key = $p RETURN count(u)"
 	if wild {

@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 	"testing"
+
+	"github.com/usersvc/usersvc/testsupport/tcpproxy"
 )
 
 // PageCutter is a TCP relay between a directory and slapd that reads the
@@ -22,16 +23,12 @@ import (
 // not count. With a TLS configuration it terminates ldaps:// itself and
 // relays to a plain listener.
 type PageCutter struct {
-	ln     net.Listener
-	target string
+	*tcpproxy.Proxy
 
-	mu     sync.Mutex
-	page   int // the page to cut in (1-based); 0: none
-	left   int // cuts still to make; negative: every connection
-	cuts   int
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	mu   sync.Mutex
+	page int // the page to cut in (1-based); 0: none
+	left int // cuts still to make; negative: every connection
+	cuts int
 }
 
 // StartPageCutter relays a loopback listener to target (host:port of a
@@ -39,31 +36,10 @@ type PageCutter struct {
 // ldaps://. It stops with the test.
 func StartPageCutter(t testing.TB, target string, tlsConfig *tls.Config) *PageCutter {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
-	}
-	p := &PageCutter{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.relay(c)
-		}
-	}()
-	t.Cleanup(p.Stop)
+	p := &PageCutter{}
+	p.Proxy = tcpproxy.StartWith(t, target, tcpproxy.Options{TLS: tlsConfig, Downstream: p.forward})
 	return p
 }
-
-// Addr is host:port of the relay's listener.
-func (p *PageCutter) Addr() string { return p.ln.Addr().String() }
 
 // CutIn makes the relay cut the next times connections that reach page
 // (times < 0: every one; page 0: none), and resets the count of cuts.
@@ -80,18 +56,6 @@ func (p *PageCutter) Cuts() int {
 	return p.cuts
 }
 
-// Stop closes the listener and every connection: the directory is gone.
-func (p *PageCutter) Stop() {
-	p.mu.Lock()
-	p.closed = true
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	p.mu.Unlock()
-	_ = p.ln.Close()
-	p.wg.Wait()
-}
-
 // cutNow reports whether a connection that just finished page number
 // page (on the wire) is to be cut, counting the cut.
 func (p *PageCutter) cutNow(page int) bool {
@@ -105,60 +69,27 @@ func (p *PageCutter) cutNow(page int) bool {
 	return true
 }
 
-func (p *PageCutter) relay(client net.Conn) {
-	server, err := net.Dial("tcp", p.target)
-	if err != nil {
-		_ = client.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		_ = client.Close()
-		_ = server.Close()
-		return
-	}
-	p.conns[client], p.conns[server] = struct{}{}, struct{}{}
-	p.mu.Unlock()
-	var once sync.Once
-	closeBoth := func() {
-		once.Do(func() {
-			_ = client.Close()
-			_ = server.Close()
-			p.mu.Lock()
-			delete(p.conns, client)
-			delete(p.conns, server)
-			p.mu.Unlock()
-		})
-	}
-	p.wg.Add(2)
-	go func() {
-		defer p.wg.Done()
-		defer closeBoth()
-		_, _ = io.Copy(server, client)
-	}()
-	go func() {
-		defer p.wg.Done()
-		defer closeBoth()
-		r := bufio.NewReader(server)
-		pages := 0
-		for {
-			msg, op, controls, err := readMessage(r)
-			if err != nil {
-				return
-			}
-			if op == berSearchResultDone && controls {
-				pages++
-				if p.cutNow(pages) {
-					_, _ = client.Write(msg[:len(msg)/2])
-					return
-				}
-			}
-			if _, err := client.Write(msg); err != nil {
+// forward relays slapd's messages to the client one by one, and ends the
+// connection half-way through the SearchResultDone of the page to cut.
+func (p *PageCutter) forward(client io.Writer, server io.Reader) {
+	r := bufio.NewReader(server)
+	pages := 0
+	for {
+		msg, op, controls, err := readMessage(r)
+		if err != nil {
+			return
+		}
+		if op == berSearchResultDone && controls {
+			pages++
+			if p.cutNow(pages) {
+				_, _ = client.Write(msg[:len(msg)/2])
 				return
 			}
 		}
-	}()
+		if _, err := client.Write(msg); err != nil {
+			return
+		}
+	}
 }
 
 // berSearchResultDone is the BER tag of a SearchResultDone: [APPLICATION

@@ -5,6 +5,7 @@
 package tcpproxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 // Proxy relays connections on Addr to the target.
 type Proxy struct {
 	addr string
+	opts Options
 
 	mu     sync.Mutex
 	target string
@@ -23,14 +25,28 @@ type Proxy struct {
 	wg     sync.WaitGroup
 }
 
+// Options change what the relay does besides relaying.
+type Options struct {
+	// TLS, when set, makes the relay's listener speak TLS: the relay
+	// terminates it and talks to the target in the clear.
+	TLS *tls.Config
+	// Downstream copies what the server sends to the client, in place of
+	// io.Copy: a relay that reads the protocol can cut a connection at a
+	// chosen message by returning. Both sides close when it returns.
+	Downstream func(client io.Writer, server io.Reader)
+}
+
 // Start relays a free loopback port to target; t.Cleanup stops it.
-func Start(t testing.TB, target string) *Proxy {
+func Start(t testing.TB, target string) *Proxy { return StartWith(t, target, Options{}) }
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, target string, opts Options) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{addr: ln.Addr().String(), target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{addr: ln.Addr().String(), opts: opts, target: target, conns: map[net.Conn]struct{}{}}
 	p.serve(ln)
 	t.Cleanup(p.Stop)
 	return p
@@ -47,6 +63,9 @@ func (p *Proxy) SetTarget(target string) {
 }
 
 func (p *Proxy) serve(ln net.Listener) {
+	if p.opts.TLS != nil {
+		ln = tls.NewListener(ln, p.opts.TLS)
+	}
 	p.mu.Lock()
 	p.ln = ln
 	p.mu.Unlock()
@@ -73,6 +92,12 @@ func (p *Proxy) relay(c net.Conn) {
 		return
 	}
 	p.mu.Lock()
+	if p.ln == nil { // stopped while dialing: Stop's CutAll missed these
+		p.mu.Unlock()
+		_ = c.Close()
+		_ = up.Close()
+		return
+	}
 	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
 	p.mu.Unlock()
 	var once sync.Once
@@ -86,14 +111,21 @@ func (p *Proxy) relay(c net.Conn) {
 			p.mu.Unlock()
 		})
 	}
-	p.wg.Add(2)
-	for _, pair := range [][2]net.Conn{{up, c}, {c, up}} {
-		go func() {
-			defer p.wg.Done()
-			_, _ = io.Copy(pair[0], pair[1])
-			closeBoth()
-		}()
+	downstream := p.opts.Downstream
+	if downstream == nil {
+		downstream = func(client io.Writer, server io.Reader) { _, _ = io.Copy(client, server) }
 	}
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		defer closeBoth()
+		_, _ = io.Copy(up, c)
+	}()
+	go func() {
+		defer p.wg.Done()
+		defer closeBoth()
+		downstream(c, up)
+	}()
 }
 
 // CutAll closes every live connection, both ways, and keeps listening: a
