@@ -529,12 +529,7 @@ func run(o options) (results, error) {
 	// Okta's documented limits: 600 searches and 1,200 user GETs a minute.
 	org := oktaapi.NewServer(oktaapi.WithSSWSToken("00loadgen"), oktaapi.WithRateLimits(1200, 600))
 	defer org.Close()
-	herdEmail := "herd@example.com"
-	org.AddUsers(oktaapi.NewUser("00uherd", herdEmail, herdEmail, "Herd", "Person", "ACTIVE"))
-	for i := range o.cold {
-		email := fmt.Sprintf("cold%05d@example.com", i) // found by the login GET, email search beside it
-		org.AddUsers(oktaapi.NewUser(fmt.Sprintf("00ucold%05d", i), email, email, "Cold", strconv.Itoa(i), "ACTIVE"))
-	}
+	addFirstRequestPeople(org, o.cold)
 	for i := range o.unknown {
 		email := fmt.Sprintf("person%05d@example.com", i)
 		login := email
@@ -696,24 +691,11 @@ func run(o options) (results, error) {
 
 	// Scenario 2: a herd of first requests for one unknown person.
 	r.HerdRequests = o.herd
-	org.Reset()
-	codes := herd(svc.url+"/user/"+herdEmail, svc.bearer, o.herd)
-	r.HerdOK = codes[http.StatusOK]
-	r.HerdOktaCalls = org.Count(oktaapi.IsAPI)
+	r.HerdOK, r.HerdOktaCalls = herdScenario(org, svc.url, svc.bearer, o.herd)
 	r.HerdStored = countListed(svc.url, svc.bearer, herdEmail)
 
-	// Scenario 3: cold resolution latency. Distinct unknown people, each
-	// found by one login GET, from fewer clients than OKTA_MAX_CONCURRENT so
-	// no lookup queues: what the service adds to the directory's latency.
-	org.SetLatency(o.coldLatency)
-	org.Reset()
-	org.RestartWindows()
-	r.Cold = resolveAll(svc.url, svc.bearer, "cold", o.cold, o.coldConns)
-	r.ColdOktaCalls = org.Count(oktaapi.IsAPI)
-	// The directory's own latency as a client on this machine sees it (the
-	// test server's sleep overshoots, more so when the machine is busy):
-	// the same number of user GETs straight to it, from as many clients.
-	r.Directory = resolveAll(org.URL(), "SSWS 00loadgen", "/api/v1/users/cold", o.cold, o.coldConns)
+	// Scenario 3: cold resolution latency.
+	r.Cold, r.ColdOktaCalls, r.Directory = coldScenario(org, svc.url, svc.bearer, o)
 
 	// Scenario 4: many distinct unknown people against Okta's limits and
 	// latency: no 429 may reach Okta, every answer is 200 or a 503 with
@@ -849,6 +831,44 @@ func waitReady(base string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return errors.New("usersvc did not become ready")
+}
+
+// herdEmail is the person of the herd scenario: in the directory only.
+const herdEmail = "herd@example.com"
+
+// addFirstRequestPeople adds to org the people the herd and cold scenarios
+// ask for: the herd's person and cold people cold00000@example.com on,
+// each found by the login GET with the email search beside it.
+func addFirstRequestPeople(org *oktaapi.Server, cold int) {
+	org.AddUsers(oktaapi.NewUser("00uherd", herdEmail, herdEmail, "Herd", "Person", "ACTIVE"))
+	for i := range cold {
+		email := fmt.Sprintf("cold%05d@example.com", i)
+		org.AddUsers(oktaapi.NewUser(fmt.Sprintf("00ucold%05d", i), email, email, "Cold", strconv.Itoa(i), "ACTIVE"))
+	}
+}
+
+// herdScenario releases n simultaneous first requests for the herd's
+// person and returns how many answered 200 and the Okta calls they made.
+func herdScenario(org *oktaapi.Server, base, bearer string, n int) (ok, calls int) {
+	org.Reset()
+	codes := herd(base+"/user/"+herdEmail, bearer, n)
+	return codes[http.StatusOK], org.Count(oktaapi.IsAPI)
+}
+
+// coldScenario resolves the cold people, each once, from fewer clients than
+// OKTA_MAX_CONCURRENT so no lookup queues: what the service adds to the
+// directory's latency. It returns their answers, the Okta calls they made,
+// and the directory's own latency as a client on this machine sees it (the
+// test server's sleep overshoots, more so when the machine is busy): the
+// same number of user GETs straight to it, from as many clients.
+func coldScenario(org *oktaapi.Server, base, bearer string, o options) (cold resolveResult, calls int, direct resolveResult) {
+	org.SetLatency(o.coldLatency)
+	org.Reset()
+	org.RestartWindows()
+	cold = resolveAll(base, bearer, "cold", o.cold, o.coldConns)
+	calls = org.Count(oktaapi.IsAPI)
+	direct = resolveAll(org.URL(), "SSWS 00loadgen", "/api/v1/users/cold", o.cold, o.coldConns)
+	return cold, calls, direct
 }
 
 // herd releases n simultaneous requests for one URL.

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -217,12 +216,7 @@ func runNeo4j(o options) (neoResults, error) {
 	// directory; the herd and cold people are only in the directory.
 	org := oktaapi.NewServer(oktaapi.WithSSWSToken("00loadgen"))
 	defer org.Close()
-	const herdEmail = "herd@example.com"
-	org.AddUsers(oktaapi.NewUser("00uherd", herdEmail, herdEmail, "Herd", "Person", "ACTIVE"))
-	for i := range o.cold {
-		email := fmt.Sprintf("cold%05d@example.com", i)
-		org.AddUsers(oktaapi.NewUser(fmt.Sprintf("00ucold%05d", i), email, email, "Cold", strconv.Itoa(i), "ACTIVE"))
-	}
+	addFirstRequestPeople(org, o.cold)
 
 	dir, err := os.MkdirTemp("", "loadgen-neo4j")
 	if err != nil {
@@ -365,25 +359,15 @@ func runNeo4j(o options) (neoResults, error) {
 	// The herd: concurrent first requests for one person the graph does not
 	// hold make one directory lookup and one node.
 	r.HerdRequests = o.herd
-	org.Reset()
-	codes := herd(svcURL+"/user/"+herdEmail, bearer, o.herd)
-	r.HerdOK = codes[http.StatusOK]
-	r.HerdOktaCalls = org.Count(oktaapi.IsAPI)
-	if r.HerdNodes, err = countUserNodes(ctx, d, "herd@example.com"); err != nil {
+	r.HerdOK, r.HerdOktaCalls = herdScenario(org, svcURL, bearer, o.herd)
+	if r.HerdNodes, err = countUserNodes(ctx, d, herdEmail); err != nil {
 		return neoResults{}, err
 	}
-	// Cold resolution: distinct unknown people, from fewer clients than
-	// OKTA_MAX_CONCURRENT, each written to Neo4j; then the directory's own
-	// latency seen the same way.
-	org.SetLatency(o.coldLatency)
-	org.Reset()
-	org.RestartWindows()
-	r.Cold = resolveAll(svcURL, bearer, "cold", o.cold, o.coldConns)
-	r.ColdOktaCalls = org.Count(oktaapi.IsAPI)
+	// Cold resolution, each person written to Neo4j as one node.
+	r.Cold, r.ColdOktaCalls, r.Directory = coldScenario(org, svcURL, bearer, o)
 	if r.ColdNodes, err = countUserNodes(ctx, d, "cold%"); err != nil {
 		return neoResults{}, err
 	}
-	r.Directory = resolveAll(org.URL(), "SSWS 00loadgen", "/api/v1/users/cold", o.cold, o.coldConns)
 	return r, nil
 }
 
