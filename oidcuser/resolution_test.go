@@ -304,52 +304,6 @@ func TestAuditNamesTheActor(t *testing.T) {
 	}
 }
 
-// TestLateFlightRechecksTheGraph: a caller that missed the graph before the
-// first lookup stored the user must not start a second Okta call.
-func TestLateFlightRechecksTheGraph(t *testing.T) {
-	org := newOrg(t)
-	store, err := embedded.Open(filepath.Join(t.TempDir(), "u.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	late := &missOnceStore{UserStore: store}
-	r := oidcuser.NewResolver(late, oidcuser.ResolverConfig{Directory: newDirectory(t, org, okta.Config{})})
-	ctx := context.Background()
-	if _, err := r.ResolveUser(ctx, "ghopper"); err != nil {
-		t.Fatal(err)
-	}
-	calls := oktaCalls(org)
-	// The next caller's first graph read misses, as if it ran before the
-	// write above; its flight must find the stored user.
-	late.missNext = true
-	u, err := r.ResolveUser(ctx, "ghopper")
-	if err != nil || u.Email != "grace.hopper@example.com" {
-		t.Fatalf("late caller = %+v, %v", u, err)
-	}
-	if got := oktaCalls(org) - calls; got != 0 {
-		t.Fatalf("the late caller made %d Okta calls, want 0", got)
-	}
-}
-
-// missOnceStore answers one GetUser with not found, then reads through.
-type missOnceStore struct {
-	oidcuser.UserStore
-	mu       sync.Mutex
-	missNext bool
-}
-
-func (s *missOnceStore) GetUser(ctx context.Context, key string) (schema.User, error) {
-	s.mu.Lock()
-	miss := s.missNext
-	s.missNext = false
-	s.mu.Unlock()
-	if miss {
-		return schema.User{}, schema.Errorf(schema.KindNotFound, "user_id %s not found", key)
-	}
-	return s.UserStore.GetUser(ctx, key)
-}
-
 // TestOktaFaultsAtDefaultTimeouts: with the production lookup deadline (2s),
 // every Okta failure leaves known users served and answers unknown ones 503
 // with Retry-After within the Amundsen frontend's 3 seconds.
@@ -441,11 +395,6 @@ func (r *roundTrips) note(call string) {
 func (r *roundTrips) GetUser(ctx context.Context, key string) (schema.User, error) {
 	r.note("GetUser")
 	return r.UserStore.GetUser(ctx, key)
-}
-
-func (r *roundTrips) GetUserByUserID(ctx context.Context, id string) (schema.User, error) {
-	r.note("GetUserByUserID")
-	return r.UserStore.GetUserByUserID(ctx, id)
 }
 
 func (r *roundTrips) LookupUser(ctx context.Context, key string) (schema.User, error) {

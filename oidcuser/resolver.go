@@ -17,9 +17,7 @@ import (
 
 // UserStore is the part of the graph store resolution needs.
 type UserStore interface {
-	NodeMover
-	GetUser(ctx context.Context, key string) (schema.User, error)
-	GetUserByUserID(ctx context.Context, userID string) (schema.User, error)
+	personStore
 	LookupUser(ctx context.Context, key string) (schema.User, error)
 }
 
