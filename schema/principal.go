@@ -54,10 +54,16 @@ func WithCaller(ctx context.Context, c Caller) context.Context {
 	return &CallerContext{Context: ctx, Caller: c}
 }
 
+// callerIn is the Caller ctx carries, nil when none.
+func callerIn(ctx context.Context) *Caller {
+	c, _ := ctx.Value(callerKey{}).(*Caller)
+	return c
+}
+
 // CallerFrom returns what ctx says about the caller: the zero Caller when
 // nothing.
 func CallerFrom(ctx context.Context) Caller {
-	if c, ok := ctx.Value(callerKey{}).(*Caller); ok && c != nil {
+	if c := callerIn(ctx); c != nil {
 		return *c
 	}
 	return Caller{}
@@ -67,7 +73,7 @@ func CallerFrom(ctx context.Context) Caller {
 // that field alone: the HTTP layer fills in the principal after the
 // authenticator, which reads the address, has returned.
 func ClientAddrFrom(ctx context.Context) netip.Addr {
-	if c, ok := ctx.Value(callerKey{}).(*Caller); ok && c != nil {
+	if c := callerIn(ctx); c != nil {
 		return c.Addr
 	}
 	return netip.Addr{}
@@ -83,7 +89,7 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 
 // PrincipalFrom returns the caller, if the request was authenticated.
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
-	if c, ok := ctx.Value(callerKey{}).(*Caller); ok && c != nil && c.Authenticated {
+	if c := callerIn(ctx); c != nil && c.Authenticated {
 		return c.Principal, true
 	}
 	return Principal{}, false

@@ -43,16 +43,10 @@ func (c *clientLimiters) allow(client netip.Prefix) bool {
 	return l.Allow()
 }
 
-// WithClientAddr tells the authenticator which address a request came from
-// (the peer, or the client a trusted proxy names): introspection calls are
-// shared fairly between addresses. An address that does not parse is no
-// address.
-func WithClientAddr(ctx context.Context, addr string) context.Context {
-	c := schema.CallerFrom(ctx)
-	c.Addr, _ = netip.ParseAddr(addr)
-	return schema.WithCaller(ctx, c)
-}
-
+// clientFrom is the unit of fairness of the request ctx belongs to: the
+// HTTP layer puts the client's address (the peer, or the client a trusted
+// proxy names) in the request's schema.Caller, so introspection calls are
+// shared fairly between addresses.
 func clientFrom(ctx context.Context) netip.Prefix {
 	return clientPrefix(schema.ClientAddrFrom(ctx))
 }

@@ -2,7 +2,10 @@ package auth
 
 import (
 	"context"
+	"net/netip"
 	"testing"
+
+	"github.com/usersvc/usersvc/schema"
 )
 
 // TestClientSharesByAddress: one IPv4 address, or one IPv6 /64, is one
@@ -10,7 +13,8 @@ import (
 func TestClientSharesByAddress(t *testing.T) {
 	l := newClientLimiters(2, 100)
 	take := func(addr string) bool {
-		return l.allow(clientFrom(WithClientAddr(context.Background(), addr)))
+		ip, _ := netip.ParseAddr(addr) // the HTTP layer's parse: an address that does not parse is none
+		return l.allow(clientFrom(schema.WithCaller(context.Background(), schema.Caller{Addr: ip})))
 	}
 	for _, same := range [][]string{
 		{"192.0.2.1", "::ffff:192.0.2.1"},
