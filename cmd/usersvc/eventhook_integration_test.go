@@ -43,14 +43,9 @@ func postHook(t *testing.T, addr, secret, body string) int {
 // isActive reads the user's is_active through GET /user/<id>.
 func isActive(t *testing.T, addr, id string) bool {
 	t.Helper()
-	resp, body := call(t, http.MethodGet, "http://"+addr+"/user/"+id, "", "")
-	var u struct {
+	return userAs[struct {
 		IsActive bool `json:"is_active"`
-	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &u) != nil {
-		t.Fatalf("GET /user/%s = %d %s", id, resp.StatusCode, body)
-	}
-	return u.IsActive
+	}](t, "http://"+addr, id).IsActive
 }
 
 // TestBinaryOktaEventHooks: the org deactivates a person already in the

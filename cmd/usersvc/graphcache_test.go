@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -16,14 +15,9 @@ import (
 
 func roleOf(t *testing.T, base, key string) string {
 	t.Helper()
-	resp, body := call(t, http.MethodGet, base+"/user/"+key, "", "")
-	var u struct {
+	return userAs[struct {
 		RoleName string `json:"role_name"`
-	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &u) != nil {
-		t.Fatalf("GET /user/%s = %d %s", key, resp.StatusCode, body)
-	}
-	return u.RoleName
+	}](t, base, key).RoleName
 }
 
 // TestBinaryGraphCacheStalenessBoundOnNeo4j: a change another writer makes

@@ -31,6 +31,18 @@ func call(t *testing.T, method, url, token, body string) (*http.Response, string
 	return resp, string(data)
 }
 
+// userAs decodes GET <base>/user/<id> (no token) into T, failing the test
+// on anything but a 200 with JSON.
+func userAs[T any](t *testing.T, base, id string) T {
+	t.Helper()
+	resp, body := call(t, http.MethodGet, base+"/user/"+id, "", "")
+	var u T
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &u) != nil {
+		t.Fatalf("GET /user/%s = %d %s", id, resp.StatusCode, body)
+	}
+	return u
+}
+
 // TestBinaryWithRealOIDCProvider starts the built service against a real
 // OpenID provider process and drives it the way the Amundsen frontend does.
 func TestBinaryWithRealOIDCProvider(t *testing.T) {
